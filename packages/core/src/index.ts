@@ -1,0 +1,8 @@
+/**
+ * @module
+ * @ecg-tmp/core — the one implementation of the signal conventions used by trainer, edge API and SDK.
+ */
+
+export * from './errors.ts';
+export * from './layout.ts';
+export * from './npy.ts';

@@ -1,0 +1,6 @@
+/**
+ * @module
+ * Node-only parts of @ecg-tmp/core (file system access). The browser and Workers import "." only.
+ */
+
+export { readNpyFile, writeFileAtomic, writeNpyFile } from './npy-file.ts';
