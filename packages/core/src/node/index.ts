@@ -3,4 +3,5 @@
  * Node-only parts of @ecg-tmp/core (file system access). The browser and Workers import "." only.
  */
 
+export * from './dataset.ts';
 export { readNpyFile, writeFileAtomic, writeNpyFile } from './npy-file.ts';
