@@ -5,4 +5,7 @@
 
 export * from './errors.ts';
 export * from './layout.ts';
+export * from './manifest.ts';
+export * from './metrics.ts';
+export * from './normalise.ts';
 export * from './npy.ts';
