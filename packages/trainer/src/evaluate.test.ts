@@ -1,0 +1,80 @@
+import { N_LEADS, N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
+import { describe, expect, it } from 'vitest';
+import { meanBaseline, nearestBaseline } from './baselines.ts';
+import type { CacheSplit } from './data.ts';
+import { evaluate, modelInput } from './evaluate.ts';
+
+const norm = { ecg: 'lead-range', tmp: 'vm-affine' } as const;
+
+/** Sample i: an ECG deflection at 30 + 7i ms and sites that depolarise 7i ms late. */
+function toySplit(count: number): CacheSplit {
+  const ecg = new Float32Array(count * N_LEADS * N_STEPS);
+  const vm = new Float32Array(count * N_SITES * N_STEPS).fill(-85.5);
+  for (let i = 0; i < count; i++) {
+    for (let lead = 0; lead < N_LEADS; lead++) {
+      const base = (i * N_LEADS + lead) * N_STEPS;
+      ecg[base] = 0.05 * (lead + 1); // the first 10 ms look alike in every sample
+      for (let t = 0; t < 20; t++)
+        ecg[base + 30 + 7 * i + t] = Math.sin((t / 20) * Math.PI) * (1 + lead / 10);
+    }
+    for (let site = 0; site < N_SITES; site++) {
+      const base = (i * N_SITES + site) * N_STEPS;
+      vm.fill(30, base + 30 + 7 * i + site, base + 300 + site);
+    }
+  }
+  return {
+    count,
+    ecg,
+    vm,
+    ids: Array.from({ length: count }, (_, i) => `s${i}`),
+    folders: Array(count).fill('f'),
+  };
+}
+
+describe('evaluate with the baselines', () => {
+  const split = toySplit(12);
+
+  it('scores a perfect lookup as perfect in Exp I and shows it collapse in Exp II', async () => {
+    const { full, limited } = await evaluate(nearestBaseline(split, norm), split, {
+      normalisation: norm,
+      batchSize: 5,
+    });
+    expect(full!.count).toBe(12 * N_SITES * N_STEPS);
+    expect(full!.mae).toBe(0);
+    expect(full!.r2).toBe(1);
+    expect(full!.spearman).toBeCloseTo(1, 10);
+    expect(limited!.mae).toBeGreaterThan(0.01);
+    expect(limited!.r2).toBeLessThan(full!.r2 - 0.05);
+  });
+
+  it('ranks the mean template below the lookup', async () => {
+    const mean = await evaluate(meanBaseline(split, norm), split, {
+      normalisation: norm,
+      experiments: ['full'],
+    });
+    const nearest = await evaluate(nearestBaseline(split, norm), split, {
+      normalisation: norm,
+      experiments: ['full'],
+    });
+    expect(mean.limited).toBeUndefined();
+    expect(mean.full!.r2).toBeLessThan(nearest.full!.r2);
+    expect(mean.full!.mae).toBeGreaterThan(0);
+  });
+
+  it('feeds Exp II only the first 10 ms', () => {
+    const ecg: Signal = { data: split.ecg.subarray(0, N_LEADS * N_STEPS), shape: [1, N_LEADS, N_STEPS] };
+    const x = modelInput(ecg, 'limited', norm.ecg);
+    expect(x.data.subarray(10, N_STEPS).every((v) => v === 0)).toBe(true);
+    expect(x.data[0]).toBe(1); // 0.05 / (0.05 − 0): the range is taken over the kept steps only
+  });
+
+  it('rejects a predictor that returns the wrong shape', async () => {
+    const bad = (e: Signal): Signal => ({
+      data: new Float32Array(e.shape[0] * 10),
+      shape: [e.shape[0], 10, 1],
+    });
+    await expect(evaluate(bad, split, { normalisation: norm })).rejects.toThrow(
+      /predictor returned \[\d+, 10, 1\]/,
+    );
+  });
+});
