@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -122,6 +122,28 @@ describe('listPairs', () => {
   it('takes an explicit folder list', async () => {
     const { pairs } = await listPairs({ folders: [join(root, INN), join(root, BASE)] });
     expect(pairs.map((p) => p.folder)).toEqual([BASE, BASE, INN]);
+  });
+
+  it('follows symbolic links to folders and files', async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), 'dataset-linked-'));
+    try {
+      await mkdir(join(elsewhere, 'files'));
+      await symlink(join(root, INN), join(elsewhere, 'data_hearts_dd_0p2_geo_inn'));
+      const linked = join(elsewhere, 'files', 'data_hearts_dd_0p2_geo_act_9_bcl');
+      await mkdir(linked);
+      for (const name of ['pECGData_x.npy', 'VmData_x.npy'])
+        await symlink(join(root, BASE, name.replace('_x', `_${fixture[0]!.suffix}`)), join(linked, name));
+      await symlink(linked, join(elsewhere, 'data_hearts_dd_0p2_geo_act_9_bcl'));
+      const { pairs } = await listPairs(elsewhere);
+      expect(pairs.map((p) => [p.folder, p.id])).toEqual([
+        ['data_hearts_dd_0p2_geo_act_9_bcl', 'x'],
+        ['data_hearts_dd_0p2_geo_inn', fixture[5]!.suffix],
+      ]);
+      const [first] = await collect(readDataset(elsewhere));
+      expect(first!.vm[75]).toBe(Math.fround(fixture[0]!.vm[75 * 75]!));
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('fails clearly when no data set folder is there', async () => {

@@ -24,7 +24,7 @@
  */
 
 import type { Dirent } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.ts';
 import { leadsFromElectrodes, N_ELECTRODES, N_SITES, N_STEPS, timeMajorToChannelMajor } from '../layout.ts';
@@ -116,6 +116,13 @@ function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
 async function datasetFolders(source: DatasetSource): Promise<string[]> {
   if (typeof source !== 'string') {
     if (source.folders.length === 0) throw bad('no data set folders given');
@@ -127,10 +134,14 @@ async function datasetFolders(source: DatasetSource): Promise<string[]> {
   } catch (err) {
     throw bad(`${source}: cannot read the data set folder (${errorText(err)})`, err);
   }
-  const names = entries
-    .filter((e) => e.isDirectory() && e.name.startsWith(DATASET_FOLDER_PREFIX))
-    .map((e) => e.name)
-    .sort(byName);
+  const names: string[] = [];
+  for (const e of entries) {
+    if (!e.name.startsWith(DATASET_FOLDER_PREFIX)) continue;
+    // Follow symbolic links: data sets are often linked in from a bigger disk.
+    const isDir = e.isSymbolicLink() ? await isDirectory(join(source, e.name)) : e.isDirectory();
+    if (isDir) names.push(e.name);
+  }
+  names.sort(byName);
   if (names.length === 0) {
     const hint = entries.some((e) => e.isDirectory() && e.name === 'intracardiac_dataset')
       ? ` (did you mean ${join(source, 'intracardiac_dataset')}?)`
@@ -161,7 +172,7 @@ export async function listPairs(source: DatasetSource, options: ListPairsOptions
     let names: string[];
     try {
       names = (await readdir(dir, { withFileTypes: true }))
-        .filter((e) => e.isFile() && e.name.endsWith('.npy'))
+        .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.npy'))
         .map((e) => e.name)
         .sort(byName);
     } catch (err) {
