@@ -308,7 +308,7 @@ function formatMb(bytes: number): string {
 function progressPrinter(stream: NodeJS.WriteStream): (e: PrepareProgress) => void {
   const started = Date.now();
   let lastDraw = 0;
-  let lastPercent = -1;
+  let lastPercent = 0;
   return (e) => {
     const seconds = ((Date.now() - started) / 1000).toFixed(0);
     switch (e.status) {
@@ -328,7 +328,7 @@ function progressPrinter(stream: NodeJS.WriteStream): (e: PrepareProgress) => vo
             lastDraw = now;
           }
           if (e.done === e.total) stream.write('\n');
-        } else if (percent >= lastPercent + 5 || e.done === e.total) {
+        } else if (Math.floor(percent / 5) > Math.floor(lastPercent / 5) || e.done === e.total) {
           stream.write(`${line}\n`);
           lastPercent = percent;
         }
