@@ -7,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openCache, readCacheIndex, SPLITS } from './data.ts';
 import { assignSplits, main, prepareData, splitSizes } from './prepare-data.ts';
 
+const GKR = 'data_hearts_dd_0p2_geo_act_1_bcl_gkr';
+
 /** Folder → number of pairs; names in the real styles. */
 const FOLDERS: [string, number][] = [
   ['data_hearts_dd_0p2', 20],
-  ['data_hearts_dd_0p2_geo_act_1_bcl_gkr', 10],
+  [GKR, 10],
   ['data_hearts_dd_0p2_geo_inn_act_2_bcl_I', 5],
 ];
 
@@ -33,9 +35,10 @@ function random64(n: number, seed: number): Float64Array {
 let tmp: string;
 let root: string;
 
-async function writeFixture(dir: string): Promise<void> {
+async function writeFixture(dir: string, only?: string): Promise<void> {
   let seed = 1;
   for (const [folder, n] of FOLDERS) {
+    if (only !== undefined && folder !== only) continue;
     await mkdir(join(dir, folder), { recursive: true });
     for (let i = 0; i < n; i++) {
       const s = suffix(folder, i);
@@ -185,13 +188,14 @@ describe('prepareData', () => {
 describe('damaged input and damaged caches', () => {
   it('leaves no cache (and no temporaries) when a run fails, and keeps an older cache intact', async () => {
     const broken = join(tmp, 'broken');
-    await writeFixture(broken);
-    const folder = join(broken, 'data_hearts_dd_0p2_geo_act_1_bcl_gkr');
-    const bad = join(folder, `VmData_${suffix('data_hearts_dd_0p2_geo_act_1_bcl_gkr', 3)}.npy`);
+    await writeFixture(broken, GKR);
+    const folder = join(broken, GKR);
+    const bad = join(folder, `VmData_${suffix(GKR, 3)}.npy`);
     await writeFile(bad, encodeNpy(random64(500 * 74, 1), [500, 74]));
 
     const fresh = join(tmp, 'fresh');
     const err = await errorOf(prepareData({ from: broken, out: fresh }));
+    expect(err.code).toBe('bad_dataset');
     expect(err.message).toContain(bad);
     expect(await readdir(fresh)).toEqual([]);
     expect((await errorOf(openCache(fresh))).message).toContain('no data cache');
@@ -200,21 +204,26 @@ describe('damaged input and damaged caches', () => {
     await prepareData({ from: root, out: existing, folders: ['data_hearts_dd_0p2_geo_inn_act_2_bcl_I'] });
     const before = await filesOf(existing);
     await errorOf(prepareData({ from: broken, out: existing }));
-    expect(await filesOf(existing)).toEqual(before);
+    const after = await filesOf(existing);
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [name, bytes] of before) expect(bytes.equals(after.get(name)!), name).toBe(true);
 
     const skipping = join(tmp, 'skipping');
     const index = await prepareData({ from: broken, out: skipping, skipBad: true });
-    expect(index.counts.total).toBe(34);
+    // The damaged pair was assigned before it was read: its split is one short of the rule.
+    const { pairs } = await listPairs(broken, { skipBad: true });
+    const lost = assignSplits(pairs)[pairs.findIndex((p) => p.vmPath === bad)]!;
+    expect(index.counts).toEqual({ ...splitSizes(10), [lost]: splitSizes(10)[lost] - 1, total: 9 });
     expect(index.skipped).toEqual([{ path: bad, reason: 'expected shape (500, 75), got (500, 74)' }]);
     expect(index.splits.train.ids.concat(index.splits.val.ids, index.splits.test.ids)).not.toContain(
-      suffix('data_hearts_dd_0p2_geo_act_1_bcl_gkr', 3),
+      suffix(GKR, 3),
     );
     expect((await openCache(skipping)).train.count).toBe(index.counts.train);
   });
 
   it('says which file of a cache is missing, short, altered or unreadable', async () => {
     const dir = join(tmp, 'damaged');
-    await prepareData({ from: root, out: dir, folders: ['data_hearts_dd_0p2_geo_act_1_bcl_gkr'] });
+    await prepareData({ from: root, out: dir, folders: [GKR] });
     const index = await readFile(join(dir, 'index.json'), 'utf8');
 
     await truncate(join(dir, 'val.vm.f32'), 1000);
@@ -223,7 +232,7 @@ describe('damaged input and damaged caches', () => {
     await rm(join(dir, 'val.vm.f32'));
     expect((await errorOf(openCache(dir))).message).toContain('cannot open val.vm.f32');
 
-    await prepareData({ from: root, out: dir, folders: ['data_hearts_dd_0p2_geo_act_1_bcl_gkr'] });
+    await prepareData({ from: root, out: dir, folders: [GKR] });
     const train = await readFile(join(dir, 'train.ecg.f32'));
     train[100] = train[100]! ^ 1;
     await writeFile(join(dir, 'train.ecg.f32'), train);

@@ -258,6 +258,13 @@ describe('readDataset', () => {
     await writeFile(vmPath, encodeNpy(inf, [500, 75]));
     await expectBad(collect(readDataset(root)), vmPath, 'beyond float32 range');
 
+    const big = Float64Array.from(p.ecg);
+    big[20 * 10 + 0] = -3e38;
+    big[20 * 10 + 1] = 3e38;
+    await writePair(p);
+    await writeFile(ecgPath, encodeNpy(big, [500, 10]));
+    await expectBad(collect(readDataset(root)), ecgPath, 'lead I at step 20 overflows float32');
+
     await writePair(p);
     await truncate(ecgPath, 1000);
     await expectBad(collect(readDataset(root)), ecgPath, 'truncated');

@@ -27,7 +27,14 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.ts';
-import { leadsFromElectrodes, N_ELECTRODES, N_SITES, N_STEPS, timeMajorToChannelMajor } from '../layout.ts';
+import {
+  LEAD_NAMES,
+  leadsFromElectrodes,
+  N_ELECTRODES,
+  N_SITES,
+  N_STEPS,
+  timeMajorToChannelMajor,
+} from '../layout.ts';
 import { parseNpy } from '../npy.ts';
 
 /** Every folder of the data set starts with this name (17 of them in the published set). */
@@ -260,10 +267,17 @@ export async function readPair(
     readRecord(pair.ecgPath, N_ELECTRODES),
     readRecord(pair.vmPath, N_SITES),
   ]);
+  const ecg = leadsFromElectrodes(electrodes, N_STEPS);
+  // Finite electrodes near the float32 limit can still give an infinite lead difference.
+  const overflow = ecg.findIndex((v) => !Number.isFinite(v));
+  if (overflow >= 0) {
+    const lead = LEAD_NAMES[Math.floor(overflow / N_STEPS)];
+    throw new DatasetFileError(pair.ecgPath, `lead ${lead} at step ${overflow % N_STEPS} overflows float32`);
+  }
   const sample: DatasetSample = {
     id: pair.id,
     folder: pair.folder,
-    ecg: leadsFromElectrodes(electrodes, N_STEPS),
+    ecg,
     vm: timeMajorToChannelMajor(vm, N_STEPS, N_SITES),
   };
   if (!options.electrodes) return sample;
