@@ -1,0 +1,186 @@
+/**
+ * @module
+ * Scenario classes (the `<variant>` of the output folders) and the random draw of one sample's
+ * physiology. All draws come from the sample's own generator, in a fixed order.
+ *
+ * | variant | early activation | fast endocardial layer | share |
+ * |---|---|---|---|
+ * | normal  | 1–3 LV septal/paraseptal sites (Durrer) + 1 RV septal site | LV and RV, 2–3 mm/ms | 40% |
+ * | lbbb    | 1–2 RV septal sites | RV; LV endocardium only 0.9–1.3 mm/ms | 15% |
+ * | rbbb    | 1–3 LV sites | LV; RV endocardium only 0.9–1.3 mm/ms | 15% |
+ * | ectopic | 1 node anywhere (PVC-like) | both, slower (1.5–2.5 mm/ms) | 20% |
+ * | scar    | as normal, plus a scar ball: blocked core, slow border zone | LV and RV | 10% |
+ *
+ * Shared ranges: myocardial speed along fibres 0.4–0.65 mm/ms, across 0.35–0.55 of that (≥ 0.2);
+ * peak +28…+45 mV; gKr log-uniform in [0.5, 2]; nominal APD 280–310 ms · gKr^−0.35; endo−epi APD
+ * 20–45 ms (normal, scar) or 10–40 ms (others); base−apex APD −20…+20 ms; activation–APD coupling 0.2–0.6; after-hyperpolarisation 2–6 mV.
+ */
+
+import type { ConductionParams, EarlySite } from './eikonal.ts';
+import type { ApParams } from './membrane.ts';
+import { type HeartMesh, SURFACE } from './mesh.ts';
+import type { Prng } from './prng.ts';
+
+export const VARIANTS = ['normal', 'lbbb', 'rbbb', 'ectopic', 'scar'] as const;
+export type Variant = (typeof VARIANTS)[number];
+const VARIANT_SHARE: Readonly<Record<Variant, number>> = {
+  normal: 0.4,
+  lbbb: 0.15,
+  rbbb: 0.15,
+  ectopic: 0.2,
+  scar: 0.1,
+};
+
+export interface ScarParams {
+  /** Centre node and radii (mm): nodes within coreRadiusMm are blocked, up to radiusMm slowed. */
+  readonly centreNode: number;
+  readonly radiusMm: number;
+  readonly coreRadiusMm: number;
+  /** Factor by which conduction slows in the border zone. */
+  readonly slowness: number;
+}
+
+export interface SampleParams {
+  readonly variant: Variant;
+  readonly earlySites: readonly EarlySite[];
+  readonly conduction: ConductionParams;
+  readonly scar: ScarParams | null;
+  readonly ap: ApParams;
+}
+
+/** Candidate early-activation nodes near named recording sites, per endocardium. */
+export interface Anchors {
+  readonly lvRegions: readonly (readonly number[])[];
+  readonly rvSeptal: readonly number[];
+  /** Nodes eligible as scar centres (mid-wall). */
+  readonly scarCentres: readonly number[];
+}
+
+const LV_REGIONS = [
+  ['AHA07', 'AHA13'], // anterior paraseptal
+  ['AHA08', 'AHA09', 'AHA14'], // central septal
+  ['AHA10', 'AHA15'], // posterior paraseptal
+] as const;
+const RV_SEPTAL = ['RV09', 'RV10', 'RV13'] as const;
+const ANCHOR_RADIUS_MM = 8;
+
+export function anchors(mesh: HeartMesh): Anchors {
+  const near = (names: readonly string[], label: number): number[] => {
+    const out = new Set<number>();
+    for (const name of names) {
+      const site = mesh.sites.find((s) => s.name === name);
+      if (!site) throw new Error(`recording site ${name} missing`);
+      for (let n = 0; n < mesh.nodeCount; n++) {
+        if (mesh.surface[n] !== label) continue;
+        const d = Math.hypot(
+          mesh.points[3 * n]! - site.position[0],
+          mesh.points[3 * n + 1]! - site.position[1],
+          mesh.points[3 * n + 2]! - site.position[2],
+        );
+        if (d <= ANCHOR_RADIUS_MM) out.add(n);
+      }
+    }
+    if (out.size === 0) throw new Error(`no endocardial node near ${names.join(', ')}`);
+    return [...out].sort((a, b) => a - b);
+  };
+  const scarCentres: number[] = [];
+  for (let n = 0; n < mesh.nodeCount; n++) {
+    const e = mesh.transmural[n]!;
+    if (e >= 0.3 && e <= 0.7 && mesh.apexBase[n]! < 0.85) scarCentres.push(n);
+  }
+  return {
+    lvRegions: LV_REGIONS.map((r) => near(r, SURFACE.lvEndo)),
+    rvSeptal: near(RV_SEPTAL, SURFACE.rvEndo),
+    scarCentres,
+  };
+}
+
+export function drawVariant(rng: Prng): Variant {
+  let u = rng.next();
+  for (const v of VARIANTS) {
+    u -= VARIANT_SHARE[v];
+    if (u < 0) return v;
+  }
+  return 'normal';
+}
+
+/** Draws one sample's physiology. `variant` is drawn too (and ignored) when forced, to keep streams aligned. */
+export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?: Variant): SampleParams {
+  const drawn = drawVariant(rng);
+  const variant = forced ?? drawn;
+  const vLong = rng.uniform(0.4, 0.65);
+  const vTrans = Math.max(0.2, vLong * rng.uniform(0.35, 0.55));
+  const vFast = rng.uniform(2, 3);
+  const vBlocked = rng.uniform(0.9, 1.3);
+  const t0 = rng.uniform(0, 3);
+
+  const lvSites = (): EarlySite[] => {
+    const sites: EarlySite[] = [];
+    let t = t0;
+    for (const region of anchor.lvRegions) {
+      if (rng.next() < 0.75 || (sites.length === 0 && region === anchor.lvRegions.at(-1))) {
+        sites.push({ node: rng.pick(region), timeMs: t });
+        t += rng.uniform(0, 8);
+      }
+    }
+    return sites;
+  };
+  const rvSites = (count: number, start: number): EarlySite[] =>
+    Array.from({ length: count }, (_, i) => ({
+      node: rng.pick(anchor.rvSeptal),
+      timeMs: start + i * rng.uniform(0, 6),
+    }));
+
+  let earlySites: EarlySite[];
+  let vEndoLv = vFast;
+  let vEndoRv = vFast;
+  let scar: ScarParams | null = null;
+  switch (variant) {
+    case 'normal':
+    case 'scar':
+      earlySites = [...lvSites(), ...rvSites(1, t0 + rng.uniform(2, 12))];
+      break;
+    case 'lbbb':
+      earlySites = rvSites(1 + rng.int(2), t0);
+      vEndoLv = vBlocked;
+      break;
+    case 'rbbb':
+      earlySites = lvSites();
+      vEndoRv = vBlocked;
+      break;
+    case 'ectopic':
+      earlySites = [{ node: rng.int(mesh.nodeCount), timeMs: t0 }];
+      vEndoLv = rng.uniform(1.5, 2.5);
+      vEndoRv = vEndoLv;
+      break;
+  }
+  if (variant === 'scar') {
+    const radiusMm = rng.uniform(10, 20);
+    scar = {
+      centreNode: rng.pick(anchor.scarCentres),
+      radiusMm,
+      coreRadiusMm: radiusMm * rng.uniform(0.3, 0.6),
+      slowness: rng.uniform(2.5, 5),
+    };
+  }
+
+  const gKr = Math.exp(rng.uniform(Math.log(0.5), Math.log(2)));
+  const peakMv = rng.uniform(28, 45);
+  const plateauStartMv = peakMv - rng.uniform(8, 20);
+  const ap: ApParams = {
+    restMv: -85.5 + rng.uniform(-0.4, 0.4),
+    peakMv,
+    plateauStartMv,
+    plateauEndMv: plateauStartMv - rng.uniform(10, 25),
+    notchMv: rng.uniform(0, 15),
+    gKr,
+    apd0Ms: rng.uniform(280, 310) * gKr ** -0.35,
+    // Normal repolarisation (upright T in II) needs a clear endo → epi APD gradient.
+    endoEpiMs: variant === 'normal' || variant === 'scar' ? rng.uniform(20, 45) : rng.uniform(10, 40),
+    baseApexMs: rng.uniform(-20, 20),
+    coupling: rng.uniform(0.2, 0.6),
+    repolMs: rng.uniform(25, 45) * gKr ** -0.5,
+    undershootMv: rng.uniform(2, 6),
+  };
+  return { variant, earlySites, conduction: { vLong, vTrans, vEndoLv, vEndoRv }, scar, ap };
+}
