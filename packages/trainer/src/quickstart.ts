@@ -12,7 +12,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { access, mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, METRIC_NAMES, type Metrics } from '@ecg-tmp/core';
@@ -22,7 +22,6 @@ import { EXPERIMENTS, evaluate } from './evaluate.ts';
 import { prepareData } from './prepare-data.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const SIMULATOR_CLI = join(ROOT, 'packages/simulator/src/cli.ts');
 const NORMALISATION = { ecg: 'lead-range', tmp: 'vm-affine' } as const;
 
 const USAGE =
@@ -56,14 +55,21 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   let count: number;
   let seed: number;
   let dataDir: string;
+  let reportPath: string;
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { count: { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' } },
+      options: {
+        count: { type: 'string' },
+        seed: { type: 'string' },
+        data: { type: 'string' },
+        report: { type: 'string' },
+      },
     });
     count = positiveInt('count', values.count, 400, 20);
     seed = positiveInt('seed', values.seed, 1, 0);
     dataDir = resolve(values.data ?? join(ROOT, 'data'));
+    reportPath = resolve(values.report ?? join(ROOT, 'runs/quickstart/report.json'));
   } catch (err) {
     process.stderr.write(`start: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -75,8 +81,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   if (!(await exists(join(cacheDir, CACHE_INDEX_FILE)))) {
     process.stderr.write(`start: simulating ${count} pairs (seed ${seed}) into ${raw}\n`);
     const sim = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', SIMULATOR_CLI, '--count', String(count), '--seed', String(seed), '--out', raw],
+      'npm',
+      ['run', '--silent', 'simulate', '--', '--count', String(count), '--seed', String(seed), '--out', raw],
       { stdio: 'inherit', cwd: ROOT },
     );
     if (sim.status !== 0) {
@@ -99,11 +105,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
   process.stdout.write(`\nTest split, normalised scale (Exp I = full, Exp II = limited):\n${table(rows)}\n`);
 
-  const reportDir = join(ROOT, 'runs/quickstart');
-  await mkdir(reportDir, { recursive: true });
+  await mkdir(dirname(reportPath), { recursive: true });
   const report = { data: cacheDir, count, seed, normalisation: NORMALISATION, results: rows };
-  await writeFile(join(reportDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  process.stderr.write(`start: wrote ${join(reportDir, 'report.json')}\n`);
+  await writeFile(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  process.stderr.write(`start: wrote ${reportPath}\n`);
   return 0;
 }
 
