@@ -63,7 +63,8 @@ export const ELECTRODES_BODY: readonly (readonly [number, number, number])[] = [
 ];
 
 const APEX_BEHIND_V4_MM = 60;
-export const SEPT_TARGET: number[] = [-1, -1, 0];
+/** Where the RV (LV → RV direction) points in the body: right and anterior. */
+const SEPT_TARGET = [-1, -1, 0] as const;
 
 type Vec3 = [number, number, number];
 const sub = (a: readonly number[], b: readonly number[]): Vec3 => [
