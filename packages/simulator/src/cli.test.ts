@@ -83,6 +83,8 @@ describe('cli', () => {
         /--variant expects one of normal, lbbb/,
       ],
       [['--count', '5', '--seed', '1', '--out', dir, '--colour'], /Unknown option '--colour'/],
+      [['--count', '5', '--seed', '1', '--out', dir, '--start', '4294967295'], /--start \+ --count/],
+      [['--count', '5', '--seed', '1', '--out', dir, '--mains-hz', '55'], /--mains-hz expects 50 or 60/],
     ];
     for (const [argv, message] of cases) expect(() => parseCli(argv)).toThrow(message);
     let text = '';

@@ -121,12 +121,19 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     Object.assign(noise, { mainsMv: real('mains-mv', mains, 0, 'an amplitude in mV ≥ 0') });
   const out = str('out')!;
   if (out.trim() === '') throw new UsageError(`--out expects a folder path, got ''`);
+  const count = integer('count', str('count'), 1, 1e9, 'a positive integer (number of pairs)');
+  const start =
+    str('start') === undefined ? 0 : integer('start', str('start'), 0, 0xffffffff, 'a sample index ≥ 0');
+  if (start + count - 1 > 0xffffffff) {
+    throw new UsageError(
+      `--start + --count must stay below 4294967296 sample indices, got ${start} + ${count}`,
+    );
+  }
   return {
-    count: integer('count', str('count'), 1, 1e9, 'a positive integer (number of pairs)'),
+    count,
     seed: integer('seed', str('seed'), 0, 0xffffffff, 'an integer from 0 to 4294967295'),
     out: resolve(out),
-    start:
-      str('start') === undefined ? 0 : integer('start', str('start'), 0, 0xffffffff, 'a sample index ≥ 0'),
+    start,
     ...(variant ? { variant: variant as Variant } : {}),
     ...(Object.keys(noise).length > 0 ? { noise } : {}),
     workers:
