@@ -6,8 +6,9 @@
  *
  * - S1: upstroke (time constant 0.25 ms) to the peak, a 5 ms spike decay, then a plateau falling
  *   smoothly from `plateauStartMv` to `plateauEndMv` over the first 150 ms;
- * - N: the epicardial spike-and-dome notch (a dip of up to notchMv at 8 ms), weighted by the transmural coordinate e_n (0 endo … 1 epi);
- * - S2: repolarisation, a C² (quintic) step of height plateauEnd − rest and width ∝ 1/gKr, followed by
+ * - N: the epicardial spike-and-dome notch (a dip of up to notchMv at 8 ms), weighted by the
+ *   transmural coordinate e_n (0 endo … 1 epi);
+ * - S2: repolarisation, a C² (quintic) step of height plateauEnd − rest lasting repolMs (∝ gKr^−0.5), then
  *   a small after-hyperpolarisation that recovers toward rest;
  * - r_n = a_n + APD_n with APD_n = apd0 + endo–epi gradient·(1 − e_n) + apex–base gradient·(h_n − ½)
  *   − coupling·(a_n − mean a), clamped to [200, 420] ms; apd0 scales with an IKr-like factor gKr

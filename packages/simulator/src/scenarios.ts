@@ -12,7 +12,7 @@
  * | scar    | as normal, plus a scar ball: blocked core, slow border zone | LV and RV | 10% |
  *
  * Shared ranges: myocardial speed along fibres 0.4–0.65 mm/ms, across 0.35–0.55 of that (≥ 0.2);
- * peak +28…+45 mV; gKr log-uniform in [0.5, 2]; nominal APD 280–310 ms · gKr^−0.35; endo−epi APD
+ * peak +28…+45 mV; gKr log-uniform in [0.5, 2]; nominal APD 290–320 ms · gKr^−0.35; phase 3 lasting 60–100 ms · gKr^−0.5; endo−epi APD
  * 20–45 ms (normal, scar) or 10–40 ms (others); base−apex APD −20…+20 ms; activation–APD coupling 0.2–0.6; after-hyperpolarisation 2–6 mV.
  */
 
@@ -174,12 +174,12 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
     plateauEndMv: plateauStartMv - rng.uniform(10, 25),
     notchMv: rng.uniform(0, 15),
     gKr,
-    apd0Ms: rng.uniform(280, 310) * gKr ** -0.35,
+    apd0Ms: rng.uniform(290, 320) * gKr ** -0.35,
     // Normal repolarisation (upright T in II) needs a clear endo → epi APD gradient.
     endoEpiMs: variant === 'normal' || variant === 'scar' ? rng.uniform(20, 45) : rng.uniform(10, 40),
     baseApexMs: rng.uniform(-20, 20),
     coupling: rng.uniform(0.2, 0.6),
-    repolMs: rng.uniform(25, 45) * gKr ** -0.5,
+    repolMs: rng.uniform(60, 100) * gKr ** -0.5,
     undershootMv: rng.uniform(2, 6),
   };
   return { variant, earlySites, conduction: { vLong, vTrans, vEndoLv, vEndoRv }, scar, ap };
