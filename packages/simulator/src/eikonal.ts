@@ -7,6 +7,11 @@
  * direction (mean of the two end nodes' squared projections), except along the thin fast endocardial
  * layer (edges with both ends on the LV or RV endocardium: isotropic, Purkinje-like speed). Scar nodes
  * slow every edge that touches them; blocked nodes are never reached (activation = Infinity).
+ *
+ * Refinement (on by default): besides edge updates, a node m next to a just-finalised node x is also
+ * updated through each triangle (x, y, m) of the mesh with y already finalised — the front may cross the
+ * face anywhere on the segment xy (T = min over λ of (1−λ)T_x + λT_y + |m − x − λ(y − x)|_M, solved in
+ * closed form). This removes most of the graph's metrication error (paths restricted to edges).
  */
 
 import { type HeartMesh, MinHeap, SURFACE } from './mesh.ts';
@@ -33,6 +38,9 @@ export interface EdgeTable {
   readonly fibreSq: Float64Array;
   /** 1 = LV endocardial layer, 2 = RV endocardial layer, 0 = myocardium. */
   readonly layer: Uint8Array;
+  /** Per edge, the third nodes of the mesh triangles containing it: faceNode[faceStart[k] .. faceStart[k+1]). */
+  readonly faceStart: Int32Array;
+  readonly faceNode: Uint16Array;
 }
 
 export function edgeTable(mesh: HeartMesh): EdgeTable {
@@ -58,7 +66,48 @@ export function edgeTable(mesh: HeartMesh): EdgeTable {
     if (sa === mesh.surface[b] && sa === SURFACE.lvEndo) layer[k] = 1;
     else if (sa === mesh.surface[b] && sa === SURFACE.rvEndo) layer[k] = 2;
   }
-  return { length, lengthSq, fibreSq, layer };
+  // Third nodes of the triangles on each edge: every tet adds its two other nodes (deduplicated).
+  const N = mesh.nodeCount;
+  const edgeId = new Map<number, number>();
+  for (let k = 0; k < n; k++) edgeId.set(mesh.edges[2 * k]! * N + mesh.edges[2 * k + 1]!, k);
+  const lists: number[][] = Array.from({ length: n }, () => []);
+  const t = mesh.tets;
+  for (let c = 0; c < mesh.tetCount; c++) {
+    for (let i = 0; i < 4; i++) {
+      for (let j = i + 1; j < 4; j++) {
+        const a = t[4 * c + i]!;
+        const b = t[4 * c + j]!;
+        const list = lists[edgeId.get(a < b ? a * N + b : b * N + a)!]!;
+        for (let q = 0; q < 4; q++) {
+          const y = t[4 * c + q]!;
+          if (q !== i && q !== j && !list.includes(y)) list.push(y);
+        }
+      }
+    }
+  }
+  const faceStart = new Int32Array(n + 1);
+  for (let k = 0; k < n; k++) faceStart[k + 1] = faceStart[k]! + lists[k]!.length;
+  const faceNode = new Uint16Array(faceStart[n]!);
+  lists.forEach((list, k) => {
+    faceNode.set(list, faceStart[k]!);
+  });
+  return { length, lengthSq, fibreSq, layer, faceStart, faceNode };
+}
+
+/**
+ * min over λ ∈ [0, 1] of λ·δ + sqrt(A − 2Bλ + Cλ²) for an interior λ (null when the minimum is at an
+ * end, which the edge updates already cover). δ = T_y − T_x; A, B, C: metric products of u = m − x and
+ * w = y − x (A = |u|², B = ⟨u, w⟩, C = |w|²).
+ */
+function faceMin(delta: number, A: number, B: number, C: number): number | null {
+  const d2 = delta * delta;
+  if (C <= d2) return null;
+  const disc = A * C - B * B;
+  if (disc <= 0) return null;
+  const s = -Math.sign(delta) * Math.abs(delta) * Math.sqrt(disc / (C - d2));
+  const lambda = (B + s) / C;
+  if (!(lambda > 0 && lambda < 1)) return null;
+  return lambda * delta + Math.sqrt(A - 2 * B * lambda + C * lambda * lambda);
 }
 
 /**
@@ -73,6 +122,7 @@ export function propagate(
   slowness?: Float64Array,
   out: Float64Array = new Float64Array(mesh.nodeCount),
   heap: MinHeap = new MinHeap(mesh.nodeCount * 2),
+  refine = true,
 ): Float64Array {
   const edgeCount = edges.length.length;
   const cost = new Float64Array(edgeCount);
@@ -96,17 +146,63 @@ export function propagate(
       heap.push(s.node, s.timeMs);
     }
   }
-  const { adjStart, adjNode, adjEdge } = mesh;
+  const { adjStart, adjNode, adjEdge, points: p, fibres: f, surface } = mesh;
+  const { faceStart, faceNode } = edges;
+  const done = new Uint8Array(mesh.nodeCount);
+  const dl = il2 - it2;
   while (heap.size > 0) {
     const key = heap.peekKey();
     const n = heap.pop();
-    if (key > out[n]!) continue; // stale entry
+    if (key > out[n]! || done[n]) continue; // stale entry
+    done[n] = 1;
     for (let k = adjStart[n]!; k < adjStart[n + 1]!; k++) {
       const m = adjNode[k]!;
-      const alt = key + cost[adjEdge[k]!]!;
-      if (alt < out[m]!) {
-        out[m] = alt;
-        heap.push(m, alt);
+      if (done[m]) continue;
+      const e = adjEdge[k]!;
+      let best = key + cost[e]!;
+      if (refine) {
+        // Triangle updates through (n, y, m) with y finalised.
+        const ux = p[3 * m]! - p[3 * n]!;
+        const uy = p[3 * m + 1]! - p[3 * n + 1]!;
+        const uz = p[3 * m + 2]! - p[3 * n + 2]!;
+        const sm = surface[m]!;
+        for (let q = faceStart[e]!; q < faceStart[e + 1]!; q++) {
+          const y = faceNode[q]!;
+          if (!done[y]) continue;
+          let scale = 1;
+          if (slowness) {
+            scale = (slowness[n]! + slowness[m]! + slowness[y]!) / 3;
+            if (!Number.isFinite(scale)) continue;
+          }
+          const wx = p[3 * y]! - p[3 * n]!;
+          const wy = p[3 * y + 1]! - p[3 * n + 1]!;
+          const wz = p[3 * y + 2]! - p[3 * n + 2]!;
+          let A: number;
+          let B: number;
+          let C: number;
+          const fastLayer =
+            surface[n] === sm && surface[y] === sm && (sm === SURFACE.lvEndo || sm === SURFACE.rvEndo);
+          const vFast = sm === SURFACE.lvEndo ? cond.vEndoLv : cond.vEndoRv;
+          if (fastLayer && vFast > cond.vLong) {
+            const iv2 = 1 / (vFast * vFast);
+            A = (ux * ux + uy * uy + uz * uz) * iv2;
+            B = (ux * wx + uy * wy + uz * wz) * iv2;
+            C = (wx * wx + wy * wy + wz * wz) * iv2;
+          } else {
+            const fu = ux * f[3 * m]! + uy * f[3 * m + 1]! + uz * f[3 * m + 2]!;
+            const fw = wx * f[3 * m]! + wy * f[3 * m + 1]! + wz * f[3 * m + 2]!;
+            A = (ux * ux + uy * uy + uz * uz) * it2 + fu * fu * dl;
+            B = (ux * wx + uy * wy + uz * wz) * it2 + fu * fw * dl;
+            C = (wx * wx + wy * wy + wz * wz) * it2 + fw * fw * dl;
+          }
+          const s2 = scale * scale;
+          const t = faceMin(out[y]! - key, A * s2, B * s2, C * s2);
+          if (t !== null && key + t < best) best = key + t;
+        }
+      }
+      if (best < out[m]!) {
+        out[m] = best;
+        heap.push(m, best);
       }
     }
   }
