@@ -46,6 +46,11 @@ function spawnWorker(config: WorkerConfig): Worker {
   return new Worker(entry, { workerData: config });
 }
 
+/**
+ * Simulates and writes pairs start … start+count−1.
+ * @example
+ * await generate({ out: 'data/synthetic', count: 1000, seed: 1, workers: 2, onProgress: (n) => bar.tick(n) });
+ */
 export async function generate(options: GenerateOptions): Promise<void> {
   const { out, count, seed, start = 0, simulate = {}, onProgress } = options;
   const workers = Math.max(
