@@ -16,6 +16,17 @@ describe('heart mesh', () => {
     expect(Math.max(...mesh.sites.map((s) => s.distanceMm))).toBeLessThan(3.2);
   });
 
+  it('places each site inside a tetrahedron whose weighted corners give back its position', () => {
+    for (const site of mesh.sites) {
+      expect(site.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      expect(Math.min(...site.weights)).toBeGreaterThanOrEqual(0);
+      const rebuilt = [0, 1, 2].map((axis) =>
+        site.tetNodes.reduce((sum, n, i) => sum + site.weights[i]! * mesh.points[3 * n + axis]!, 0),
+      );
+      expect(Math.hypot(...rebuilt.map((v, axis) => v - site.position[axis]!))).toBeLessThan(1e-6);
+    }
+  });
+
   it('shape-function gradients reproduce a linear field exactly in every tetrahedron', () => {
     const f = (n: number) =>
       2 * mesh.points[3 * n]! - mesh.points[3 * n + 1]! + 0.5 * mesh.points[3 * n + 2]!;

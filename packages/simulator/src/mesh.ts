@@ -24,10 +24,17 @@ export interface RecordingSite {
   readonly name: string;
   /** Position as given in points.csv (mm, mesh frame). */
   readonly position: readonly [number, number, number];
-  /** Index of the nearest mesh node: the node whose Vm is recorded for this site. */
+  /** Index of the nearest mesh node (seeds early activation near named sites). */
   readonly node: number;
   /** Distance from the site to that node (mm). */
   readonly distanceMm: number;
+  /**
+   * The tetrahedron holding the site (or, for a site just outside the mesh, the nearest one) and the
+   * site's barycentric weights in it (≥ 0, summing to 1): Vm is sampled at the site's own position,
+   * so sites closer together than the mesh spacing (AHA01, MID_AHA01, EPI_AHA01) still differ.
+   */
+  readonly tetNodes: readonly [number, number, number, number];
+  readonly weights: readonly [number, number, number, number];
 }
 
 export const SURFACE = { interior: 0, base: 1, epi: 2, lvEndo: 3, rvEndo: 4 } as const;
@@ -155,7 +162,13 @@ export function buildHeartMesh(
         best = n;
       }
     }
-    return { name, position, node: best, distanceMm: Math.sqrt(bestD2) };
+    return {
+      name,
+      position,
+      node: best,
+      distanceMm: Math.sqrt(bestD2),
+      ...enclosingTet(points, tets, position),
+    };
   });
 
   return {
@@ -542,4 +555,49 @@ export class MinHeap {
   clear(): void {
     this.size = 0;
   }
+}
+
+/** Barycentric coordinates of `p` in tet `k` (4 values summing to 1; all ≥ 0 inside). */
+function barycentric(points: Float64Array, tets: Uint16Array, k: number, p: readonly number[]): number[] {
+  const [a, b, c, d] = [0, 1, 2, 3].map((i) => 3 * tets[4 * k + i]!) as [number, number, number, number];
+  const col = (n: number) => [
+    points[n]! - points[d]!,
+    points[n + 1]! - points[d + 1]!,
+    points[n + 2]! - points[d + 2]!,
+  ];
+  const [u, v, w] = [col(a), col(b), col(c)] as [number[], number[], number[]];
+  const r = [p[0]! - points[d]!, p[1]! - points[d + 1]!, p[2]! - points[d + 2]!];
+  const det3 = (x: number[], y: number[], z: number[]) =>
+    x[0]! * (y[1]! * z[2]! - y[2]! * z[1]!) -
+    y[0]! * (x[1]! * z[2]! - x[2]! * z[1]!) +
+    z[0]! * (x[1]! * y[2]! - x[2]! * y[1]!);
+  const det = det3(u, v, w);
+  const l0 = det3(r, v, w) / det;
+  const l1 = det3(u, r, w) / det;
+  const l2 = det3(u, v, r) / det;
+  return [l0, l1, l2, 1 - l0 - l1 - l2];
+}
+
+/** The tet containing `p`, or the one it is least outside of, with clamped, renormalised weights. */
+function enclosingTet(
+  points: Float64Array,
+  tets: Uint16Array,
+  p: readonly number[],
+): { tetNodes: [number, number, number, number]; weights: [number, number, number, number] } {
+  let best = 0;
+  let bestWorst = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < tets.length / 4; k++) {
+    const worst = Math.min(...barycentric(points, tets, k, p));
+    if (worst > bestWorst) {
+      bestWorst = worst;
+      best = k;
+    }
+    if (worst >= 0) break;
+  }
+  const clamped = barycentric(points, tets, best, p).map((w) => Math.max(0, w));
+  const sum = clamped.reduce((a, b) => a + b, 0);
+  return {
+    tetNodes: [0, 1, 2, 3].map((i) => tets[4 * best + i]!) as [number, number, number, number],
+    weights: clamped.map((w) => w / sum) as [number, number, number, number],
+  };
 }

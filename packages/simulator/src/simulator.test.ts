@@ -96,6 +96,17 @@ describe('simulate: membrane voltage', () => {
     }
   });
 
+  it('records every site at its own position: no two of the 75 Vm traces are copies', () => {
+    for (const r of samples.slice(0, 10)) {
+      const traces = new Set<string>();
+      for (let s = 0; s < N_SITES; s++) {
+        const column = Array.from({ length: N_STEPS }, (_, t) => r.vm[t * N_SITES + s]!.toFixed(6));
+        traces.add(column.join(','));
+      }
+      expect(traces.size).toBe(N_SITES);
+    }
+  });
+
   it('activation times read from Vm (first step > 0 mV) match the eikonal times at the sites', () => {
     for (const r of samples) {
       const tmp = signal(timeMajorToChannelMajor(r.vm, N_STEPS, N_SITES), [1, N_SITES, N_STEPS]);

@@ -153,11 +153,31 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const vm = new Float64Array(steps * N_SITES);
     const siteActivationMs = new Float64Array(N_SITES);
     mesh.sites.forEach((site, s) => {
-      const n = site.node;
-      siteActivationMs[s] = activationMs[n]!;
-      for (let t = 0; t < steps; t++) {
-        vm[t * N_SITES + s] = nodeVm(tables, ap.restMv, mesh.transmural[n]!, a8[n]!, r8[n]!, t);
+      // The site is a virtual node at its own position: activation time and coordinates interpolated
+      // over the activated corners of its tet, then the same AP model as every node.
+      let w = 0;
+      let time = 0;
+      let e = 0;
+      let h = 0;
+      site.tetNodes.forEach((n, i) => {
+        if (a8[n]! < 0) return;
+        const wi = site.weights[i]! + 1e-9;
+        w += wi;
+        time += wi * times[n]!;
+        e += wi * mesh.transmural[n]!;
+        h += wi * mesh.apexBase[n]!;
+      });
+      let sa8 = -1;
+      let sr8 = 0x3fffffff;
+      if (w > 0) {
+        time /= w;
+        e /= w;
+        h /= w;
+        sa8 = Math.round(time * SUBSTEPS);
+        sr8 = sa8 + Math.round(nodeApd(ap, e, h, time, tMean) * SUBSTEPS);
       }
+      siteActivationMs[s] = sa8 < 0 ? NOT_ACTIVATED : sa8 / SUBSTEPS;
+      for (let t = 0; t < steps; t++) vm[t * N_SITES + s] = nodeVm(tables, ap.restMv, e, sa8, sr8, t);
     });
     let nodeVmAll: Float64Array | undefined;
     if (opts.includeNodeVm) {
