@@ -3,7 +3,8 @@
  * The ventricular mesh (LLNL cardiac_ml, MIT — see assets/heart/LICENSE and NOTICE) and everything the
  * simulator derives from it once: tetra volumes and shape-function gradients, the edge graph, the
  * boundary surface split into base / epicardium / LV and RV endocardium, a transmural and an apex–base
- * coordinate, a rule-based fibre field, and the nearest mesh node of each of the 75 recording sites.
+ * coordinate, a rule-based fibre field, and for each of the 75 recording sites its nearest node and the
+ * tetrahedron (with barycentric weights) that holds it.
  *
  * The VTK carries no point data, so all of this is geometry:
  * 1. boundary faces are the faces that belong to exactly one tetrahedron (oriented outward);
