@@ -186,35 +186,39 @@ function sortedKeys(store: Store): Uint32Array {
   return words;
 }
 
-/** Calls `visit(index, centredRank)` in sorted order; tied values share their average rank. */
-function walkRanks(words: Uint32Array, n: number, visit: (index: number, rank: number) => void): void {
-  let start = 0;
-  while (start < n) {
-    const key = words[2 * start + 1]!;
-    let end = start + 1;
-    while (end < n && words[2 * end + 1] === key) end++;
-    // 1-based average rank (start + end + 1) / 2, centred on the mean rank (n + 1) / 2.
-    const rank = (start + end - n) / 2;
-    for (let i = start; i < end; i++) visit(words[2 * i]!, rank);
-    start = end;
-  }
-}
-
+/**
+ * Pearson correlation of the ranks. Ranks are centred (1-based rank minus the mean rank (n + 1) / 2)
+ * and a run of tied values, sorted positions [start, end), shares its average rank (start + end − n) / 2.
+ */
 function spearman(targets: Store, predictions: Store): number {
   const n = targets.length;
   if (n > 0xffffffff) throw new InputError('bad_shape', 'metrics: Spearman supports at most 2^32 values');
   const rankT = new Float64Array(n);
   const sTT = new Sum();
-  walkRanks(sortedKeys(targets), n, (i, r) => {
-    rankT[i] = r;
-    sTT.add(r * r);
-  });
+  let words = sortedKeys(targets);
+  for (let start = 0; start < n; ) {
+    const key = words[2 * start + 1]!;
+    let end = start + 1;
+    while (end < n && words[2 * end + 1] === key) end++;
+    const rank = (start + end - n) / 2;
+    for (let i = start; i < end; i++) rankT[words[2 * i]!] = rank;
+    sTT.add(rank * rank * (end - start));
+    start = end;
+  }
+  words = sortedKeys(predictions);
   const sPP = new Sum();
   const sTP = new Sum();
-  walkRanks(sortedKeys(predictions), n, (i, r) => {
-    sPP.add(r * r);
-    sTP.add(rankT[i]! * r);
-  });
+  for (let start = 0; start < n; ) {
+    const key = words[2 * start + 1]!;
+    let end = start + 1;
+    let dot = 0;
+    while (end < n && words[2 * end + 1] === key) end++;
+    const rank = (start + end - n) / 2;
+    for (let i = start; i < end; i++) dot += rankT[words[2 * i]!]!;
+    sPP.add(rank * rank * (end - start));
+    sTP.add(rank * dot);
+    start = end;
+  }
   const denom = Math.sqrt(sTT.value * sPP.value);
   return denom > 0 ? sTP.value / denom : Number.NaN;
 }
