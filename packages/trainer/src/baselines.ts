@@ -17,7 +17,7 @@ import {
   type Signal,
   type VmNormalisation,
 } from '@ecg-tmp/core';
-import type { CacheSplit } from './data.ts';
+import { type CacheSplit, SAMPLE_VALUES } from './data.ts';
 import type { Predictor } from './evaluate.ts';
 
 export interface BaselineNormalisation {
@@ -25,8 +25,7 @@ export interface BaselineNormalisation {
   readonly tmp: VmNormalisation;
 }
 
-const ECG_SIZE = N_LEADS * N_STEPS;
-const VM_SIZE = N_SITES * N_STEPS;
+const { ecg: ECG_SIZE, vm: VM_SIZE } = SAMPLE_VALUES;
 
 function targets(train: CacheSplit, method: VmNormalisation): Float32Array {
   return normaliseVm({ data: train.vm, shape: [train.count, N_SITES, N_STEPS] }, method).data;

@@ -22,7 +22,7 @@ import {
   type Signal,
   type VmNormalisation,
 } from '@ecg-tmp/core';
-import type { CacheSplit } from './data.ts';
+import { type CacheSplit, SAMPLE_VALUES } from './data.ts';
 
 /** Normalised ECG [B, 12, 500] → normalised TMP [B, 75, 500]. */
 export type Predictor = (ecg: Signal) => Signal | Promise<Signal>;
@@ -42,8 +42,7 @@ export interface EvaluateOptions {
 /** Slices samples [from, to) of a split as raw-mV signals. */
 export function splitBatch(split: CacheSplit, from: number, to: number): { ecg: Signal; vm: Signal } {
   const n = to - from;
-  const ecgSize = N_LEADS * N_STEPS;
-  const vmSize = N_SITES * N_STEPS;
+  const { ecg: ecgSize, vm: vmSize } = SAMPLE_VALUES;
   return {
     ecg: { data: split.ecg.subarray(from * ecgSize, to * ecgSize), shape: [n, N_LEADS, N_STEPS] },
     vm: { data: split.vm.subarray(from * vmSize, to * vmSize), shape: [n, N_SITES, N_STEPS] },
