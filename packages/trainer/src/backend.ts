@@ -81,7 +81,9 @@ async function registerWasm(): Promise<void> {
 export async function startBackend(name: BackendName): Promise<BackendInfo> {
   if (started !== undefined) {
     if (started.name !== name) {
-      throw new BackendError(`backend '${started.name}' is already running in this process; cannot switch to '${name}'`);
+      throw new BackendError(
+        `backend '${started.name}' is already running in this process; cannot switch to '${name}'`,
+      );
     }
     return started;
   }

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * The CNN-LSTM — 213,835 trainable parameters.
+ *
+ *   3 × [Conv(k3, 'same') → BatchNorm → ReLU] with 64, 128, 256 channels
+ *   LSTM(256 → 64), two bias vectors as in PyTorch/cuDNN, gates in PyTorch order (i, f, g, o)
+ *   Linear(64 → 75) at every time step
+ *
+ * Written for speed with stock tfjs ops: the LSTM's input projection for all 500 steps is one matMul
+ * hoisted out of the recurrence, so each step costs one [B,64]·[64,256] matMul and the gate
+ * element-wise ops. Zero initial state. PyTorch's default inits (U(±1/√fan_in), U(±1/√H) for the LSTM).
+ * Tensors are channels-last: [B, T, 12] → [B, T, 75].
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type BatchNorm,
+  batchNorm,
+  batchNormParams,
+  type Conv1d,
+  conv1d,
+  conv1dParams,
+  type ForwardContext,
+  linear,
+} from './layers.ts';
+import { type ParamSet, torchDefault } from './params.ts';
+
+export const LSTM_HIDDEN = 64;
+const CHANNELS = [64, 128, 256] as const;
+
+export interface Lstm {
+  /** [In, 4H] */
+  readonly inputWeight: tf.Variable;
+  /** [H, 4H] */
+  readonly hiddenWeight: tf.Variable;
+  readonly inputBias: tf.Variable;
+  readonly hiddenBias: tf.Variable;
+}
+
+export interface CnnLstm {
+  readonly convs: readonly { conv: Conv1d; bn: BatchNorm }[];
+  readonly lstm: Lstm;
+  readonly out: { weight: tf.Variable; bias: tf.Variable };
+}
+
+export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outChannels: number }): CnnLstm {
+  let cin = io.inChannels;
+  const convs = CHANNELS.map((cout, i) => {
+    const layer = {
+      conv: conv1dParams(params, `conv${i}`, cin, cout, 3),
+      bn: batchNormParams(params, `bn${i}`, cout),
+    };
+    cin = cout;
+    return layer;
+  });
+  const h = LSTM_HIDDEN;
+  const lstmInit = torchDefault(h);
+  return {
+    convs,
+    lstm: {
+      inputWeight: params.add('lstm.inputWeight', [cin, 4 * h], lstmInit),
+      hiddenWeight: params.add('lstm.hiddenWeight', [h, 4 * h], lstmInit),
+      inputBias: params.add('lstm.inputBias', [4 * h], lstmInit),
+      hiddenBias: params.add('lstm.hiddenBias', [4 * h], lstmInit),
+    },
+    out: {
+      weight: params.add('out.weight', [h, io.outChannels], torchDefault(h)),
+      bias: params.add('out.bias', [io.outChannels], torchDefault(h)),
+    },
+  };
+}
+
+/** x [B, T, In] → hidden states [B, T, H]. */
+export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
+  const [b, t] = x.shape;
+  const h = LSTM_HIDDEN;
+  const projected = linear(x, cell.inputWeight, tf.add(cell.inputBias, cell.hiddenBias));
+  const steps = tf.unstack(tf.transpose(projected, [1, 0, 2])) as tf.Tensor2D[];
+  let hidden = tf.zeros([b, h]) as tf.Tensor2D;
+  let cellState = tf.zeros([b, h]) as tf.Tensor2D;
+  const outputs: tf.Tensor2D[] = [];
+  for (let s = 0; s < t; s++) {
+    const z = tf.add(steps[s]!, tf.matMul(hidden, cell.hiddenWeight as tf.Tensor2D));
+    const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
+    cellState = tf.add(tf.mul(tf.sigmoid(zf!), cellState), tf.mul(tf.sigmoid(zi!), tf.tanh(zg!)));
+    hidden = tf.mul(tf.sigmoid(zo!), tf.tanh(cellState));
+    outputs.push(hidden);
+  }
+  return tf.stack(outputs, 1) as tf.Tensor3D;
+}
+
+export function cnnLstm(net: CnnLstm, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  let h = x;
+  for (const { conv, bn } of net.convs) h = tf.relu(batchNorm(conv1d(h, conv), bn, ctx));
+  return linear(lstm(net.lstm, h), net.out.weight, net.out.bias);
+}

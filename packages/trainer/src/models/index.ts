@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The three architectures behind one interface. Every model reads a normalised ECG and writes a
+ * normalised TMP, channels-last: ecg [B, T, 12] → tmp [B, T, 75] (the data pipeline transposes the
+ * [B, C, T] signals once). The Transformer reads only the first 10 ECG steps.
+ */
+
+import { type Architecture, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { cnnLstm, cnnLstmParams } from './cnn-lstm.ts';
+import { ForwardContext } from './layers.ts';
+import { ParamSet } from './params.ts';
+import { squeezeNet1d, squeezeNet1dParams } from './squeezenet1d.ts';
+import { SEGMENT, transformerDecode, transformerParams, transformerTeacherForced } from './transformer.ts';
+
+/** The paper's counts; a test holds each model to its number. */
+export const PARAMETER_COUNTS: Readonly<Record<Architecture, number>> = {
+  squeezenet1d: 392_907,
+  'cnn-lstm': 213_835,
+  transformer: 824_731,
+};
+
+export interface Model {
+  readonly architecture: Architecture;
+  readonly params: ParamSet;
+  /** ECG steps the model reads: 500 for the CNNs, the first 10 for the Transformer. */
+  readonly inputSteps: number | 'all';
+  /**
+   * The training pass. `vm` (the normalised target) is read only by the Transformer, for teacher
+   * forcing. Returns the prediction with the target's shape.
+   */
+  trainForward(ecg: tf.Tensor3D, vm: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D;
+  /**
+   * Inference: ecg [B, T, 12] → [B, T, 75]; the Transformer reads the first 10 steps and decodes all 500
+   * autoregressively. Call inside tf.tidy.
+   */
+  predict(ecg: tf.Tensor3D, onSegment?: (segment: tf.Tensor3D, index: number) => void): tf.Tensor3D;
+  dispose(): void;
+}
+
+export function createModel(architecture: Architecture, seed: number): Model {
+  const params = new ParamSet(seed);
+  const io = { inChannels: N_LEADS, outChannels: N_SITES };
+  const base = { architecture, params, dispose: () => params.dispose() };
+  switch (architecture) {
+    case 'squeezenet1d': {
+      const net = squeezeNet1dParams(params, '', io);
+      return {
+        ...base,
+        inputSteps: 'all',
+        trainForward: (ecg, _vm, ctx) => squeezeNet1d(net, ecg, ctx),
+        predict: (ecg, onSegment) => once(squeezeNet1d(net, ecg, ForwardContext.inference()), onSegment),
+      };
+    }
+    case 'cnn-lstm': {
+      const net = cnnLstmParams(params, io);
+      return {
+        ...base,
+        inputSteps: 'all',
+        trainForward: (ecg, _vm, ctx) => cnnLstm(net, ecg, ctx),
+        predict: (ecg, onSegment) => once(cnnLstm(net, ecg, ForwardContext.inference()), onSegment),
+      };
+    }
+    case 'transformer': {
+      const net = transformerParams(params, io);
+      return {
+        ...base,
+        inputSteps: SEGMENT,
+        trainForward: (ecg, vm, ctx) => transformerTeacherForced(net, ecg, vm, ctx),
+        predict: (ecg, onSegment) => transformerDecode(net, ecg, N_STEPS, onSegment),
+      };
+    }
+  }
+}
+
+function once(y: tf.Tensor3D, onSegment?: (segment: tf.Tensor3D, index: number) => void): tf.Tensor3D {
+  onSegment?.(y, 0);
+  return y;
+}

@@ -1,0 +1,273 @@
+/**
+ * @module
+ * The Transformer encoder-decoder — 824,731 trainable parameters.
+ *
+ *   input layer  the SqueezeNet-1D network (392,907) maps the 12×10 ECG segment to segment 0: 10 tokens
+ *                of d_model = 75 (one token per time step, one feature per recording site)
+ *   encoder      segment 0 + sine/cosine positions (dropout 0.1) → 4 post-norm layers
+ *                (self-attention, 75 heads of width 1; feed-forward 128; dropout 0.2) = 42,503 each
+ *   decoder      4 post-norm layers (causal self-attention, cross-attention to the encoder memory,
+ *                feed-forward 128; dropout 0.2) = 65,453 each; no final norm, no output projection:
+ *                the decoder's output tokens are the TMP vectors themselves
+ *
+ * Training (teacher forcing): the decoder reads the true Vm tokens 0..489 (+ positions) under a causal
+ * mask and its output token i predicts token i + 10; the prediction is [segment 0; outputs] = 500 steps.
+ * Inference (the paper's protocol): from the first 10 ECG steps only, segment 0 is predicted, then the
+ * decoder runs 49 times, each time on the 10 newest tokens with a key/value cache of the earlier ones,
+ * appending its 10 outputs. With a causal mask and per-token post-norm layers this is exactly the
+ * uncached decode on the growing prefix (10, 20, …, 490 tokens), at ~1/20 of the FLOPs.
+ *
+ * Choices the paper leaves open: ReLU in the feed-forward (PyTorch's default); PyTorch's
+ * nn.MultiheadAttention inits (Xavier-uniform in-projection, zero in/out biases) and Linear inits;
+ * positional dropout also on the decoder input. Tensors are channels-last [B, T, C].
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { attention } from './attention.ts';
+import {
+  ForwardContext,
+  type LayerNorm,
+  layerNorm,
+  layerNormParams,
+  linear,
+  positionalEncoding,
+} from './layers.ts';
+import { constant, type ParamSet, torchDefault, xavierUniform } from './params.ts';
+import { type SqueezeNet1d, squeezeNet1d, squeezeNet1dParams } from './squeezenet1d.ts';
+
+export const SEGMENT = 10;
+export const D_MODEL = 75;
+const FEED_FORWARD = 128;
+const LAYERS = 4;
+const POSITION_DROPOUT = 0.1;
+const LAYER_DROPOUT = 0.2;
+
+interface Dense {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+}
+
+interface MultiHead {
+  /** [E, 3E]: query, key and value projections side by side. */
+  readonly inProj: Dense;
+  readonly outProj: Dense;
+}
+
+interface EncoderLayer {
+  readonly selfAttn: MultiHead;
+  readonly ff1: Dense;
+  readonly ff2: Dense;
+  readonly norm1: LayerNorm;
+  readonly norm2: LayerNorm;
+}
+
+interface DecoderLayer extends EncoderLayer {
+  readonly crossAttn: MultiHead;
+  readonly norm3: LayerNorm;
+}
+
+export interface Transformer {
+  readonly input: SqueezeNet1d;
+  readonly encoder: readonly EncoderLayer[];
+  readonly decoder: readonly DecoderLayer[];
+}
+
+function dense(params: ParamSet, name: string, fanIn: number, fanOut: number): Dense {
+  return {
+    weight: params.add(`${name}.weight`, [fanIn, fanOut], xavierUniform(fanIn, fanOut)),
+    bias: params.add(`${name}.bias`, [fanOut], torchDefault(fanIn)),
+  };
+}
+
+function multiHead(params: ParamSet, name: string): MultiHead {
+  const e = D_MODEL;
+  return {
+    inProj: {
+      // PyTorch initialises the [3E, E] in-projection as one matrix: fan_in E, fan_out 3E.
+      weight: params.add(`${name}.inProj.weight`, [e, 3 * e], xavierUniform(e, 3 * e)),
+      bias: params.add(`${name}.inProj.bias`, [3 * e], constant(0)),
+    },
+    outProj: {
+      weight: params.add(`${name}.outProj.weight`, [e, e], xavierUniform(e, e)),
+      bias: params.add(`${name}.outProj.bias`, [e], constant(0)),
+    },
+  };
+}
+
+export function transformerParams(params: ParamSet, io: { inChannels: number }): Transformer {
+  const layer = (name: string) => ({
+    selfAttn: multiHead(params, `${name}.selfAttn`),
+    ff1: dense(params, `${name}.ff1`, D_MODEL, FEED_FORWARD),
+    ff2: dense(params, `${name}.ff2`, FEED_FORWARD, D_MODEL),
+    norm1: layerNormParams(params, `${name}.norm1`, D_MODEL),
+    norm2: layerNormParams(params, `${name}.norm2`, D_MODEL),
+  });
+  return {
+    input: squeezeNet1dParams(params, 'input.', { inChannels: io.inChannels, outChannels: D_MODEL }),
+    encoder: Array.from({ length: LAYERS }, (_, i) => layer(`encoder${i}`)),
+    decoder: Array.from({ length: LAYERS }, (_, i) => ({
+      ...layer(`decoder${i}`),
+      crossAttn: multiHead(params, `decoder${i}.crossAttn`),
+      norm3: layerNormParams(params, `decoder${i}.norm3`, D_MODEL),
+    })),
+  };
+}
+
+/** Projected queries, keys and values; keys/values may come from another sequence (cross-attention). */
+function project(mh: MultiHead, x: tf.Tensor3D, part: 'q' | 'kv'): tf.Tensor3D[] {
+  const e = D_MODEL;
+  const [from, width] = part === 'q' ? [0, e] : [e, 2 * e];
+  const w = tf.slice(mh.inProj.weight, [0, from], [e, width]);
+  const b = tf.slice(mh.inProj.bias, [from], [width]);
+  const y = linear(x, w, b);
+  return part === 'q' ? [y] : (tf.split(y, 2, 2) as tf.Tensor3D[]);
+}
+
+/** Key/value projections of a sequence, cached across decoding steps. */
+interface KeyValues {
+  k: tf.Tensor3D;
+  v: tf.Tensor3D;
+}
+
+function attend(mh: MultiHead, x: tf.Tensor3D, kv: KeyValues, causal: boolean): tf.Tensor3D {
+  const [q] = project(mh, x, 'q');
+  return linear(attention(q!, kv.k, kv.v, { causal }), mh.outProj.weight, mh.outProj.bias);
+}
+
+function keyValues(mh: MultiHead, x: tf.Tensor3D): KeyValues {
+  const [k, v] = project(mh, x, 'kv');
+  return { k: k!, v: v! };
+}
+
+function feedForward(layer: EncoderLayer, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  const h = ctx.dropout(tf.relu(linear(x, layer.ff1.weight, layer.ff1.bias)), LAYER_DROPOUT);
+  return linear(h, layer.ff2.weight, layer.ff2.bias);
+}
+
+/** Post-norm residual: LayerNorm(x + dropout(y)). */
+function addNorm(x: tf.Tensor3D, y: tf.Tensor3D, ln: LayerNorm, ctx: ForwardContext): tf.Tensor3D {
+  return layerNorm(tf.add(x, ctx.dropout(y, LAYER_DROPOUT)) as tf.Tensor3D, ln);
+}
+
+function encoderLayer(layer: EncoderLayer, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
+  const h = addNorm(x, attend(layer.selfAttn, x, keyValues(layer.selfAttn, x), false), layer.norm1, ctx);
+  return addNorm(h, feedForward(layer, h, ctx), layer.norm2, ctx);
+}
+
+/**
+ * One decoder layer over new tokens x [B, n, E]. `selfKv` holds the keys/values of every token so far,
+ * these n included (causal: token i sees tokens ≤ i); `memoryKv` those of the encoder memory.
+ */
+function decoderLayer(
+  layer: DecoderLayer,
+  x: tf.Tensor3D,
+  selfKv: KeyValues,
+  memoryKv: KeyValues,
+  ctx: ForwardContext,
+): tf.Tensor3D {
+  let h = addNorm(x, attend(layer.selfAttn, x, selfKv, true), layer.norm1, ctx);
+  h = addNorm(h, attend(layer.crossAttn, h, memoryKv, false), layer.norm2, ctx);
+  return addNorm(h, feedForward(layer, h, ctx), layer.norm3, ctx);
+}
+
+const positionCache = new Map<number, tf.Tensor2D>();
+
+/** Positions [from, from+n) as a [n, E] tensor (the table is built once, kept for the process). */
+function positions(from: number, n: number): tf.Tensor2D {
+  const total = from + n;
+  let table = [...positionCache.entries()].find(([len]) => len >= total)?.[1];
+  if (table === undefined) {
+    table = tf.keep(
+      tf.tensor2d(positionalEncoding(Math.max(total, 500), D_MODEL), [Math.max(total, 500), D_MODEL]),
+    );
+    positionCache.set(table.shape[0], table);
+  }
+  return tf.slice(table, [from, 0], [n, D_MODEL]);
+}
+
+function withPositions(x: tf.Tensor3D, from: number, ctx: ForwardContext): tf.Tensor3D {
+  return ctx.dropout(tf.add(x, positions(from, x.shape[1])), POSITION_DROPOUT);
+}
+
+/** Segment 0 and the encoder memory from the first 10 ECG steps [B, 10, 12]. */
+function encode(
+  net: Transformer,
+  ecg: tf.Tensor3D,
+  ctx: ForwardContext,
+): { segment0: tf.Tensor3D; memory: tf.Tensor3D } {
+  const [b, t, c] = ecg.shape;
+  const first = t === SEGMENT ? ecg : tf.slice(ecg, [0, 0, 0], [b, SEGMENT, c]);
+  const segment0 = squeezeNet1d(net.input, first, ctx);
+  let memory = withPositions(segment0, 0, ctx);
+  for (const layer of net.encoder) memory = encoderLayer(layer, memory, ctx);
+  return { segment0, memory };
+}
+
+/**
+ * Teacher-forced training pass: ecg [B, ≥10, 12] (only the first 10 steps are read) and the true
+ * tokens vm [B, 500, 75] → prediction [B, 500, 75].
+ */
+export function transformerTeacherForced(
+  net: Transformer,
+  ecg: tf.Tensor3D,
+  vm: tf.Tensor3D,
+  ctx: ForwardContext,
+): tf.Tensor3D {
+  const { segment0, memory } = encode(net, ecg, ctx);
+  const [b, t] = vm.shape;
+  let x = withPositions(tf.slice(vm, [0, 0, 0], [b, t - SEGMENT, D_MODEL]), 0, ctx);
+  for (const layer of net.decoder) {
+    x = decoderLayer(layer, x, keyValues(layer.selfAttn, x), keyValues(layer.crossAttn, memory), ctx);
+  }
+  return tf.concat([segment0, x], 1);
+}
+
+/**
+ * Autoregressive reconstruction from the first 10 ECG steps: ecg [B, ≥10, 12] → [B, steps, 75].
+ * `onSegment` sees each 10-step segment as soon as it exists.
+ */
+export function transformerDecode(
+  net: Transformer,
+  ecg: tf.Tensor3D,
+  steps: number,
+  onSegment?: (segment: tf.Tensor3D, index: number) => void,
+): tf.Tensor3D {
+  if (steps % SEGMENT !== 0) throw new Error(`decode length ${steps} is not a multiple of ${SEGMENT}`);
+  const ctx = ForwardContext.inference();
+  const [segment0, ...memoryKv] = tf.tidy(() => {
+    const { segment0, memory } = encode(net, ecg, ctx);
+    return [segment0, ...net.decoder.flatMap((layer) => Object.values(keyValues(layer.crossAttn, memory)))];
+  });
+  const segments = [segment0!];
+  onSegment?.(segment0!, 0);
+  // The self-attention cache grows by 10 tokens per step; each step's tidy keeps only the new cache.
+  let selfKv: tf.Tensor3D[] = [];
+  for (let from = 0; from + SEGMENT < steps; from += SEGMENT) {
+    const tokens = segments[segments.length - 1]!;
+    const [out, ...nextKv] = tf.tidy(() => {
+      let x = withPositions(tokens, from, ctx);
+      const kept: tf.Tensor3D[] = [];
+      net.decoder.forEach((layer, i) => {
+        const fresh = keyValues(layer.selfAttn, x);
+        const prevK = selfKv[2 * i];
+        const prevV = selfKv[2 * i + 1];
+        const kv =
+          prevK === undefined || prevV === undefined
+            ? fresh
+            : { k: tf.concat([prevK, fresh.k], 1), v: tf.concat([prevV, fresh.v], 1) };
+        kept.push(kv.k, kv.v);
+        const memory = { k: memoryKv[2 * i]!, v: memoryKv[2 * i + 1]! };
+        x = decoderLayer(layer, x, kv, memory, ctx);
+      });
+      return [x, ...kept];
+    });
+    for (const t of selfKv) t.dispose();
+    selfKv = nextKv;
+    segments.push(out!);
+    onSegment?.(out!, segments.length - 1);
+  }
+  for (const t of [...selfKv, ...memoryKv]) t!.dispose();
+  const result = tf.concat(segments, 1);
+  for (const t of segments) t.dispose();
+  return result;
+}
