@@ -10,29 +10,20 @@
  *   npm start -- --count 2000 --seed 7
  */
 
-import { spawnSync } from 'node:child_process';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, METRIC_NAMES, type Metrics } from '@ecg-tmp/core';
 import { BASELINES, type BaselineName } from './baselines.ts';
-import { CACHE_INDEX_FILE, openCache } from './data.ts';
+import { openCache } from './data.ts';
 import { EXPERIMENTS, evaluate } from './evaluate.ts';
-import { prepareData } from './prepare-data.ts';
+import { ROOT, syntheticCache } from './synthetic.ts';
 
-const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const NORMALISATION = { ecg: 'lead-range', tmp: 'vm-affine' } as const;
 
 const USAGE =
   'usage: npm start -- [--count N (default 400)] [--seed S (default 1)] [--data DIR (default data)]';
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 function positiveInt(flag: string, text: string | undefined, fallback: number, min: number): number {
   if (text === undefined) return fallback;
@@ -74,22 +65,18 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.stderr.write(`start: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const raw = join(dataDir, `synthetic-s${seed}-n${count}`);
-  const cacheDir = `${raw}-cache`;
-
-  // 1–2. Data: simulated and cached once; a cache without index.json is unfinished and is rebuilt.
-  if (!(await exists(join(cacheDir, CACHE_INDEX_FILE)))) {
-    process.stderr.write(`start: simulating ${count} pairs (seed ${seed}) into ${raw}\n`);
-    const sim = spawnSync(
-      'npm',
-      ['run', '--silent', 'simulate', '--', '--count', String(count), '--seed', String(seed), '--out', raw],
-      { stdio: 'inherit', cwd: ROOT },
-    );
-    if (sim.status !== 0) {
-      process.stderr.write(`start: the simulator failed (exit ${sim.status})\n`);
-      return 1;
-    }
-    await prepareData({ from: raw, out: cacheDir });
+  // 1–2. Data: simulated and cached once, reused while the cache is complete.
+  let cacheDir: string;
+  try {
+    cacheDir = await syntheticCache({
+      count,
+      seed,
+      dataDir,
+      log: (l) => process.stderr.write(`start: ${l}\n`),
+    });
+  } catch (err) {
+    process.stderr.write(`start: ${(err as Error).message}\n`);
+    return 1;
   }
   const cache = await openCache(cacheDir, { verify: true });
   process.stderr.write(

@@ -1,0 +1,70 @@
+/**
+ * @module
+ * One-file checkpoints: `ECGTMPCK` magic, a u32 header length, a JSON header (the run state and a table
+ * of named float32 arrays), zero padding to a 4-byte boundary, then the arrays back to back. Written
+ * atomically (temp file + rename), so a kill during a save leaves the previous checkpoint intact.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { InputError } from '@ecg-tmp/core';
+import { writeFileAtomic } from '@ecg-tmp/core/node';
+
+const MAGIC = 'ECGTMPCK';
+
+interface Entry {
+  readonly name: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export async function writeCheckpoint(
+  path: string,
+  state: object,
+  arrays: ReadonlyMap<string, Float32Array>,
+): Promise<void> {
+  const entries: Entry[] = [];
+  let offset = 0;
+  for (const [name, a] of arrays) {
+    entries.push({ name, offset, length: a.length });
+    offset += a.length;
+  }
+  const header = new TextEncoder().encode(JSON.stringify({ state, arrays: entries }));
+  const dataStart = Math.ceil((12 + header.length) / 4) * 4;
+  const bytes = new Uint8Array(dataStart + offset * 4);
+  bytes.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(bytes.buffer).setUint32(8, header.length, true);
+  bytes.set(header, 12);
+  const data = new Float32Array(bytes.buffer, dataStart, offset);
+  for (const [i, a] of [...arrays.values()].entries()) data.set(a, entries[i]!.offset);
+  await writeFileAtomic(path, bytes);
+}
+
+export async function readCheckpoint<S>(
+  path: string,
+): Promise<{ state: S; arrays: Map<string, Float32Array> }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new InputError('bad_value', `cannot read checkpoint ${path}: ${(err as Error).message}`);
+  }
+  const broken = (why: string) => new InputError('bad_value', `${path} is not a usable checkpoint: ${why}`);
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC)
+    throw broken('bad magic');
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  if (12 + headerLength > bytes.length) throw broken('truncated header');
+  let header: { state: S; arrays: Entry[] };
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+  } catch {
+    throw broken('unreadable header');
+  }
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  const total = header.arrays.reduce((n, e) => n + e.length, 0);
+  if (bytes.length !== dataStart + total * 4)
+    throw broken(`expected ${dataStart + total * 4} bytes, found ${bytes.length}`);
+  const copy = new Float32Array(total);
+  new Uint8Array(copy.buffer).set(bytes.subarray(dataStart));
+  const arrays = new Map(header.arrays.map((e) => [e.name, copy.subarray(e.offset, e.offset + e.length)]));
+  return { state: header.state, arrays };
+}

@@ -1,0 +1,189 @@
+/**
+ * @module
+ * `npm run train` — trains one of the paper's models.
+ *
+ *   npm run train -- --model cnn-lstm --data synthetic --epochs 20 --out runs/lstm
+ *   npm run train -- --model transformer --data data/llnl --backend webgpu --out runs/tf
+ *   npm run train -- --out runs/lstm --resume          # continue where it stopped (Ctrl-C checkpoints)
+ *
+ * Settings come from the model's preset (packages/trainer/presets/<model>.json: the paper's reference
+ * training), then from flags. Bad flags or an unusable data folder: a message and exit code 2 before any
+ * training. Ctrl-C: the current step finishes, a checkpoint is written, exit code 130.
+ */
+
+import { access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Architecture, InputError } from '@ecg-tmp/core';
+import { BackendError, type BackendName } from './backend.ts';
+import { DEFAULTS, type LossName, preset, type TrainConfig, validateConfig } from './config.ts';
+import { readCacheIndex } from './data.ts';
+import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train.ts';
+
+const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
+  [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--epochs N] [--batch N]
+  [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
+  [--grad-clip X] [--patience N] [--seed N] [--train-limit N] [--val-limit N] [--max-steps N]
+  npm run train -- --out runs/<id> --resume`;
+
+const NUMBER_FLAGS = {
+  'synthetic-count': 'syntheticCount',
+  epochs: 'epochs',
+  batch: 'batch',
+  seed: 'seed',
+  lr: 'lr',
+  'lr-gamma': 'lrGamma',
+  'huber-delta': 'huberDelta',
+  'grad-clip': 'gradClip',
+  patience: 'patience',
+  'train-limit': 'trainLimit',
+  'val-limit': 'valLimit',
+  'max-steps': 'maxSteps',
+} as const satisfies Record<string, keyof TrainConfig>;
+
+function number(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n))
+    throw new InputError('bad_value', `--${flag} must be a number, got '${text}'`);
+  return n;
+}
+
+/** Flags → a validated config (or, with --resume, just the run folder). */
+export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; resume: boolean } {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      backend: { type: 'string' },
+      loss: { type: 'string' },
+      'lr-milestones': { type: 'string' },
+      resume: { type: 'boolean' },
+      ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
+    },
+  });
+  if (positionals.length > 0) throw new InputError('bad_value', `unexpected argument '${positionals[0]}'`);
+  if (values.out === undefined)
+    throw new InputError('bad_value', '--out is required (the run folder, e.g. runs/lstm)');
+  const resume = values.resume ?? false;
+  const model = (values.model ?? (resume ? 'cnn-lstm' : undefined)) as Architecture | undefined;
+  if (model === undefined) throw new InputError('bad_value', '--model is required');
+  const base = { ...DEFAULTS, ...(validModel(model) ? preset(model) : {}), model, out: resolve(values.out) };
+  const overrides: Partial<Record<keyof TrainConfig, unknown>> = {};
+  for (const [flag, key] of Object.entries(NUMBER_FLAGS)) {
+    const text = (values as Record<string, unknown>)[flag];
+    if (typeof text === 'string') overrides[key] = number(flag, text);
+  }
+  if (values.data !== undefined)
+    overrides.data = values.data === 'synthetic' ? 'synthetic' : resolve(values.data);
+  if (values.backend !== undefined) overrides.backend = values.backend as BackendName;
+  if (values.loss !== undefined) overrides.loss = values.loss as LossName;
+  if (values['lr-milestones'] !== undefined) {
+    const text = values['lr-milestones'];
+    overrides.lrMilestones = text === '' ? [] : text.split(',').map((t) => number('lr-milestones', t));
+  }
+  return { config: validateConfig({ ...base, ...overrides } as TrainConfig), resume };
+}
+
+function validModel(m: string): m is Architecture {
+  return ['squeezenet1d', 'cnn-lstm', 'transformer'].includes(m);
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** A one-line progress bar on a terminal; a line every 10 s otherwise. */
+function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
+  let lastVal = '—';
+  let lastLine = 0;
+  let rate = 0;
+  return (e) => {
+    const s = e.state;
+    if (e.kind === 'start') {
+      out.write(
+        `train: ${s.config.model} on ${e.backend.name} (${e.backend.device}), ${e.trainCount} train / ${e.valCount} val samples, ` +
+          `batch ${s.config.batch}, ${e.stepsPerEpoch} steps/epoch${s.step > 0 ? `, resuming at step ${s.step}` : ''}\n`,
+      );
+    } else if (e.kind === 'step') {
+      rate = rate === 0 ? e.samplesPerSec : 0.9 * rate + 0.1 * e.samplesPerSec;
+      const left = (s.config.epochs - s.epoch) * e.stepsPerEpoch - s.stepInEpoch;
+      const eta = rate > 0 ? (left * s.config.batch * 1000) / rate : 0;
+      const line =
+        `epoch ${s.epoch + 1}/${s.config.epochs} step ${s.stepInEpoch}/${e.stepsPerEpoch} ` +
+        `loss ${e.loss.toFixed(5)} val ${lastVal} ${rate.toFixed(1)} samples/s ETA ${duration(eta)}`;
+      if (out.isTTY) out.write(`\r${line.padEnd(100)}`);
+      else if (Date.now() - lastLine > 10_000) {
+        out.write(`${line}\n`);
+        lastLine = Date.now();
+      }
+    } else if (e.kind === 'epoch') {
+      lastVal = e.valLoss.toFixed(5);
+      out.write(
+        `${out.isTTY ? '\r' : ''}epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${e.improved ? ' (best)' : ''} lr ${e.lr}`.padEnd(
+          100,
+        ) + '\n',
+      );
+    } else {
+      out.write(
+        e.reason === 'interrupted'
+          ? `\ntrain: stopped at step ${s.step}; checkpoint written. Continue with --resume.\n`
+          : `train: done (${s.stopReason}) after ${s.step} steps, ${duration(s.trainMs)}; best val ${s.bestVal?.toFixed(5)} at epoch ${(s.bestEpoch ?? 0) + 1}\n`,
+      );
+    }
+  };
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const err = process.stderr;
+  let parsed: ReturnType<typeof parseTrainArgs>;
+  try {
+    parsed = parseTrainArgs(argv);
+    // The data must be usable before any training starts.
+    if (parsed.resume) {
+      await access(join(parsed.config.out, CHECKPOINT_FILE)).catch(() => {
+        throw new InputError('bad_value', `--resume: ${parsed.config.out} has no ${CHECKPOINT_FILE}`);
+      });
+    } else if (parsed.config.data !== 'synthetic') {
+      const dir = await resolveDataset(parsed.config, (l) => err.write(`train: ${l}\n`));
+      await readCacheIndex(dir);
+    }
+  } catch (e) {
+    if (!(e instanceof InputError) && !(e as NodeJS.ErrnoException).code) throw e;
+    err.write(`train: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    err.write('\ntrain: stopping after this step (Ctrl-C again to quit without a checkpoint)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const state = await train(parsed.config, {
+      resume: parsed.resume,
+      onEvent: progressPrinter(err),
+      shouldStop: () => stop,
+    });
+    return state.finished ? 0 : 130;
+  } catch (e) {
+    if (e instanceof InputError || e instanceof BackendError) {
+      err.write(`train: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}

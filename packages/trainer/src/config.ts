@@ -1,0 +1,131 @@
+/**
+ * @module
+ * One flat training configuration: every knob with its default and why, presets as small JSON files in
+ * packages/trainer/presets/ (the paper's reference settings per model), command-line flags on top.
+ * A run stores its resolved config in its checkpoint, so `--resume` needs nothing else.
+ */
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
+import { BACKENDS, type BackendName } from './backend.ts';
+
+export const LOSSES = ['mse', 'huber'] as const;
+export type LossName = (typeof LOSSES)[number];
+
+export interface TrainConfig {
+  /** squeezenet1d | cnn-lstm | transformer */
+  readonly model: Architecture;
+  /** A training cache (prepare-data output), an unpacked data set, or 'synthetic'. */
+  readonly data: string;
+  /** Pairs simulated when data = 'synthetic' (simulator seed 1, cached under data/). */
+  readonly syntheticCount: number;
+  /** Run folder: checkpoint.bin, best.bin, log.jsonl. */
+  readonly out: string;
+  readonly backend: BackendName;
+  /** Seeds the initial weights, the per-epoch sample order and every dropout mask. */
+  readonly seed: number;
+  readonly epochs: number;
+  readonly batch: number;
+  readonly loss: LossName;
+  /** Huber's δ on the normalised scale (PyTorch's default 1). */
+  readonly huberDelta: number;
+  /** Adam's learning rate, β₁, β₂, ε (PyTorch defaults). */
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** MultiStep schedule: at each of these epochs the rate is multiplied by lrGamma. */
+  readonly lrMilestones: readonly number[];
+  readonly lrGamma: number;
+  /** Gradients are rescaled so their global L2 norm is at most this (0 = off); guards early spikes. */
+  readonly gradClip: number;
+  /** Early stopping: stop after this many epochs without a better validation loss (0 = never). */
+  readonly patience: number;
+  /** Train on at most this many training samples (0 = all); for quick runs and tests. */
+  readonly trainLimit: number;
+  /** Validate on at most this many validation samples (0 = all). */
+  readonly valLimit: number;
+  /** Stop after this many optimiser steps in total (0 = no limit); for tests and benchmarks. */
+  readonly maxSteps: number;
+}
+
+export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
+  data: 'synthetic',
+  syntheticCount: 2000,
+  backend: 'wasm',
+  seed: 1,
+  epochs: 40,
+  batch: 32,
+  loss: 'mse',
+  huberDelta: 1,
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  lrMilestones: [],
+  lrGamma: 0.1,
+  gradClip: 1,
+  patience: 10,
+  trainLimit: 0,
+  valLimit: 0,
+  maxSteps: 0,
+};
+
+const PRESET_DIR = fileURLToPath(new URL('../presets/', import.meta.url));
+
+/** The paper's reference settings for one architecture. */
+export function preset(model: Architecture): Partial<TrainConfig> {
+  return JSON.parse(readFileSync(`${PRESET_DIR}${model}.json`, 'utf8')) as Partial<TrainConfig>;
+}
+
+function bad(message: string): InputError {
+  return new InputError('bad_value', message);
+}
+
+/** Checks every field; the messages name the flag a user would fix. */
+export function validateConfig(c: TrainConfig): TrainConfig {
+  const int = (name: string, v: number, min: number) => {
+    if (!Number.isSafeInteger(v) || v < min) throw bad(`--${name} must be an integer ≥ ${min}, got ${v}`);
+  };
+  const pos = (name: string, v: number) => {
+    if (!Number.isFinite(v) || v <= 0) throw bad(`--${name} must be a positive number, got ${v}`);
+  };
+  if (!ARCHITECTURES.includes(c.model)) {
+    throw bad(`unknown --model '${c.model}'. Expected one of: ${ARCHITECTURES.join(', ')}`);
+  }
+  if (!BACKENDS.includes(c.backend)) {
+    throw bad(`unknown --backend '${c.backend}'. Expected one of: ${BACKENDS.join(', ')}`);
+  }
+  if (!LOSSES.includes(c.loss))
+    throw bad(`unknown --loss '${c.loss}'. Expected one of: ${LOSSES.join(', ')}`);
+  int('epochs', c.epochs, 1);
+  int('batch', c.batch, 1);
+  int('seed', c.seed, 0);
+  int('synthetic-count', c.syntheticCount, 20);
+  int('patience', c.patience, 0);
+  int('train-limit', c.trainLimit, 0);
+  int('val-limit', c.valLimit, 0);
+  int('max-steps', c.maxSteps, 0);
+  pos('lr', c.lr);
+  pos('huber-delta', c.huberDelta);
+  pos('eps', c.eps);
+  if (!(c.gradClip >= 0)) throw bad(`--grad-clip must be ≥ 0, got ${c.gradClip}`);
+  for (const [name, v] of [
+    ['beta1', c.beta1],
+    ['beta2', c.beta2],
+    ['lr-gamma', c.lrGamma],
+  ] as const) {
+    if (!(v > 0 && v < 1) && !(name === 'lr-gamma' && v === 1))
+      throw bad(`--${name} must be in (0, 1), got ${v}`);
+  }
+  for (const m of c.lrMilestones) int('lr-milestones', m, 1);
+  if (c.out.trim() === '') throw bad('--out must name a run folder');
+  return c;
+}
+
+/** The learning rate in a given (0-based) epoch under the MultiStep schedule. */
+export function learningRate(c: TrainConfig, epoch: number): number {
+  const passed = c.lrMilestones.filter((m) => epoch >= m).length;
+  return c.lr * c.lrGamma ** passed;
+}

@@ -1,0 +1,57 @@
+/**
+ * @module
+ * The embedded default data: simulate a synthetic set in the real on-disk layout once, convert it into
+ * the training cache, and reuse both while the cache is complete (index.json is written last).
+ */
+
+import { spawnSync } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CACHE_INDEX_FILE } from './data.ts';
+import { prepareData } from './prepare-data.ts';
+
+export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Returns the cache folder of `count` synthetic pairs under `seed`, simulating them first if needed.
+ * @example
+ * const dir = await syntheticCache({ count: 400, seed: 1, dataDir: 'data' }); // data/synthetic-s1-n400-cache
+ */
+export async function syntheticCache(options: {
+  count: number;
+  seed: number;
+  dataDir: string;
+  log?: (line: string) => void;
+}): Promise<string> {
+  const raw = join(resolve(options.dataDir), `synthetic-s${options.seed}-n${options.count}`);
+  const cacheDir = `${raw}-cache`;
+  if (await exists(join(cacheDir, CACHE_INDEX_FILE))) return cacheDir;
+  options.log?.(`simulating ${options.count} pairs (seed ${options.seed}) into ${raw}`);
+  const sim = spawnSync(
+    'npm',
+    [
+      'run',
+      '--silent',
+      'simulate',
+      '--',
+      '--count',
+      String(options.count),
+      '--seed',
+      String(options.seed),
+      '--out',
+      raw,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
+  );
+  if (sim.status !== 0) throw new Error(`the simulator failed (exit ${sim.status})`);
+  await prepareData({ from: raw, out: cacheDir });
+  return cacheDir;
+}

@@ -1,0 +1,388 @@
+/**
+ * @module
+ * The training loop (nanoGPT-style: one function you can read top to bottom).
+ *
+ *   1. data     the cache's train/val splits; per epoch a seeded permutation of the training samples
+ *   2. model    created from the run seed (or restored from checkpoint.bin on resume)
+ *   3. step     forward → loss → gradients → global-norm clip → Adam; BatchNorm statistics updated
+ *   4. epoch    validation loss (teacher-forced for the Transformer), log.jsonl line, checkpoint.bin,
+ *               best.bin whenever validation improves, early stopping after `patience` flat epochs
+ * Everything random is a pure function of (seed, epoch, step), and a checkpoint holds the weights, the
+ * optimiser moments, the counters and the partial epoch's loss sums, so a resumed run continues
+ * bit-for-bit on the same backend. A stop request (SIGINT) is honoured between steps: checkpoint, return.
+ */
+
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '@ecg-tmp/core';
+import { samplePrng } from '@ecg-tmp/simulator';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendInfo, startBackend } from './backend.ts';
+import { gatherBatch } from './batches.ts';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { learningRate, type TrainConfig } from './config.ts';
+import { type Cache, openCache } from './data.ts';
+import { createModel, type Model } from './models/index.ts';
+import { ForwardContext } from './models/layers.ts';
+import { ROOT, syntheticCache } from './synthetic.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+export const BEST_FILE = 'best.bin';
+export const LOG_FILE = 'log.jsonl';
+
+/** Everything besides tensors that a resumed run needs. */
+export interface RunState {
+  readonly config: TrainConfig;
+  step: number;
+  epoch: number;
+  /** Steps already taken in the current epoch. */
+  stepInEpoch: number;
+  epochLossSum: number;
+  epochSamples: number;
+  bestVal: number | null;
+  bestEpoch: number | null;
+  epochsWithoutImprovement: number;
+  /** Training time so far, over all sessions of the run. */
+  trainMs: number;
+  finished: boolean;
+  stopReason: 'epochs' | 'early-stopping' | 'max-steps' | null;
+  backend: string;
+  device: string;
+  dataset: string;
+}
+
+export type TrainEvent =
+  | {
+      kind: 'start';
+      state: RunState;
+      trainCount: number;
+      valCount: number;
+      stepsPerEpoch: number;
+      backend: BackendInfo;
+    }
+  | { kind: 'step'; state: RunState; loss: number; samplesPerSec: number; stepsPerEpoch: number }
+  | { kind: 'epoch'; state: RunState; trainLoss: number; valLoss: number; lr: number; improved: boolean }
+  | { kind: 'stop'; state: RunState; reason: 'interrupted' | 'finished' };
+
+export interface TrainOptions {
+  readonly resume?: boolean;
+  readonly onEvent?: (event: TrainEvent) => void;
+  /** Polled between steps; true → checkpoint and return. */
+  readonly shouldStop?: () => boolean;
+}
+
+/** Resolves --data to a cache folder: a cache as is, a raw data set prepared once next to it, or synthetic. */
+export async function resolveDataset(config: TrainConfig, log?: (l: string) => void): Promise<string> {
+  if (config.data === 'synthetic') {
+    return syntheticCache({
+      count: config.syntheticCount,
+      seed: 1,
+      dataDir: join(ROOT, 'data'),
+      ...(log ? { log } : {}),
+    });
+  }
+  const isCache = await readFile(join(config.data, 'index.json')).then(
+    () => true,
+    () => false,
+  );
+  if (isCache) return config.data;
+  const { prepareData } = await import('./prepare-data.ts');
+  const out = `${config.data.replace(/\/+$/, '')}-cache`;
+  const prepared = await readFile(join(out, 'index.json')).then(
+    () => true,
+    () => false,
+  );
+  if (!prepared) {
+    log?.(`preparing the training cache ${out} from ${config.data}`);
+    await prepareData({ from: config.data, out });
+  }
+  return out;
+}
+
+function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const d = tf.sub(prediction, target);
+  if (config.loss === 'mse') return tf.mean(tf.square(d));
+  const a = tf.abs(d);
+  const delta = config.huberDelta;
+  const quadratic = tf.minimum(a, delta);
+  // ½·q² + δ·(|d| − q): ½d² inside δ, δ(|d| − ½δ) outside.
+  return tf.mean(tf.add(tf.mul(0.5, tf.square(quadratic)), tf.mul(delta, tf.sub(a, quadratic))));
+}
+
+/** Adam with decoupled state we can checkpoint, and global-norm gradient clipping. */
+class Adam {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    readonly model: Model,
+    readonly config: TrainConfig,
+  ) {
+    for (const p of model.params.trainable) {
+      this.m.set(p.name, tf.variable(tf.zeros([...p.shape]), false));
+      this.v.set(p.name, tf.variable(tf.zeros([...p.shape]), false));
+    }
+  }
+
+  /** `t` is the 1-based step number (bias correction). */
+  apply(grads: Map<string, tf.Tensor>, lr: number, t: number): void {
+    const { beta1: b1, beta2: b2, eps, gradClip } = this.config;
+    tf.tidy(() => {
+      let scale: tf.Tensor | number = 1;
+      if (gradClip > 0) {
+        const norm = tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))));
+        scale = tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6)));
+      }
+      const c1 = 1 - b1 ** t;
+      const c2 = 1 - b2 ** t;
+      for (const p of this.model.params.trainable) {
+        const g = tf.mul(grads.get(p.name)!, scale);
+        const m = this.m.get(p.name)!;
+        const v = this.v.get(p.name)!;
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        p.variable.assign(tf.sub(p.variable, tf.mul(update, lr)));
+      }
+    });
+  }
+
+  async read(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, m] of this.m) out.set(`adam.m.${name}`, (await m.data()) as Float32Array);
+    for (const [name, v] of this.v) out.set(`adam.v.${name}`, (await v.data()) as Float32Array);
+    return out;
+  }
+
+  write(arrays: ReadonlyMap<string, Float32Array>): void {
+    for (const [prefix, map] of [
+      ['adam.m.', this.m],
+      ['adam.v.', this.v],
+    ] as const) {
+      for (const [name, variable] of map) {
+        const a = arrays.get(prefix + name);
+        if (a === undefined || a.length !== variable.size)
+          throw new Error(`checkpoint lacks ${prefix}${name}`);
+        variable.assign(tf.tensor(a, variable.shape));
+      }
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/** The training order of epoch `epoch`: a seeded Fisher–Yates permutation. */
+export function epochOrder(seed: number, epoch: number, count: number): Uint32Array {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  const rng = samplePrng(seed, epoch, 2);
+  for (let i = count - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Mean loss over (at most `limit` of) a split, in inference mode; the Transformer teacher-forced. */
+export async function splitLoss(
+  model: Model,
+  config: TrainConfig,
+  split: Cache['val'],
+  limit: number,
+): Promise<number> {
+  const count = limit > 0 ? Math.min(limit, split.count) : split.count;
+  let sum = 0;
+  for (let from = 0; from < count; from += config.batch) {
+    const idx = Array.from({ length: Math.min(config.batch, count - from) }, (_, i) => from + i);
+    const batch = gatherBatch(split, idx, model.inputSteps);
+    const loss = tf.tidy(() => {
+      const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
+      const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
+      return lossOf(config, model.trainForward(ecg, vm, ForwardContext.inference()), vm);
+    });
+    sum += (await loss.data())[0]! * idx.length;
+    loss.dispose();
+  }
+  return sum / count;
+}
+
+/** Arrays of a model's parameters and the optimiser state, as checkpoint.bin stores them. */
+async function snapshot(model: Model, adam?: Adam): Promise<Map<string, Float32Array>> {
+  const arrays = new Map<string, Float32Array>();
+  for (const [name, a] of await model.params.read()) arrays.set(`param.${name}`, a);
+  if (adam) for (const [name, a] of await adam.read()) arrays.set(name, a);
+  return arrays;
+}
+
+function paramsOnly(arrays: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, a] of arrays) if (name.startsWith('param.')) out.set(name.slice('param.'.length), a);
+  return out;
+}
+
+/** Loads a run's weights (best.bin by default) into a fresh model on the running backend. */
+export async function loadRunModel(
+  runDir: string,
+  which: 'best' | 'last' = 'best',
+): Promise<{ model: Model; state: RunState }> {
+  const file = join(runDir, which === 'best' ? BEST_FILE : CHECKPOINT_FILE);
+  const { state, arrays } = await readCheckpoint<RunState>(file);
+  const model = createModel(state.config.model, state.config.seed);
+  model.params.write(paramsOnly(arrays));
+  return { model, state };
+}
+
+/**
+ * Trains (or resumes) one run and returns its final state.
+ * @example
+ * const state = await train({ ...DEFAULTS, ...preset('cnn-lstm'), out: 'runs/lstm' } as TrainConfig);
+ */
+export async function train(configIn: TrainConfig, options: TrainOptions = {}): Promise<RunState> {
+  const emit = options.onEvent ?? (() => undefined);
+  const checkpointPath = join(configIn.out, CHECKPOINT_FILE);
+  let restored: { state: RunState; arrays: Map<string, Float32Array> } | undefined;
+  if (options.resume) {
+    restored = await readCheckpoint<RunState>(checkpointPath);
+    if (restored.state.config.backend !== configIn.backend) {
+      throw new InputError(
+        'bad_value',
+        `--resume: the run was trained on '${restored.state.config.backend}'; resume it on the same backend (bit-for-bit continuation is per backend)`,
+      );
+    }
+  }
+  const config = restored?.state.config ?? configIn;
+  const backend = await startBackend(config.backend);
+
+  // 1. Data.
+  const datasetDir = await resolveDataset(config);
+  const cache = await openCache(datasetDir);
+  const trainCount =
+    config.trainLimit > 0 ? Math.min(config.trainLimit, cache.train.count) : cache.train.count;
+  if (trainCount < 1) throw new InputError('bad_dataset', `${datasetDir} has no training samples`);
+  if (cache.val.count < 1) throw new InputError('bad_dataset', `${datasetDir} has no validation samples`);
+  const stepsPerEpoch = Math.ceil(trainCount / config.batch);
+
+  // 2. Model and optimiser.
+  const model = createModel(config.model, config.seed);
+  const adam = new Adam(model, config);
+  const state: RunState = restored?.state ?? {
+    config,
+    step: 0,
+    epoch: 0,
+    stepInEpoch: 0,
+    epochLossSum: 0,
+    epochSamples: 0,
+    bestVal: null,
+    bestEpoch: null,
+    epochsWithoutImprovement: 0,
+    trainMs: 0,
+    finished: false,
+    stopReason: null,
+    backend: backend.name,
+    device: backend.device,
+    dataset: datasetDir,
+  };
+  if (restored) {
+    model.params.write(paramsOnly(restored.arrays));
+    adam.write(restored.arrays);
+  }
+  await mkdir(config.out, { recursive: true });
+  const save = async () => writeCheckpoint(checkpointPath, state, await snapshot(model, adam));
+  emit({ kind: 'start', state, trainCount, valCount: cache.val.count, stepsPerEpoch, backend });
+
+  const trainable = model.params.trainable.map((p) => p.variable);
+  const nameOf = new Map(model.params.trainable.map((p) => [p.variable.name, p.name]));
+  try {
+    while (!state.finished) {
+      const lr = learningRate(config, state.epoch);
+      const order = epochOrder(config.seed, state.epoch, trainCount);
+      // 3. Steps.
+      while (state.stepInEpoch < stepsPerEpoch) {
+        if (options.shouldStop?.()) {
+          await save();
+          emit({ kind: 'stop', state, reason: 'interrupted' });
+          return state;
+        }
+        const t0 = performance.now();
+        const from = state.stepInEpoch * config.batch;
+        const idx = Array.from(order.subarray(from, Math.min(trainCount, from + config.batch)));
+        const batch = gatherBatch(cache.train, idx, model.inputSteps);
+        const ctx = new ForwardContext(true, config.seed, state.step);
+        const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
+        const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
+        const { value, grads } = tf.variableGrads(
+          () => lossOf(config, model.trainForward(ecg, vm, ctx), vm),
+          trainable,
+        );
+        ctx.applyStateUpdates();
+        const named = new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
+        adam.apply(named, lr, state.step + 1);
+        const loss = (await value.data())[0]!;
+        tf.dispose([value, ecg, vm, ...Object.values(grads)]);
+        if (!Number.isFinite(loss)) {
+          throw new Error(`loss became ${loss} at step ${state.step}; try a lower --lr or --grad-clip`);
+        }
+        state.step++;
+        state.stepInEpoch++;
+        state.epochLossSum += loss * idx.length;
+        state.epochSamples += idx.length;
+        const ms = performance.now() - t0;
+        state.trainMs += ms;
+        emit({ kind: 'step', state, loss, samplesPerSec: (idx.length * 1000) / ms, stepsPerEpoch });
+        if (config.maxSteps > 0 && state.step >= config.maxSteps) break;
+      }
+      const epochDone = state.stepInEpoch >= stepsPerEpoch;
+      if (!epochDone) {
+        state.finished = true;
+        state.stopReason = 'max-steps';
+        break;
+      }
+      // 4. Validation, log, checkpoints, early stopping.
+      const valLoss = await splitLoss(model, config, cache.val, config.valLimit);
+      const trainLoss = state.epochLossSum / state.epochSamples;
+      const improved = state.bestVal === null || valLoss < state.bestVal;
+      if (improved) {
+        state.bestVal = valLoss;
+        state.bestEpoch = state.epoch;
+        state.epochsWithoutImprovement = 0;
+      } else {
+        state.epochsWithoutImprovement++;
+      }
+      await appendFile(
+        join(config.out, LOG_FILE),
+        `${JSON.stringify({ epoch: state.epoch, step: state.step, lr, trainLoss, valLoss, best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
+      );
+      emit({ kind: 'epoch', state, trainLoss, valLoss, lr, improved });
+      state.epoch++;
+      state.stepInEpoch = 0;
+      state.epochLossSum = 0;
+      state.epochSamples = 0;
+      if (state.epoch >= config.epochs) {
+        state.finished = true;
+        state.stopReason = 'epochs';
+      } else if (config.patience > 0 && state.epochsWithoutImprovement >= config.patience) {
+        state.finished = true;
+        state.stopReason = 'early-stopping';
+      } else if (config.maxSteps > 0 && state.step >= config.maxSteps) {
+        state.finished = true;
+        state.stopReason = 'max-steps';
+      }
+      if (improved) await writeCheckpoint(join(config.out, BEST_FILE), state, await snapshot(model));
+      await save();
+    }
+    if (state.bestVal === null) {
+      // Stopped by --max-steps inside the first epoch: the last weights are the best we have.
+      await writeCheckpoint(join(config.out, BEST_FILE), state, await snapshot(model));
+    }
+    await save();
+    emit({ kind: 'stop', state, reason: 'finished' });
+    return state;
+  } finally {
+    adam.dispose();
+    model.dispose();
+  }
+}
