@@ -1,0 +1,138 @@
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { METRIC_NAMES, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DEFAULTS, preset, type TrainConfig } from './config.ts';
+import { readCacheIndex } from './data.ts';
+import { EVAL_DIR, type EvalResults, main, PAPER } from './evaluate-cli.ts';
+import { ROOT, syntheticCache } from './synthetic.ts';
+import { BEST_FILE, train } from './train.ts';
+
+/** Runs the CLI with stdout and stderr captured. */
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => out.push(String(c)) > 0);
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => err.push(String(c)) > 0);
+  try {
+    const code = await main(argv);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+async function readResults(run: string): Promise<EvalResults> {
+  return JSON.parse(await readFile(join(run, EVAL_DIR, 'results.json'), 'utf8')) as EvalResults;
+}
+
+describe('npm run evaluate', () => {
+  let dir: string;
+  let run: string;
+  let testCount: number;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ecg-evaluate-'));
+    run = join(dir, 'cnn');
+    // data/ is git-ignored and the synthetic cache there is reused by later test runs.
+    const data = await syntheticCache({ count: 40, seed: 3, dataDir: join(ROOT, 'data') });
+    testCount = (await readCacheIndex(data)).counts.test;
+    await train({
+      ...DEFAULTS,
+      ...preset('squeezenet1d'),
+      model: 'squeezenet1d',
+      out: run,
+      data,
+      backend: 'wasm',
+      epochs: 1,
+      batch: 4,
+      trainLimit: 8,
+      valLimit: 4,
+      maxSteps: 2,
+    } as TrainConfig);
+  });
+
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('scores a run under Exp I and II and writes the results and plots', async () => {
+    const { code, stdout } = await cli([run, '--limit', '4']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/\| Metric \| Exp I \| Exp II \| Paper Exp I \| Paper Exp II \|/);
+    expect(stdout).toMatch(/\| MAE ↓ \| \d\.\d{4} \| \d\.\d{4} \| 0\.0733 \| 0\.4785 \|/);
+    expect((await readdir(join(run, EVAL_DIR))).sort()).toEqual([
+      'activation.svg',
+      'results.json',
+      'results.md',
+      'tmp-exp1.svg',
+      'tmp-exp2.svg',
+    ]);
+    const r = await readResults(run);
+    const samples = Math.min(4, testCount);
+    expect(r.model).toBe('squeezenet1d');
+    expect(r.run.step).toBe(2);
+    expect(r.evaluation).toMatchObject({ split: 'test', samples, backend: 'wasm', input: { full: 'full' } });
+    for (const exp of ['full', 'limited'] as const) {
+      const m = r.metrics[exp]!;
+      expect(m.count).toBe(samples * N_SITES * N_STEPS);
+      for (const k of METRIC_NAMES) expect(Number.isFinite(m[k])).toBe(true);
+      // Every (sample, site) is a pair unless the data or the prediction never activates there.
+      const a = r.activation[exp]!;
+      expect(a.pairs + a.notActivated.true + a.notActivated.predicted).toBeGreaterThanOrEqual(
+        samples * N_SITES,
+      );
+    }
+    expect(r.paper).toEqual(PAPER.squeezenet1d);
+    // 2 samples × 4 sites, a true and a predicted trace each.
+    const tmp = await readFile(join(run, EVAL_DIR, 'tmp-exp1.svg'), 'utf8');
+    expect(tmp.match(/<g class="panel"/g)).toHaveLength(2 * 4);
+    expect(tmp.match(/<g class="series"/g)).toHaveLength(2 * 4 * 2);
+    const at = await readFile(join(run, EVAL_DIR, 'activation.svg'), 'utf8');
+    expect(at.match(/<g class="panel"/g)).toHaveLength(2);
+    expect(await readFile(join(run, EVAL_DIR, 'results.md'), 'utf8')).toContain('| R² ↑ |');
+  });
+
+  it('compares runs, evaluating those without results first', async () => {
+    const copy = join(dir, 'copy');
+    await mkdir(copy);
+    await copyFile(join(run, BEST_FILE), join(copy, BEST_FILE));
+    const out = join(dir, 'tables', 'compare.md');
+    const { code, stdout } = await cli(['--compare', run, copy, '--out', out, '--exp', '2', '--limit', '2']);
+    expect(code).toBe(0);
+    expect((await readResults(copy)).evaluation.samples).toBe(Math.min(2, testCount));
+    expect((await readResults(copy)).metrics.full).toBeUndefined();
+    const md = await readFile(out, 'utf8');
+    expect(stdout).toBe(md);
+    expect(md).toContain('| Exp I | 1D CNN (cnn) | paper | 1D CNN (copy) | paper |');
+    expect(md).toMatch(/\| MAE ↓ \| \d\.\d{4} \| 0\.0733 \| — \| 0\.0733 \|/);
+    expect(md).toMatch(/\| Spearman ↑ \| -?\d\.\d{4} \| -0\.0347 \| -?\d\.\d{4} \| -0\.0347 \|/);
+    const json = JSON.parse(await readFile(join(dir, 'tables', 'compare.json'), 'utf8'));
+    expect(json.runs).toHaveLength(2);
+    expect(json.paper.squeezenet1d.full.mae).toBe(0.0733);
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [[], /no run folder given/],
+    [['runs/does-not-exist'], /run folder runs\/does-not-exist does not exist/],
+    [['EMPTY'], /has no best\.bin/],
+    [['RUN', '--exp', '3'], /--exp must be 1 \(full time\) or 2 \(limited time\), got '3'/],
+    [['RUN', '--split', 'train'], /--split must be test or val/],
+    [['RUN', '--limit', '0'], /--limit must be an integer ≥ 1/],
+    [['RUN', '--backend', 'tpu'], /unknown --backend 'tpu'. Expected one of: webgpu, wasm, cpu/],
+    [['RUN', 'RUN'], /one run folder at a time/],
+    [['RUN', '--out', 'x.md'], /--out belongs to --compare/],
+    [['--compare'], /--compare needs run folders/],
+  ])('rejects %j with exit code 2 before any work', async (args, message) => {
+    const empty = join(dir, 'empty');
+    await mkdir(empty, { recursive: true });
+    const argv = args.map((a) => (a === 'RUN' ? run : a === 'EMPTY' ? empty : a));
+    const { code, stdout, stderr } = await cli(argv);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).toContain('usage: npm run evaluate');
+    expect(stdout).toBe('');
+    expect(await readdir(empty)).toEqual([]);
+  });
+});
