@@ -125,11 +125,8 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
       }
     } else if (e.kind === 'epoch') {
       lastVal = e.valLoss.toFixed(5);
-      out.write(
-        `${out.isTTY ? '\r' : ''}epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${e.improved ? ' (best)' : ''} lr ${e.lr}`.padEnd(
-          100,
-        ) + '\n',
-      );
+      const line = `epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
+      out.write(`${out.isTTY ? '\r' : ''}${line.padEnd(100)}\n`);
     } else {
       out.write(
         e.reason === 'interrupted'

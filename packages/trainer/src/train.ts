@@ -18,7 +18,7 @@ import { InputError } from '@ecg-tmp/core';
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
-import { gatherBatch } from './batches.ts';
+import { type Batch, gatherBatch } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { learningRate, type TrainConfig } from './config.ts';
 import { type Cache, openCache } from './data.ts';
@@ -110,7 +110,7 @@ function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): 
 }
 
 /** Adam with decoupled state we can checkpoint, and global-norm gradient clipping. */
-class Adam {
+export class Adam {
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
 
@@ -130,7 +130,10 @@ class Adam {
     tf.tidy(() => {
       let scale: tf.Tensor | number = 1;
       if (gradClip > 0) {
-        const norm = tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))));
+        // A chain of adds, not addN: WebGPU caps the buffers one shader may bind (8 on SwiftShader).
+        let squares: tf.Tensor = tf.scalar(0);
+        for (const g of grads.values()) squares = tf.add(squares, tf.sum(tf.square(g)));
+        const norm = tf.sqrt(squares);
         scale = tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6)));
       }
       const c1 = 1 - b1 ** t;
@@ -185,6 +188,34 @@ export function epochOrder(seed: number, epoch: number, count: number): Uint32Ar
     order[j] = t;
   }
   return order;
+}
+
+/**
+ * One optimiser step on one batch: forward, loss, gradients, BatchNorm statistics, Adam. `step` is the
+ * 0-based global step (it seeds the dropout masks). Returns the batch loss before the update.
+ */
+export async function trainStep(
+  model: Model,
+  adam: Adam,
+  batch: Batch,
+  config: TrainConfig,
+  step: number,
+  lr: number,
+): Promise<number> {
+  const trainable = model.params.trainable.map((p) => p.variable);
+  const nameOf = new Map(model.params.trainable.map((p) => [p.variable.name, p.name]));
+  const ctx = new ForwardContext(true, config.seed, step);
+  const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
+  const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
+  const { value, grads } = tf.variableGrads(
+    () => lossOf(config, model.trainForward(ecg, vm, ctx), vm),
+    trainable,
+  );
+  ctx.applyStateUpdates();
+  adam.apply(new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g])), lr, step + 1);
+  const loss = (await value.data())[0]!;
+  tf.dispose([value, ecg, vm, ...Object.values(grads)]);
+  return loss;
 }
 
 /** Mean loss over (at most `limit` of) a split, in inference mode; the Transformer teacher-forced. */
@@ -294,8 +325,6 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   const save = async () => writeCheckpoint(checkpointPath, state, await snapshot(model, adam));
   emit({ kind: 'start', state, trainCount, valCount: cache.val.count, stepsPerEpoch, backend });
 
-  const trainable = model.params.trainable.map((p) => p.variable);
-  const nameOf = new Map(model.params.trainable.map((p) => [p.variable.name, p.name]));
   try {
     while (!state.finished) {
       const lr = learningRate(config, state.epoch);
@@ -311,18 +340,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         const from = state.stepInEpoch * config.batch;
         const idx = Array.from(order.subarray(from, Math.min(trainCount, from + config.batch)));
         const batch = gatherBatch(cache.train, idx, model.inputSteps);
-        const ctx = new ForwardContext(true, config.seed, state.step);
-        const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
-        const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
-        const { value, grads } = tf.variableGrads(
-          () => lossOf(config, model.trainForward(ecg, vm, ctx), vm),
-          trainable,
-        );
-        ctx.applyStateUpdates();
-        const named = new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
-        adam.apply(named, lr, state.step + 1);
-        const loss = (await value.data())[0]!;
-        tf.dispose([value, ecg, vm, ...Object.values(grads)]);
+        const loss = await trainStep(model, adam, batch, config, state.step, lr);
         if (!Number.isFinite(loss)) {
           throw new Error(`loss became ${loss} at step ${state.step}; try a lower --lr or --grad-clip`);
         }
