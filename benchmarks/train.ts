@@ -113,5 +113,12 @@ const machine = {
 };
 await mkdir(join(HERE, 'results'), { recursive: true });
 const file = join(HERE, 'results', `train-${machine.date.slice(0, 10)}.json`);
-await writeFile(file, `${JSON.stringify(records.map((r) => ({ ...r, machine })), null, 2)}\n`);
+await writeFile(
+  file,
+  `${JSON.stringify(
+    records.map((r) => ({ ...r, machine })),
+    null,
+    2,
+  )}\n`,
+);
 process.stdout.write(`wrote ${file}\n`);
