@@ -6,9 +6,10 @@
  *   LSTM(256 → 64), two bias vectors as in PyTorch/cuDNN, gates in PyTorch order (i, f, g, o)
  *   Linear(64 → 75) at every time step
  *
- * Written for speed with stock tfjs ops: the LSTM's input projection for all 500 steps is one matMul
- * hoisted out of the recurrence, so each step costs one [B,64]·[64,256] matMul and the gate
- * element-wise ops. Zero initial state. PyTorch's default inits (U(±1/√fan_in), U(±1/√H) for the LSTM).
+ * Written for speed: the LSTM's input projection for all 500 steps is one matMul hoisted out of the
+ * recurrence, and the recurrence itself is one op with a hand-written backward pass over typed arrays
+ * (lstm-fused.ts) instead of 500 steps × a dozen tfjs kernels. Zero initial state. PyTorch's default
+ * inits (U(±1/√fan_in), U(±1/√H) for the LSTM).
  * Tensors are channels-last: [B, T, 12] → [B, T, 75].
  */
 
