@@ -8,7 +8,8 @@
  *
  * Written for speed: the LSTM's input projection for all 500 steps is one matMul hoisted out of the
  * recurrence, and the recurrence itself is one op with a hand-written backward pass over typed arrays
- * (lstm-fused.ts) instead of 500 steps × a dozen tfjs kernels. Zero initial state. PyTorch's default
+ * (lstm-fused.ts) instead of 500 steps × a dozen tfjs kernels (on WebGPU the steps stay on the device as
+ * tfjs ops). Zero initial state. PyTorch's default
  * inits (U(±1/√fan_in), U(±1/√H) for the LSTM).
  * Tensors are channels-last: [B, T, 12] → [B, T, 75].
  */
@@ -74,10 +75,32 @@ export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outCha
 
 /** x [B, T, In] → hidden states [B, T, H]. */
 export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
-  // The input projection for all steps is one matMul; the recurrence is one fused op with a hand-written
-  // gradient, because 500 steps of per-step tfjs ops made this layer's speed a matter of launch overhead.
   const projected = linear(x, cell.inputWeight, tf.add(cell.inputBias, cell.hiddenBias));
-  return lstmSequence(projected, cell.hiddenWeight as tf.Tensor2D);
+  // On the CPU backends the recurrence is one fused op with a hand-written gradient, because 500 steps of
+  // per-step tfjs ops made this layer's speed a matter of launch overhead. It reads its inputs with
+  // dataSync, which tfjs-webgpu cannot do in Node (no OffscreenCanvas) and which would stall a GPU
+  // queue anyway, so WebGPU keeps the recurrence on the device as per-step ops.
+  return tf.getBackend() === 'webgpu'
+    ? lstmSteps(projected, cell.hiddenWeight as tf.Tensor2D)
+    : lstmSequence(projected, cell.hiddenWeight as tf.Tensor2D);
+}
+
+/** The recurrence as per-step tfjs ops (autograd gives the gradient): projected [B, T, 4H] → [B, T, H]. */
+export function lstmSteps(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D): tf.Tensor3D {
+  const [b, t] = projected.shape;
+  const h = LSTM_HIDDEN;
+  const steps = tf.unstack(tf.transpose(projected, [1, 0, 2])) as tf.Tensor2D[];
+  let hidden = tf.zeros([b, h]) as tf.Tensor2D;
+  let cellState = tf.zeros([b, h]) as tf.Tensor2D;
+  const outputs: tf.Tensor2D[] = [];
+  for (let s = 0; s < t; s++) {
+    const z = tf.add(steps[s]!, tf.matMul(hidden, hiddenWeight));
+    const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
+    cellState = tf.add(tf.mul(tf.sigmoid(zf!), cellState), tf.mul(tf.sigmoid(zi!), tf.tanh(zg!)));
+    hidden = tf.mul(tf.sigmoid(zo!), tf.tanh(cellState));
+    outputs.push(hidden);
+  }
+  return tf.stack(outputs, 1) as tf.Tensor3D;
 }
 
 export function cnnLstm(net: CnnLstm, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
