@@ -157,9 +157,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     return 2;
   }
   let stop = false;
+  let firstSigint = 0;
   const onSigint = () => {
-    if (stop) process.exit(130);
+    // Ctrl-C reaches the whole process group, and wrappers (npm, tsx) relay it once more: only a second
+    // press well after the first means "quit now, without a checkpoint".
+    if (stop) {
+      if (Date.now() - firstSigint > 2000) process.exit(130);
+      return;
+    }
     stop = true;
+    firstSigint = Date.now();
     err.write('\ntrain: stopping after this step (Ctrl-C again to quit without a checkpoint)\n');
   };
   process.on('SIGINT', onSigint);

@@ -80,7 +80,9 @@ describe('npm run train', () => {
         if (/step 1\//.test(d.toString())) resolve();
       });
     });
+    // Twice, as a terminal's Ctrl-C arrives when npm or tsx relay it: still one clean stop.
     b.child.kill('SIGINT');
+    setTimeout(() => b.child.kill('SIGINT'), 100);
     const [ra, rb] = await Promise.all([a.done, b.done]);
     expect(ra.code, ra.stderr).toBe(0);
     expect(rb.code, rb.stderr).toBe(130);
