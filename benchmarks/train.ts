@@ -55,8 +55,19 @@ async function measure(cmd: string, args: string[]): Promise<Side> {
   }
 }
 
+// node with tsx's loader rather than npx: the time cap must kill the measuring process itself, not a
+// wrapper that would leave it running beside the next measurement.
 const tfjs = (side: string, backend: string, model: string) =>
-  measure('npx', ['tsx', join(HERE, 'train-step.ts'), side, backend, model, String(batch), values.seconds!]);
+  measure(process.execPath, [
+    '--import',
+    'tsx',
+    join(HERE, 'train-step.ts'),
+    side,
+    backend,
+    model,
+    String(batch),
+    values.seconds!,
+  ]);
 
 const threads = availableParallelism();
 const records = [];
