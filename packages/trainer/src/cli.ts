@@ -107,6 +107,7 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
   return (e) => {
     const s = e.state;
     if (e.kind === 'start') {
+      if (s.bestVal !== null) lastVal = s.bestVal.toFixed(5);
       out.write(
         `train: ${s.config.model} on ${e.backend.name} (${e.backend.device}), ${e.trainCount} train / ${e.valCount} val samples, ` +
           `batch ${s.config.batch}, ${e.stepsPerEpoch} steps/epoch${s.step > 0 ? `, resuming at step ${s.step}` : ''}\n`,
