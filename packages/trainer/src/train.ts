@@ -331,6 +331,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       const order = epochOrder(config.seed, state.epoch, trainCount);
       // 3. Steps.
       while (state.stepInEpoch < stepsPerEpoch) {
+        // A step is all synchronous work and resolved promises; one macrotask turn lets a pending
+        // SIGINT handler run, so a stop request is seen at the next step rather than the next epoch.
+        await new Promise((resolve) => setImmediate(resolve));
         if (options.shouldStop?.()) {
           await save();
           emit({ kind: 'stop', state, reason: 'interrupted' });

@@ -91,6 +91,8 @@ describe('npm run train', () => {
     expect(interrupted.state.finished).toBe(false);
     expect(interrupted.state.step).toBeGreaterThan(0);
     expect(interrupted.state.step).toBeLessThan(8);
+    // Stopped between steps, not held until the epoch's end.
+    expect(interrupted.state.stepInEpoch).toBeGreaterThan(0);
 
     const resumed = start(['packages/trainer/src/cli.ts', '--out', broken, '--resume']);
     const rr = await resumed.done;
