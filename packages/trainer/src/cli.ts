@@ -170,6 +170,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     firstSigint = Date.now();
     err.write('\ntrain: stopping after this step (Ctrl-C again to quit without a checkpoint)\n');
   };
+  // Installed for the rest of the process: a relayed duplicate arriving after the checkpoint was
+  // written must not turn a clean stop into a death by signal.
   process.on('SIGINT', onSigint);
   try {
     const state = await train(parsed.config, {
@@ -184,8 +186,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       return 2;
     }
     throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
   }
 }
 
