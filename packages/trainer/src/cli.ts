@@ -15,7 +15,7 @@ import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Architecture, InputError } from '@ecg-tmp/core';
+import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
 import { BackendError, type BackendName } from './backend.ts';
 import { DEFAULTS, type LossName, preset, type TrainConfig, validateConfig } from './config.ts';
 import { readCacheIndex } from './data.ts';
@@ -71,7 +71,12 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
   const resume = values.resume ?? false;
   const model = (values.model ?? (resume ? 'cnn-lstm' : undefined)) as Architecture | undefined;
   if (model === undefined) throw new InputError('bad_value', '--model is required');
-  const base = { ...DEFAULTS, ...(validModel(model) ? preset(model) : {}), model, out: resolve(values.out) };
+  const base = {
+    ...DEFAULTS,
+    ...(ARCHITECTURES.includes(model) ? preset(model) : {}),
+    model,
+    out: resolve(values.out),
+  };
   const overrides: Partial<Record<keyof TrainConfig, unknown>> = {};
   for (const [flag, key] of Object.entries(NUMBER_FLAGS)) {
     const text = (values as Record<string, unknown>)[flag];
@@ -86,10 +91,6 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
     overrides.lrMilestones = text === '' ? [] : text.split(',').map((t) => number('lr-milestones', t));
   }
   return { config: validateConfig({ ...base, ...overrides } as TrainConfig), resume };
-}
-
-function validModel(m: string): m is Architecture {
-  return ['squeezenet1d', 'cnn-lstm', 'transformer'].includes(m);
 }
 
 function duration(ms: number): string {

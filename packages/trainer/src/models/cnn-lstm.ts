@@ -88,7 +88,7 @@ export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
 /** The recurrence as per-step tfjs ops (autograd gives the gradient): projected [B, T, 4H] → [B, T, H]. */
 export function lstmSteps(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D): tf.Tensor3D {
   const [b, t] = projected.shape;
-  const h = LSTM_HIDDEN;
+  const h = hiddenWeight.shape[0];
   const steps = tf.unstack(tf.transpose(projected, [1, 0, 2])) as tf.Tensor2D[];
   let hidden = tf.zeros([b, h]) as tf.Tensor2D;
   let cellState = tf.zeros([b, h]) as tf.Tensor2D;

@@ -1,29 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../backend.ts';
+import { lstmSteps } from './cnn-lstm.ts';
 import { lstmSequence } from './lstm-fused.ts';
 
 beforeAll(async () => {
   await startBackend('wasm');
 });
-
-/** The recurrence in tfjs ops, step by step, so tfjs autograd gives the reference gradients. */
-function referenceLstm(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D): tf.Tensor3D {
-  const [b, t] = projected.shape;
-  const h = hiddenWeight.shape[0];
-  const steps = tf.unstack(projected, 1) as tf.Tensor2D[];
-  let hidden = tf.zeros([b, h]) as tf.Tensor2D;
-  let cell = tf.zeros([b, h]) as tf.Tensor2D;
-  const outputs: tf.Tensor2D[] = [];
-  for (let s = 0; s < t; s++) {
-    const z = tf.add(steps[s]!, tf.matMul(hidden, hiddenWeight));
-    const [zi, zf, zg, zo] = tf.split(z, 4, 1) as tf.Tensor2D[];
-    cell = tf.add(tf.mul(tf.sigmoid(zf!), cell), tf.mul(tf.sigmoid(zi!), tf.tanh(zg!)));
-    hidden = tf.mul(tf.sigmoid(zo!), tf.tanh(cell));
-    outputs.push(hidden);
-  }
-  return tf.stack(outputs, 1) as tf.Tensor3D;
-}
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
@@ -48,11 +31,9 @@ describe('lstmSequence (fused recurrence, hand-written BPTT)', () => {
         const upstream = tf.randomNormal([b, t, h], 0, 1, 'float32', 3);
         const loss = (run: typeof lstmSequence) => (p: tf.Tensor, w: tf.Tensor) =>
           tf.sum(tf.mul(run(p as tf.Tensor3D, w as tf.Tensor2D), upstream));
-        expect(maxAbsDiff(lstmSequence(projected, weight), referenceLstm(projected, weight))).toBeLessThan(
-          1e-5,
-        );
+        expect(maxAbsDiff(lstmSequence(projected, weight), lstmSteps(projected, weight))).toBeLessThan(1e-5);
         const fused = tf.grads(loss(lstmSequence))([projected, weight]);
-        const reference = tf.grads(loss(referenceLstm))([projected, weight]);
+        const reference = tf.grads(loss(lstmSteps))([projected, weight]);
         expect(fused[0]!.shape).toEqual([b, t, 4 * h]);
         expect(fused[1]!.shape).toEqual([h, 4 * h]);
         for (let i = 0; i < 2; i++) expect(maxAbsDiff(fused[i]!, reference[i]!)).toBeLessThan(1e-5);
