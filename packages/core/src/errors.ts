@@ -9,6 +9,7 @@ export const INPUT_ERROR_CODES = [
   'bad_value',
   'bad_npy',
   'bad_manifest',
+  'bad_model',
   'bad_dataset',
   'unknown_normalisation',
 ] as const;
