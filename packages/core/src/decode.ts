@@ -11,7 +11,8 @@
  *   decoder-step  the newest segment [B, 75, 10], the self-attention cache of every earlier token
  *                 (past_key_i / past_value_i [B, P, 75]) and the memory keys/values → next_segment
  *                 [B, 75, 10] (the following 10 steps) and the cache grown by 10 tokens (present_*)
- * Positions are taken from the cache length P, so a step needs no position input.
+ * Positions are taken from the cache length P, so a step needs no position input. The step accepts any
+ * number n of new tokens ([B, 75, n] in, [B, 75, n] out); the loop always feeds one segment.
  */
 
 import { InputError } from './errors.ts';

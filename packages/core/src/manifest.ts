@@ -15,6 +15,13 @@ export const MANIFEST_SCHEMA_VERSION = 1;
 export const ARCHITECTURES = ['squeezenet1d', 'cnn-lstm', 'transformer'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/** The name each architecture's default model is published under (the SDK's `model` option). */
+export const DEFAULT_MODEL_NAMES: Readonly<Record<Architecture, string>> = {
+  squeezenet1d: 'cnn',
+  'cnn-lstm': 'cnn-lstm',
+  transformer: 'transformer',
+};
+
 /** Model names, aliases and file names: lower-case, no separators that could escape a path. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const name = z.string().regex(NAME_PATTERN, 'lower-case letters, digits, ".", "_" or "-", at most 64');
@@ -83,11 +90,34 @@ export const manifestSchema = z.strictObject({
     commit: z.string().regex(/^[0-9a-f]{7,40}$|^unknown$/, 'a git commit hash or "unknown"'),
     loss: z.enum(['mse', 'huber']).optional(),
     finishedAt: z.iso.datetime().optional(),
+    /** The trainer checkpoint the graphs were exported from, for `verify-model`. */
+    checkpoint: z
+      .strictObject({
+        path: z.string().min(1),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits'),
+      })
+      .optional(),
   }),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/** models/aliases.json: model name → alias (e.g. "stable") → version. */
+export const aliasesSchema = z.record(name, z.record(name, semver));
+export type Aliases = z.infer<typeof aliasesSchema>;
 export type ManifestFile = Manifest['files'][number];
+
+export function parseAliases(json: unknown, source = 'aliases'): Aliases {
+  const parsed = aliasesSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  throw new InputError('bad_manifest', `${source} is invalid: ${describeIssues(parsed.error.issues)}`);
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
 
 /**
  * Validates unknown JSON as a manifest; the error lists every problem with its path.
@@ -97,8 +127,5 @@ export type ManifestFile = Manifest['files'][number];
 export function parseManifest(json: unknown, source = 'manifest'): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
-  throw new InputError('bad_manifest', `${source} is invalid: ${problems}`);
+  throw new InputError('bad_manifest', `${source} is invalid: ${describeIssues(parsed.error.issues)}`);
 }

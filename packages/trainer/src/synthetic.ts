@@ -2,10 +2,12 @@
  * @module
  * The embedded default data: simulate a synthetic set in the real on-disk layout once, convert it into
  * the training cache, and reuse both while the cache is complete (index.json is written last).
+ * Processes asking for the same set at once (parallel test files) take turns through a lock file, so
+ * one simulates and the others wait and reuse its cache.
  */
 
 import { spawnSync } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CACHE_INDEX_FILE } from './data.ts';
@@ -34,6 +36,44 @@ export async function syntheticCache(options: {
   const raw = join(resolve(options.dataDir), `synthetic-s${options.seed}-n${options.count}`);
   const cacheDir = `${raw}-cache`;
   if (await exists(join(cacheDir, CACHE_INDEX_FILE))) return cacheDir;
+  await mkdir(resolve(options.dataDir), { recursive: true });
+  return withLock(`${raw}.lock`, async () => {
+    if (await exists(join(cacheDir, CACHE_INDEX_FILE))) return cacheDir;
+    await simulate(raw, cacheDir, options);
+    return cacheDir;
+  });
+}
+
+/** A lock older than this is left over from a killed process. */
+const STALE_LOCK_MS = 15 * 60_000;
+
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      await (await open(path, 'wx')).close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = await stat(path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > STALE_LOCK_MS) await rm(path, { force: true });
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+async function simulate(
+  raw: string,
+  cacheDir: string,
+  options: { count: number; seed: number; log?: (line: string) => void },
+): Promise<void> {
   options.log?.(`simulating ${options.count} pairs (seed ${options.seed}) into ${raw}`);
   const sim = spawnSync(
     'npm',
@@ -53,5 +93,4 @@ export async function syntheticCache(options: {
   );
   if (sim.status !== 0) throw new Error(`the simulator failed (exit ${sim.status})`);
   await prepareData({ from: raw, out: cacheDir });
-  return cacheDir;
 }

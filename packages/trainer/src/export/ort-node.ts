@@ -39,7 +39,11 @@ export class OrtModel {
     readonly sessions: Partial<Record<GraphRole, ort.InferenceSession>>,
   ) {}
 
-  static async open(architecture: Architecture, graphs: Graphs, source = architecture): Promise<OrtModel> {
+  static async open(
+    architecture: Architecture,
+    graphs: Graphs,
+    source: string = architecture,
+  ): Promise<OrtModel> {
     const sessions: Partial<Record<GraphRole, ort.InferenceSession>> = {};
     const roles: GraphRole[] = architecture === 'transformer' ? ['encoder', 'decoder-step'] : ['model'];
     for (const role of roles) {

@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import {
+  ARCHITECTURES,
+  InputError,
+  limitTime,
+  N_LEADS,
+  N_STEPS,
+  normaliseEcg,
+  type Signal,
+} from '@ecg-tmp/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startBackend } from '../backend.ts';
+import { openCache } from '../data.ts';
+import { splitBatch } from '../evaluate.ts';
+import { createModel } from '../models/index.ts';
+import { ROOT, syntheticCache } from '../synthetic.ts';
+import { FP16_TOLERANCE, maxAbsDiff, PARITY_TOLERANCE, trainerPredict } from './export.ts';
+import { buildGraphs } from './graphs.ts';
+import { fromFloat16Bits, toFloat16Bits } from './onnx-graph.ts';
+import { OrtModel } from './ort-node.ts';
+
+let ecg: Signal;
+
+beforeAll(async () => {
+  await startBackend('wasm');
+  const cache = await openCache(await syntheticCache({ count: 40, seed: 3, dataDir: join(ROOT, 'data') }));
+  ecg = splitBatch(cache.test, 0, 3).ecg;
+});
+
+/** Random weights, with BatchNorm statistics moved off their (0, 1) start so folding is exercised. */
+async function randomModel(arch: (typeof ARCHITECTURES)[number]) {
+  const model = createModel(arch, 11);
+  const weights = await model.params.read();
+  let k = 0;
+  for (const [name, values] of weights) {
+    if (!name.includes('running')) continue;
+    for (let i = 0; i < values.length; i++, k++) {
+      values[i] = name.endsWith('runningVar') ? 0.3 + ((k * 0.37) % 1.5) : Math.sin(k) * 0.4;
+    }
+  }
+  model.params.write(weights);
+  return { model, weights };
+}
+
+function batch(signal: Signal, from: number, n: number): Signal {
+  const per = signal.shape[1] * signal.shape[2];
+  return {
+    data: signal.data.slice(from * per, (from + n) * per),
+    shape: [n, signal.shape[1], signal.shape[2]],
+  };
+}
+
+describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', () => {
+  for (const arch of ARCHITECTURES) {
+    it(`${arch}: fp32 within ${PARITY_TOLERANCE} and fp16 within ${FP16_TOLERANCE}, batch 1 and 3, Exp I and II`, async () => {
+      const { model, weights } = await randomModel(arch);
+      const onnx = {
+        fp32: await OrtModel.open(
+          arch,
+          Object.fromEntries(buildGraphs(arch, weights, 'fp32').map((g) => [g.role, g.bytes])),
+        ),
+        fp16: await OrtModel.open(
+          arch,
+          Object.fromEntries(buildGraphs(arch, weights, 'fp16').map((g) => [g.role, g.bytes])),
+        ),
+      };
+      for (const limited of [false, true]) {
+        const input = normaliseEcg(limited ? limitTime(ecg) : ecg, 'lead-range').signal;
+        for (const b of [1, 3]) {
+          const x = batch(input, 0, b);
+          const reference = await trainerPredict(model, x);
+          expect(reference.shape).toEqual([b, 75, N_STEPS]);
+          const fp32 = await onnx.fp32.predict(x);
+          expect(fp32.shape).toEqual([b, 75, N_STEPS]);
+          expect(maxAbsDiff(fp32, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+          const fp16 = maxAbsDiff(await onnx.fp16.predict(x), reference);
+          expect(fp16).toBeLessThanOrEqual(FP16_TOLERANCE);
+          // fp16 weights do change the output: the variant is really stored at half precision.
+          expect(fp16).toBeGreaterThan(0);
+        }
+      }
+      model.dispose();
+      for (const m of Object.values(onnx)) await m.release();
+    });
+  }
+
+  it('transformer: an ECG of exactly 10 steps (limited-time input) decodes all 500 steps, like the full ECG', async () => {
+    const { model, weights } = await randomModel('transformer');
+    const onnx = await OrtModel.open(
+      'transformer',
+      Object.fromEntries(buildGraphs('transformer', weights, 'fp32').map((g) => [g.role, g.bytes])),
+    );
+    const full = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const first10: Signal = { data: new Float32Array(2 * N_LEADS * 10), shape: [2, N_LEADS, 10] };
+    for (let row = 0; row < 2 * N_LEADS; row++) {
+      first10.data.set(full.data.subarray(row * N_STEPS, row * N_STEPS + 10), row * 10);
+    }
+    const segments: number[] = [];
+    const short = await onnx.predict(first10, (i) => segments.push(i));
+    expect(segments).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(short.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(short, await onnx.predict(full))).toBe(0);
+    expect(maxAbsDiff(short, await trainerPredict(model, full))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    model.dispose();
+    await onnx.release();
+  });
+
+  it('a malformed or truncated .onnx is an InputError naming the file', async () => {
+    const { model, weights } = await randomModel('cnn-lstm');
+    model.dispose();
+    const [graph] = buildGraphs('cnn-lstm', weights, 'fp32');
+    const cases = {
+      truncated: graph!.bytes.subarray(0, Math.floor(graph!.bytes.length / 2)),
+      garbage: new Uint8Array(1000).map((_, i) => (i * 131) % 256),
+      empty: new Uint8Array(0),
+    };
+    for (const [label, bytes] of Object.entries(cases)) {
+      const err = await OrtModel.open('cnn-lstm', { model: bytes }, `${label}.onnx`).catch((e: unknown) => e);
+      expect(err, label).toBeInstanceOf(InputError);
+      expect((err as InputError).code).toBe('bad_model');
+      expect((err as Error).message).toContain(`${label}.onnx`);
+    }
+    const missing = await OrtModel.open('transformer', { encoder: graph!.bytes }, 'half.onnx').catch(
+      (e: unknown) => e,
+    );
+    expect((missing as Error).message).toMatch(/no decoder-step graph/);
+  });
+});
+
+describe('float16 conversion', () => {
+  it('rounds to nearest even, keeps signs, and saturates to infinity', () => {
+    expect(toFloat16Bits(1)).toBe(0x3c00);
+    expect(toFloat16Bits(-2)).toBe(0xc000);
+    expect(toFloat16Bits(65504)).toBe(0x7bff);
+    expect(toFloat16Bits(70000)).toBe(0x7c00);
+    expect(toFloat16Bits(2 ** -24)).toBe(0x0001);
+    expect(toFloat16Bits(2 ** -26)).toBe(0x0000);
+    // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties go to the even mantissa (1).
+    expect(toFloat16Bits(1 + 2 ** -11)).toBe(0x3c00);
+    expect(toFloat16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    for (const v of [0.1, -Math.PI, 1e-5, 1234.5]) {
+      expect(Math.abs(fromFloat16Bits(toFloat16Bits(v)) - v)).toBeLessThanOrEqual(
+        Math.abs(v) * 2 ** -11 + 2 ** -25,
+      );
+    }
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * The shipped default models (models/) against the checkpoints they were exported from
+ * (models/trained/), and the export / verify-model commands on a copy.
+ */
+
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_MODEL_NAMES, type Manifest, parseAliases, parseManifest } from '@ecg-tmp/core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startBackend } from '../backend.ts';
+import { openCache } from '../data.ts';
+import { splitBatch } from '../evaluate.ts';
+import { ROOT, syntheticCache } from '../synthetic.ts';
+import { main } from './cli.ts';
+import {
+  checkParity,
+  FP16_TOLERANCE,
+  loadCheckpoint,
+  PARITY_TOLERANCE,
+  sha256,
+  trainerModel,
+} from './export.ts';
+import { renderReadme } from './models-readme.ts';
+import { openModel, verifyModel } from './verify.ts';
+
+const MODELS = join(ROOT, 'models');
+let data: string;
+let dir: string;
+
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => out.push(String(c)) > 0);
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => err.push(String(c)) > 0);
+  try {
+    return { code: await main(argv), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+beforeAll(async () => {
+  await startBackend('wasm');
+  // Held-out samples from another synthetic set than the one the defaults were trained on.
+  data = await syntheticCache({ count: 40, seed: 3, dataDir: join(ROOT, 'data') });
+  dir = await mkdtemp(join(tmpdir(), 'ecg-export-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function stableManifest(name: string): Promise<{ dir: string; manifest: Manifest }> {
+  const aliases = parseAliases(JSON.parse(await readFile(join(MODELS, 'aliases.json'), 'utf8')));
+  const version = aliases[name]?.stable;
+  if (version === undefined) throw new Error(`models/aliases.json names no stable version of ${name}`);
+  const modelDir = join(MODELS, name, version);
+  return {
+    dir: modelDir,
+    manifest: parseManifest(JSON.parse(await readFile(join(modelDir, 'manifest.json'), 'utf8'))),
+  };
+}
+
+describe('the shipped default models', () => {
+  for (const [architecture, name] of Object.entries(DEFAULT_MODEL_NAMES)) {
+    it(`${name}: stable matches its checkpoint (fp32 ≤ ${PARITY_TOLERANCE}, fp16 ≤ ${FP16_TOLERANCE}) at batch 1 and 3, Exp I and II`, async () => {
+      const { dir: modelDir, manifest } = await stableManifest(name);
+      expect(manifest.architecture).toBe(architecture);
+      expect(manifest.metrics.full?.samples).toBeGreaterThan(100);
+      expect(Object.keys(manifest.metrics.fp16Delta ?? {})).toContain('full.r2');
+      const ckpt = await loadCheckpoint(join(ROOT, manifest.training.checkpoint!.path));
+      expect(ckpt.sha256).toBe(manifest.training.checkpoint!.sha256);
+      const model = trainerModel(ckpt);
+      const fp32 = (await openModel(modelDir, 'fp32')).model;
+      const fp16 = (await openModel(modelDir, 'fp16')).model;
+      const test = (await openCache(data)).test;
+      for (const [from, n] of [
+        [0, 1],
+        [1, 3],
+      ] as const) {
+        const { maxAbs } = await checkParity(model, { fp32, fp16 }, splitBatch(test, from, from + n).ecg);
+        for (const exp of ['full', 'limited'] as const) {
+          expect(maxAbs[exp].fp32).toBeLessThanOrEqual(PARITY_TOLERANCE);
+          expect(maxAbs[exp].fp16).toBeLessThanOrEqual(FP16_TOLERANCE);
+        }
+      }
+      model.dispose();
+      await fp32.release();
+      await fp16.release();
+    });
+  }
+
+  it('every file in models/ is listed in a manifest with its true size and sha256', async () => {
+    const aliases = parseAliases(JSON.parse(await readFile(join(MODELS, 'aliases.json'), 'utf8')));
+    for (const [name, byAlias] of Object.entries(aliases)) {
+      for (const version of new Set(Object.values(byAlias))) {
+        const manifest = parseManifest(
+          JSON.parse(await readFile(join(MODELS, name, version, 'manifest.json'), 'utf8')),
+        );
+        expect(manifest.name).toBe(name);
+        expect(manifest.version).toBe(version);
+        for (const file of manifest.files) {
+          const bytes = await readFile(join(MODELS, name, version, file.path));
+          expect(bytes.length).toBe(file.bytes);
+          expect(sha256(bytes)).toBe(file.sha256);
+        }
+      }
+    }
+  });
+
+  it("models/README.md shows the stable manifests' metrics (regenerate with npm run models:readme)", async () => {
+    const readme = await readFile(join(MODELS, 'README.md'), 'utf8');
+    expect(readme).toBe(await renderReadme(MODELS));
+    expect(readme).toContain('| R² ↑ |');
+  });
+});
+
+describe('npm run export / verify-model', () => {
+  it('exports a checkpoint into a new version that verify-model accepts, and never overwrites it', async () => {
+    const out = join(dir, 'models');
+    const args = ['export', join(ROOT, 'models/trained/cnn-lstm'), '--version', '9.9.9', '--out', out];
+    const first = await cli([...args, '--data', data, '--metrics-limit', '3', '--alias', 'stable']);
+    expect(first.stderr).toContain('parity (full');
+    expect(first.code).toBe(0);
+    const manifest = parseManifest(
+      JSON.parse(await readFile(join(out, 'cnn-lstm/9.9.9/manifest.json'), 'utf8')),
+    );
+    expect(manifest.metrics.full?.samples).toBe(3);
+    expect(manifest.files.map((f) => `${f.path}:${f.dtype}`).sort()).toEqual([
+      'model.fp16.onnx:fp16',
+      'model.onnx:fp32',
+    ]);
+    expect(parseAliases(JSON.parse(await readFile(join(out, 'aliases.json'), 'utf8')))).toEqual({
+      'cnn-lstm': { stable: '9.9.9' },
+    });
+
+    const verified = await cli(['verify', join(out, 'cnn-lstm/9.9.9'), '--data', data, '--samples', '2']);
+    expect(verified.stdout).toContain(': ok');
+    expect(verified.code).toBe(0);
+
+    const again = await cli([...args, '--data', data]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists: versions are immutable/);
+  });
+
+  it('rejects bad arguments with exit 2 and a message naming the problem', async () => {
+    const noVersion = await cli(['export', join(ROOT, 'models/trained/cnn-lstm')]);
+    expect(noVersion.code).toBe(2);
+    expect(noVersion.stderr).toContain('--version is required');
+    const badAlias = await cli(['export', 'x', '--version', '1.0.0', '--alias', '../up']);
+    expect(badAlias.stderr).toContain("--alias '../up'");
+    const badVersion = await cli([
+      'export',
+      join(ROOT, 'models/trained/cnn-lstm'),
+      '--version',
+      'v1',
+      '--out',
+      join(dir, 'm2'),
+      '--data',
+      data,
+    ]);
+    expect(badVersion.code).toBe(2);
+    expect(badVersion.stderr).toMatch(/version.*semantic version/);
+    const noCheckpoint = await cli([
+      'export',
+      join(dir, 'nowhere'),
+      '--version',
+      '1.0.0',
+      '--out',
+      join(dir, 'm3'),
+    ]);
+    expect(noCheckpoint.code).toBe(2);
+    expect(noCheckpoint.stderr).toContain('cannot read checkpoint');
+  });
+
+  it('verify-model names a tampered, truncated or missing file and a broken manifest', async () => {
+    const { dir: source } = await stableManifest('cnn-lstm');
+    const copy = join(dir, 'tampered');
+    await cp(source, copy, { recursive: true });
+    const model = join(copy, 'model.onnx');
+    const original = await readFile(model);
+
+    const flipped = new Uint8Array(original);
+    flipped[flipped.length - 5]! ^= 0xff;
+    await writeFile(model, flipped);
+    await expect(verifyModel(copy, { data })).rejects.toThrow(
+      /model\.onnx has sha256 [0-9a-f]{64}, the manifest says/,
+    );
+
+    await writeFile(model, original.subarray(0, 1000));
+    await expect(verifyModel(copy, { data })).rejects.toThrow(
+      /model\.onnx has 1000 bytes, the manifest says/,
+    );
+
+    await rm(model);
+    const missing = await cli(['verify', copy, '--data', data]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*model\.onnx/);
+
+    await writeFile(join(copy, 'manifest.json'), '{"schemaVersion": 1, "name": "cnn-lstm"');
+    await expect(verifyModel(copy, { data })).rejects.toThrow(/manifest\.json is not JSON/);
+    await writeFile(join(copy, 'manifest.json'), JSON.stringify({ schemaVersion: 1, name: 'Bad Name' }));
+    await expect(verifyModel(copy, { data })).rejects.toThrow(/name: lower-case letters/);
+  });
+});
