@@ -1,3 +1,4 @@
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 // .ci/run sets VITEST_JSON_REPORT to count passed/failed tests from vitest's JSON report.
@@ -12,9 +13,27 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
     projects: [
-      ...['core', 'simulator', 'trainer', 'edge-api', 'client-sdk'].map((p) =>
+      ...['core', 'simulator', 'trainer', 'client-sdk'].map((p) =>
         project(p, [`packages/${p}/src/**/*.test.ts`, `packages/${p}/test/**/*.test.ts`]),
       ),
+      // The edge API runs inside workerd with real local D1 and R2 (miniflare), configured from the
+      // root wrangler.toml; migrations are applied by test/setup.ts.
+      {
+        extends: true as const,
+        plugins: [
+          cloudflareTest(async () => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: { TEST_MIGRATIONS: await readD1Migrations('packages/edge-api/migrations') },
+            },
+          })),
+        ],
+        test: {
+          name: 'edge-api',
+          include: ['packages/edge-api/test/**/*.test.ts'],
+          setupFiles: ['packages/edge-api/test/setup.ts'],
+        },
+      },
       project('repo', ['test/**/*.test.ts']),
     ],
   },

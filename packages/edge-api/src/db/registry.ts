@@ -1,0 +1,118 @@
+/**
+ * @module
+ * The registry's SQL, one small typed function per statement. A version row is the point at which a
+ * version becomes visible; it is inserted in one statement after all its blobs are in R2.
+ */
+
+import { type Manifest, parseManifest } from '@ecg-tmp/core';
+
+export interface VersionRow {
+  readonly model: string;
+  readonly version: string;
+  readonly manifest: Manifest;
+  readonly createdAt: string;
+}
+
+interface RawVersion {
+  model: string;
+  version: string;
+  manifest: string;
+  created_at: string;
+}
+
+const toVersion = (r: RawVersion): VersionRow => ({
+  model: r.model,
+  version: r.version,
+  manifest: parseManifest(JSON.parse(r.manifest), `stored manifest ${r.model} ${r.version}`),
+  createdAt: r.created_at,
+});
+
+export async function listVersions(
+  db: D1Database,
+): Promise<{ model: string; version: string; createdAt: string }[]> {
+  const { results } = await db
+    .prepare('SELECT model, version, created_at FROM versions ORDER BY model, created_at')
+    .all<Omit<RawVersion, 'manifest'>>();
+  return results.map((r) => ({ model: r.model, version: r.version, createdAt: r.created_at }));
+}
+
+export async function listAliases(
+  db: D1Database,
+): Promise<{ model: string; alias: string; version: string }[]> {
+  const { results } = await db
+    .prepare('SELECT model, alias, version FROM aliases ORDER BY model, alias')
+    .all<{ model: string; alias: string; version: string }>();
+  return results;
+}
+
+export async function getVersion(db: D1Database, model: string, version: string): Promise<VersionRow | null> {
+  const row = await db
+    .prepare('SELECT model, version, manifest, created_at FROM versions WHERE model = ? AND version = ?')
+    .bind(model, version)
+    .first<RawVersion>();
+  return row === null ? null : toVersion(row);
+}
+
+export async function resolveAlias(db: D1Database, model: string, alias: string): Promise<string | null> {
+  const row = await db
+    .prepare('SELECT version FROM aliases WHERE model = ? AND alias = ?')
+    .bind(model, alias)
+    .first<{ version: string }>();
+  return row?.version ?? null;
+}
+
+/** Inserts a version; false when it already exists (the caller answers 409). */
+export async function insertVersion(db: D1Database, manifest: Manifest, now: string): Promise<boolean> {
+  const result = await db
+    .prepare(
+      'INSERT INTO versions (model, version, manifest, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    )
+    .bind(manifest.name, manifest.version, JSON.stringify(manifest), now)
+    .run();
+  return result.meta.changes === 1;
+}
+
+export async function setAlias(
+  db: D1Database,
+  model: string,
+  alias: string,
+  version: string,
+  now: string,
+): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+    )
+    .bind(model, alias, version, now)
+    .run();
+}
+
+/** Deletes a version that no alias points to; 'aliased' names the aliases that block it. */
+export async function deleteVersion(
+  db: D1Database,
+  model: string,
+  version: string,
+): Promise<{ deleted: boolean; aliases: string[] }> {
+  const { results } = await db
+    .prepare('SELECT alias FROM aliases WHERE model = ? AND version = ?')
+    .bind(model, version)
+    .all<{ alias: string }>();
+  if (results.length > 0) return { deleted: false, aliases: results.map((r) => r.alias) };
+  // The NOT EXISTS guard keeps an alias moved onto this version meanwhile from being left dangling.
+  const result = await db
+    .prepare(
+      `DELETE FROM versions WHERE model = ? AND version = ?
+       AND NOT EXISTS (SELECT 1 FROM aliases WHERE model = ? AND version = ?)`,
+    )
+    .bind(model, version, model, version)
+    .run();
+  return { deleted: result.meta.changes === 1, aliases: [] };
+}
+
+export async function recordBlob(db: D1Database, sha256: string, bytes: number, now: string): Promise<void> {
+  await db
+    .prepare('INSERT INTO blobs (sha256, bytes, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+    .bind(sha256, bytes, now)
+    .run();
+}
