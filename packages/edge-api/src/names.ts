@@ -21,12 +21,13 @@ export function modelName(value: string): string {
   return value;
 }
 
+/** Aliases start with a letter, so a path segment is unambiguously a version or an alias. */
 export function aliasName(value: string): string {
-  if (!NAME_PATTERN.test(value) || SEMVER.test(value)) {
+  if (!NAME_PATTERN.test(value) || !/^[a-z]/.test(value)) {
     throw new ApiError(
       400,
       'bad_name',
-      `alias '${clip(value)}' must be a name like 'stable' (not a version number)`,
+      `alias '${clip(value)}' must be a name starting with a letter, like 'stable'`,
     );
   }
   return value;
