@@ -1,0 +1,132 @@
+/**
+ * `npm start` (packages/edge-api/scripts/start.ts) end to end: it comes up on a free port with fresh
+ * state, serves every default model's manifest and blobs byte for byte, stops cleanly on SIGINT, and a
+ * second start on the same state republishes nothing.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAliases, parseManifest } from '@ecg-tmp/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../packages/edge-api/scripts/start.ts';
+import { listTokens } from '../packages/edge-api/scripts/token.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const READY = /^edge API on (\S+) — serving (.*); (\d+) published now, (\d+) already there\./m;
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  line: string;
+  published: number;
+  unchanged: number;
+  stderr: () => string;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Spawns start.ts as `npm start` does and resolves on its summary line. */
+function start(port: number, state: string): Promise<Started> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'packages/edge-api/scripts/start.ts', '--port', String(port), '--persist-to', state],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      const m = READY.exec(stdout);
+      if (m !== null) {
+        resolve({
+          child,
+          url: m[1]!,
+          line: m[0],
+          published: Number(m[3]),
+          unchanged: Number(m[4]),
+          stderr: () => stderr,
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`start exited ${code} before it was ready:\n${stderr}`)));
+  });
+}
+
+/** Sends `signal` and resolves with the exit code. */
+function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill(signal);
+  });
+}
+
+describe('npm start (the local edge with the default models)', () => {
+  let state: string;
+  let port: number;
+
+  beforeAll(async () => {
+    state = await mkdtemp(join(tmpdir(), 'edge-start-'));
+    port = await freePort();
+  });
+
+  afterAll(async () => {
+    // SIGTERM, not SIGKILL: start.ts passes it on to wrangler, which runs in its own process group.
+    await Promise.all([...running].map((child) => stop(child, 'SIGTERM')));
+    await rm(state, { recursive: true, force: true });
+  });
+
+  it('serves every default model: manifests, aliases and blobs whose sha256 match', async () => {
+    const edge = await start(port, state);
+    expect(edge.url).toBe(`http://127.0.0.1:${port}`);
+    expect(edge.published).toBe(3);
+    expect(edge.unchanged).toBe(0);
+
+    const aliases = parseAliases(JSON.parse(await readFile(join(root, 'models/aliases.json'), 'utf8')));
+    const listed = (await (await fetch(`${edge.url}/v1/models`)).json()) as {
+      models: { name: string; aliases: Record<string, string> }[];
+    };
+    expect(Object.fromEntries(listed.models.map((m) => [m.name, m.aliases]))).toEqual(aliases);
+
+    for (const [name, byAlias] of Object.entries(aliases)) {
+      const res = await fetch(`${edge.url}/v1/models/${name}`);
+      expect(res.status).toBe(200);
+      const served = parseManifest(await res.json());
+      const local = parseManifest(
+        JSON.parse(await readFile(join(root, 'models', name, byAlias.stable!, 'manifest.json'), 'utf8')),
+      );
+      expect(served).toEqual(local);
+      for (const file of served.files) {
+        const blob = await fetch(`${edge.url}/v1/blobs/${file.sha256}`);
+        expect(blob.status).toBe(200);
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        expect(bytes.length).toBe(file.bytes);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);
+      }
+    }
+    expect(await stop(edge.child, 'SIGINT')).toBe(0);
+    expect(edge.stderr()).toContain('start: SIGINT: stopping');
+  }, 120_000);
+
+  it('republishes nothing on a second start and still stops cleanly', async () => {
+    const edge = await start(port, state);
+    expect(edge.published).toBe(0);
+    expect(edge.unchanged).toBe(3);
+    expect(edge.line).toContain('cnn-lstm 0.1.0 (latest, stable)');
+    expect(await stop(edge.child, 'SIGTERM')).toBe(0);
+    // The seeding tokens are revoked, not left live.
+    const tokens = await listTokens({ kind: 'local', persistTo: state });
+    expect(tokens).toHaveLength(2);
+    for (const t of tokens) expect(t).toMatchObject({ scopes: ['publish'], label: 'npm-start-seed' });
+    for (const t of tokens) expect(t.revokedAt).not.toBeNull();
+  }, 120_000);
+});
