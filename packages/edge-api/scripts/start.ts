@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { InputError, parseAliases } from '@ecg-tmp/core';
 import { PublishError, type PublishReport, publishModel } from '../../trainer/src/export/publish.ts';
 import { createToken, revokeToken } from './token.ts';
-import { applyMigrations, ROOT, spawnDev, WranglerError } from './wrangler.ts';
+import { applyMigrations, type LogLevel, ROOT, spawnDev, WranglerError } from './wrangler.ts';
 
 export const DEFAULT_PORT = 8787;
 export const MODELS_DIR = join(ROOT, 'models');
@@ -80,8 +80,10 @@ export async function startDev(options: {
   persistTo?: string;
   /** Where wrangler's own log lines go (they are kept for error messages either way). */
   echo?: NodeJS.WritableStream;
+  logLevel?: LogLevel;
   signal?: AbortSignal;
 }): Promise<DevServer> {
+  options.signal?.throwIfAborted();
   if (!(await portFree(options.port)))
     throw new InputError('bad_value', `port ${options.port} is in use; pass --port N`);
   const url = `http://127.0.0.1:${options.port}`;

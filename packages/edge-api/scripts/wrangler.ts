@@ -104,8 +104,11 @@ export function sqlString(value: string, pattern: RegExp, what: string): string 
   return `'${value}'`;
 }
 
+/** wrangler's --log-level: `info` logs every request, which costs time under load. */
+export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none';
+
 /** `wrangler dev` on loopback with local state; the child leads its own process group (see stopDev). */
-export function spawnDev(options: { port: number; persistTo?: string; ip?: string }) {
+export function spawnDev(options: { port: number; persistTo?: string; ip?: string; logLevel?: LogLevel }) {
   const target: D1Target = {
     kind: 'local',
     ...(options.persistTo === undefined ? {} : { persistTo: options.persistTo }),
@@ -121,6 +124,7 @@ export function spawnDev(options: { port: number; persistTo?: string; ip?: strin
       String(options.port),
       ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
       '--show-interactive-dev-session=false',
+      ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel]),
     ],
     { cwd: ROOT, env: wranglerEnv(target), stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );

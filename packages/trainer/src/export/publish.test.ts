@@ -128,7 +128,7 @@ describe('publishModel against a scripted server', () => {
       publishMain([MODEL, '--to', 'http://edge.test', '--alias', '1.0.0'], { ECG_TMP_TOKEN: options.token }),
     );
     expect(badAlias.code).toBe(2);
-    expect(badAlias.stderr).toContain("alias '1.0.0' must be a name like 'stable'");
+    expect(badAlias.stderr).toContain("alias '1.0.0' must be a name starting with a letter, like 'stable'");
   });
 });
 

@@ -91,8 +91,6 @@ export interface PublishReport {
   readonly aliases: readonly string[];
 }
 
-const SEMVER_LIKE = /^\d+\.\d+\.\d+/;
-
 /** The aliases `file` gives model `name` that point at `version`; the others are left for their versions. */
 export function aliasesFor(
   file: Record<string, Record<string, string>>,
@@ -106,11 +104,12 @@ export function aliasesFor(
   return { set, skipped };
 }
 
+/** The edge's rule (a name starting with a letter, so never mistaken for a version), checked up front. */
 function checkAlias(alias: string): string {
-  if (!NAME_PATTERN.test(alias) || SEMVER_LIKE.test(alias)) {
+  if (!NAME_PATTERN.test(alias) || !/^[a-z]/.test(alias)) {
     throw new InputError(
       'bad_value',
-      `alias '${alias}' must be a name like 'stable': lower-case letters, digits, '.', '_' or '-', not a version`,
+      `alias '${alias}' must be a name starting with a letter, like 'stable' (lower-case letters, digits, '.', '_', '-')`,
     );
   }
   return alias;
