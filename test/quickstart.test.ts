@@ -1,5 +1,5 @@
 /**
- * `npm start` end to end on a small set: simulate → cache → evaluate, as a newcomer runs it.
+ * `npm run quickstart` end to end on a small set: simulate → cache → evaluate, as a newcomer runs it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), 'quickstart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function start(...args: string[]) {
-  const r = spawnSync('npm', ['start', '--silent', '--', ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync('npm', ['run', '--silent', 'quickstart', '--', ...args], { cwd: root, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -22,7 +22,7 @@ interface Row {
   m: Record<string, number>;
 }
 
-describe('npm start', () => {
+describe('npm run quickstart', () => {
   const report = join(dir, 'report.json');
 
   it('simulates, caches and evaluates the baselines under Exp I and Exp II', () => {

@@ -1,13 +1,13 @@
 /**
  * @module
- * `npm start` until the edge API and the demo page exist: the whole data path on the embedded default.
+ * `npm run quickstart`: the whole data path on the embedded default.
  *   1. simulate a small synthetic set in the real on-disk layout (once; reused while it is complete),
  *   2. convert it into the training cache with the deterministic 80/10/10 split,
  *   3. evaluate the reference predictors on the test split under Exp I and Exp II,
  * then print the paper's five metrics and write them to runs/quickstart/report.json.
  *
- *   npm start                         # 400 pairs, seed 1
- *   npm start -- --count 2000 --seed 7
+ *   npm run quickstart                         # 400 pairs, seed 1
+ *   npm run quickstart -- --count 2000 --seed 7
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,7 +23,7 @@ import { ROOT, syntheticCache } from './synthetic.ts';
 const NORMALISATION = { ecg: 'lead-range', tmp: 'vm-affine' } as const;
 
 const USAGE =
-  'usage: npm start -- [--count N (default 400)] [--seed S (default 1)] [--data DIR (default data)]';
+  'usage: npm run quickstart -- [--count N (default 400)] [--seed S (default 1)] [--data DIR (default data)]';
 
 function positiveInt(flag: string, text: string | undefined, fallback: number, min: number): number {
   if (text === undefined) return fallback;
