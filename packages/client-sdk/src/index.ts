@@ -1,7 +1,48 @@
 /**
  * @module
- * Client SDK: reconstruct TMP from ECG in the browser on WebGPU/WASM through onnxruntime-web, with the
- * edge API as fallback. A shell until the client SDK issue lands.
+ * @ecg-tmp/client-sdk — reconstruct cardiac transmembrane voltages (75 sites × 500 ms, mV) from a 12-lead
+ * ECG (12 × 500, mV) in the browser: on the GPU through WebGPU, else WebAssembly, else the edge API.
+ * Weights come from the edge's content-addressed blobs, are verified with SHA-256 and cached.
+ * @example
+ * import { createReconstructor } from '@ecg-tmp/client-sdk';
+ * const r = await createReconstructor({ model: 'cnn-lstm', edgeUrl: 'https://edge.example' });
+ * const { tmp, backend } = await r.reconstruct(ecg);
  */
 
-export {};
+import { activationTimes as coreActivationTimes, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { InputShapeError } from './errors.ts';
+
+export { type Backend, type Capabilities, capabilities, DEVICES, type Device } from './backends/select.ts';
+export {
+  BackendUnavailableError,
+  InputShapeError,
+  IntegrityError,
+  ModelNotFoundError,
+  NetworkError,
+  ReconstructorError,
+} from './errors.ts';
+export { type ByteStore, CACHE_KINDS, type CacheKind, memoryStore } from './hub/cache.ts';
+export type { EcgInput } from './input.ts';
+export type { ProgressCallback, ProgressEvent } from './progress.ts';
+export {
+  createReconstructor,
+  type ModelName,
+  type Reconstruction,
+  type ReconstructOptions,
+  type Reconstructor,
+  type ReconstructorOptions,
+  type Segment,
+} from './reconstructor.ts';
+
+/**
+ * Per-site activation time (ms): the first step at which each site's TMP crosses `thresholdMv` upward
+ * (−1 for a site that never does). `tmp` is [B × 75 × 500] mV as reconstruct() returns it.
+ * @example
+ * const at = activationTimes(result.tmp); // Int32Array, at[b * 75 + site]
+ */
+export function activationTimes(tmp: Float32Array, thresholdMv = 0): Int32Array {
+  const per = N_SITES * N_STEPS;
+  if (tmp.length === 0 || tmp.length % per !== 0)
+    throw new InputShapeError(`tmp must hold 75×500 values per sample; got ${tmp.length}`);
+  return coreActivationTimes({ data: tmp, shape: [tmp.length / per, N_SITES, N_STEPS] }, thresholdMv);
+}

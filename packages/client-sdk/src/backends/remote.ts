@@ -1,0 +1,117 @@
+/**
+ * @module
+ * Reconstruction on the edge's CPU: the Open Inference Protocol v2 `infer` endpoint with the binary
+ * tensor extension (raw float32 both ways instead of JSON numbers). Takes and returns millivolts; the
+ * edge normalises with the same @ecg-tmp/core code.
+ */
+
+import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
+import { InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
+import type { FetchContext } from '../hub/fetch.ts';
+
+export interface RemoteEngine {
+  readonly device: 'remote';
+  run(ecgMv: Signal, limitedTime: boolean): Promise<Signal>;
+}
+
+export function createRemoteEngine(
+  edgeUrl: string,
+  model: string,
+  version: string,
+  ctx: FetchContext,
+): RemoteEngine {
+  const url = `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`;
+  return {
+    device: 'remote',
+    async run(ecg, limitedTime) {
+      const [b, c, t] = ecg.shape;
+      const header = new TextEncoder().encode(
+        JSON.stringify({
+          inputs: [
+            {
+              name: 'ecg',
+              shape: [b, c, t],
+              datatype: 'FP32',
+              parameters: { binary_data_size: ecg.data.byteLength },
+            },
+          ],
+          outputs: [{ name: 'tmp', parameters: { binary_data: true } }],
+          parameters: { limited_time: limitedTime },
+        }),
+      );
+      const body = new Uint8Array(header.length + ecg.data.byteLength);
+      body.set(header, 0);
+      body.set(new Uint8Array(ecg.data.buffer, ecg.data.byteOffset, ecg.data.byteLength), header.length);
+      const retries = ctx.retries ?? 4;
+      let lastError: unknown;
+      for (let attempt = 0; attempt <= retries; attempt++) {
+        if (attempt > 0)
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 250 * 2 ** attempt)));
+        ctx.signal?.throwIfAborted();
+        let res: Response;
+        try {
+          res = await ctx.fetch(url, {
+            method: 'POST',
+            body,
+            signal: ctx.signal,
+            headers: {
+              'Content-Type': 'application/octet-stream',
+              'Inference-Header-Content-Length': String(header.length),
+            },
+          });
+        } catch (err) {
+          ctx.signal?.throwIfAborted();
+          lastError = err;
+          continue;
+        }
+        if (res.ok) return decodeResponse(res, b);
+        const message = await res.text().then(
+          (text) => {
+            try {
+              return (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+            } catch {
+              return text;
+            }
+          },
+          () => '',
+        );
+        if (res.status === 404)
+          throw new ModelNotFoundError(
+            `the edge has no model '${model}' version '${version}' to run (${message})`,
+          );
+        if (res.status === 400 || res.status === 413 || res.status === 422)
+          throw new InputShapeError(`the edge refused the ECG: ${message}`);
+        lastError = new NetworkError(`${url} answered ${res.status}: ${message}`, res.status);
+        if (res.status < 500 && res.status !== 429 && res.status !== 408) throw lastError;
+      }
+      throw new NetworkError(
+        `the edge's fallback API at ${url} failed after ${retries + 1} attempts`,
+        undefined,
+        { cause: lastError },
+      );
+    },
+  };
+}
+
+async function decodeResponse(res: Response, batch: number): Promise<Signal> {
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const headerLength = Number(res.headers.get('inference-header-content-length') ?? Number.NaN);
+  const expected = batch * N_SITES * N_STEPS;
+  if (Number.isFinite(headerLength)) {
+    const raw = bytes.slice(headerLength);
+    if (raw.byteLength !== expected * 4)
+      throw new NetworkError(`the edge sent ${raw.byteLength} tensor bytes, expected ${expected * 4}`);
+    return { data: new Float32Array(raw.buffer), shape: [batch, N_SITES, N_STEPS] };
+  }
+  // A server that ignored the binary request answers in JSON.
+  const json = JSON.parse(new TextDecoder().decode(bytes)) as {
+    outputs?: { name: string; data: number[] }[];
+  };
+  const data = json.outputs?.find((o) => o.name === 'tmp')?.data;
+  if (data === undefined || data.length !== expected)
+    throw new NetworkError('the edge sent no tmp output of the expected size');
+  return {
+    data: Float32Array.from(data.flat(Number.POSITIVE_INFINITY) as number[]),
+    shape: [batch, N_SITES, N_STEPS],
+  };
+}

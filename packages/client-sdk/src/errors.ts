@@ -1,0 +1,42 @@
+/**
+ * @module
+ * The SDK's typed errors. Each says what went wrong and what to do; `cause` keeps the underlying error.
+ * @example
+ * try { await r.reconstruct(ecg); } catch (e) { if (e instanceof InputShapeError) showHint(e.message); }
+ */
+
+export class ReconstructorError extends Error {
+  override readonly name: string = 'ReconstructorError';
+}
+
+/** The edge (or models folder) has no such model, version or alias. */
+export class ModelNotFoundError extends ReconstructorError {
+  override readonly name = 'ModelNotFoundError';
+}
+
+/** Downloaded bytes do not match the manifest's sha256 or size; they were not cached or used. */
+export class IntegrityError extends ReconstructorError {
+  override readonly name = 'IntegrityError';
+}
+
+/** The ECG passed to reconstruct() has the wrong shape, type or values. */
+export class InputShapeError extends ReconstructorError {
+  override readonly name = 'InputShapeError';
+}
+
+/** The requested device cannot run here (no WebGPU adapter, no WebAssembly, …). */
+export class BackendUnavailableError extends ReconstructorError {
+  override readonly name = 'BackendUnavailableError';
+}
+
+/** The edge could not be reached or kept failing after retries. */
+export class NetworkError extends ReconstructorError {
+  override readonly name = 'NetworkError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

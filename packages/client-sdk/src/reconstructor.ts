@@ -1,0 +1,258 @@
+/**
+ * @module
+ * `createReconstructor(options)`: finds the model, picks a backend (WebGPU → WASM → the edge), loads and
+ * verifies its weights, and returns an object that reconstructs TMP (mV) from 12-lead ECGs (mV).
+ * Pre- and post-processing are @ecg-tmp/core's, the same code the trainer and the edge use.
+ */
+
+import {
+  type Architecture,
+  denormaliseVm,
+  limitTime,
+  type Manifest,
+  N_SITES,
+  N_STEPS,
+  normaliseEcg,
+  SEGMENT_STEPS,
+} from '@ecg-tmp/core';
+import { createLocalEngine, type LocalEngine } from './backends/local.ts';
+import type { OrtOptions } from './backends/ort.ts';
+import { createRemoteEngine, type RemoteEngine } from './backends/remote.ts';
+import { type Backend, candidates, capabilities, type Device } from './backends/select.ts';
+import { BackendUnavailableError, ReconstructorError } from './errors.ts';
+import { type ByteStore, type CacheKind, openStore } from './hub/cache.ts';
+import type { FetchContext, RetryOptions } from './hub/fetch.ts';
+import { loadFiles, loadManifest, type Source } from './hub/models.ts';
+import { type EcgInput, toSignal } from './input.ts';
+import type { ProgressCallback } from './progress.ts';
+
+export type ModelName = 'cnn' | 'cnn-lstm' | 'transformer' | (string & {});
+
+export interface ReconstructorOptions extends RetryOptions, OrtOptions {
+  readonly model: ModelName;
+  /** A version or an alias. Default 'stable'. */
+  readonly version?: string;
+  /** The edge API's base URL (manifests, blobs, remote fallback). */
+  readonly edgeUrl?: string;
+  /** Instead of an edge: a URL serving a copy of the repository's models/ folder (no remote fallback). */
+  readonly modelsUrl?: string;
+  readonly device?: Device;
+  /** Weight precision to download; fp16 halves the bytes. Default 'fp32'. */
+  readonly dtype?: 'fp32' | 'fp16';
+  readonly cache?: CacheKind | ByteStore;
+  readonly onProgress?: ProgressCallback;
+  /** Cancels loading (and, for later calls, nothing: pass a signal to reconstruct() for that). */
+  readonly signal?: AbortSignal;
+  /** Defaults to globalThis.fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+export interface ReconstructOptions {
+  /** The paper's Exp II: only the first 10 ms of the ECG are used. */
+  readonly limitedTime?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface Reconstruction {
+  /** [B × 75 × 500] in mV, site-major. */
+  readonly tmp: Float32Array;
+  readonly shape: readonly [number, number, number];
+  readonly backend: Backend;
+  readonly timings: { readonly preprocessMs: number; readonly inferMs: number; readonly totalMs: number };
+}
+
+export interface Segment {
+  /** Segment index; covers steps [from, to). */
+  readonly index: number;
+  readonly from: number;
+  readonly to: number;
+  /** [B × 75 × (to − from)] in mV. */
+  readonly tmp: Float32Array;
+  readonly shape: readonly [number, number, number];
+}
+
+export interface Reconstructor {
+  readonly model: string;
+  readonly version: string;
+  readonly architecture: Architecture;
+  readonly manifest: Manifest;
+  readonly backend: Backend;
+  /** Why a backend earlier in the order was not used (undefined when the first choice worked). */
+  readonly fallbackReason: string | undefined;
+  reconstruct(ecg: EcgInput, options?: ReconstructOptions): Promise<Reconstruction>;
+  stream(ecg: EcgInput, options?: ReconstructOptions): AsyncIterable<Segment>;
+  dispose(): Promise<void>;
+}
+
+const now = () => performance.now();
+
+/**
+ * @example
+ * const r = await createReconstructor({ model: 'cnn-lstm', edgeUrl: 'https://edge.example' });
+ * const { tmp } = await r.reconstruct(ecg); // Float32Array 75 × 500, mV
+ */
+export async function createReconstructor(options: ReconstructorOptions): Promise<Reconstructor> {
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const ctx: FetchContext = {
+    fetch: fetchImpl,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+    ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+  };
+  const source: Source | undefined =
+    options.modelsUrl !== undefined
+      ? { kind: 'folder', url: options.modelsUrl }
+      : options.edgeUrl !== undefined
+        ? { kind: 'edge', url: options.edgeUrl }
+        : undefined;
+  if (source === undefined)
+    throw new ReconstructorError(
+      'createReconstructor needs edgeUrl (the edge API) or modelsUrl (a models/ folder)',
+    );
+  const order = candidates(options.device ?? 'auto').filter(
+    (b) => b !== 'remote' || options.edgeUrl !== undefined,
+  );
+  const store = openStore(options.cache);
+  const onProgress = options.onProgress ?? (() => {});
+  const version = options.version ?? 'stable';
+  const manifest = await loadManifest(source, options.model, version, ctx, store);
+  const caps = await capabilities();
+
+  const reasons: string[] = [];
+  let engine: LocalEngine | RemoteEngine | undefined;
+  for (const backend of order) {
+    try {
+      if (backend === 'remote') {
+        engine = createRemoteEngine(options.edgeUrl!, manifest.name, manifest.version, ctx);
+      } else {
+        if (backend === 'webgpu' && !caps.webgpu)
+          throw new BackendUnavailableError(caps.webgpuReason ?? 'WebGPU is not available');
+        if (backend === 'wasm' && !caps.wasm)
+          throw new BackendUnavailableError('this environment has no WebAssembly');
+        const graphs = await loadFiles(source, manifest, options.dtype ?? 'fp32', ctx, store, onProgress);
+        engine = await createLocalEngine(backend, manifest.architecture, graphs, options);
+      }
+      break;
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      reasons.push(`${backend}: ${err.message}`);
+    }
+  }
+  if (engine === undefined) {
+    throw new BackendUnavailableError(
+      `no backend could run ${manifest.name} here (${reasons.join('; ')})${options.edgeUrl === undefined ? '; pass edgeUrl to allow the remote fallback' : ''}`,
+    );
+  }
+  const backend: Backend = engine.device;
+  onProgress({ status: 'ready', model: manifest.name, version: manifest.version, backend });
+  return makeReconstructor(manifest, engine, reasons.length > 0 ? reasons.join('; ') : undefined);
+}
+
+function makeReconstructor(
+  manifest: Manifest,
+  engine: LocalEngine | RemoteEngine,
+  fallbackReason: string | undefined,
+): Reconstructor {
+  let disposed = false;
+  const live = () => {
+    if (disposed) throw new ReconstructorError('this reconstructor was disposed; create a new one');
+  };
+
+  /** Runs the model, passing each decoded segment (mV) to `onSegment`. */
+  async function run(
+    ecg: EcgInput,
+    options: ReconstructOptions,
+    onSegment?: (segment: Segment) => void,
+  ): Promise<Reconstruction> {
+    live();
+    options.signal?.throwIfAborted();
+    const t0 = now();
+    const signal = toSignal(ecg);
+    const [b] = signal.shape;
+    const limited = options.limitedTime ?? false;
+    if (engine.device === 'remote') {
+      const t1 = now();
+      const out = await engine.run(signal, limited);
+      const t2 = now();
+      onSegment?.({ index: 0, from: 0, to: N_STEPS, tmp: out.data, shape: [b, N_SITES, N_STEPS] });
+      return {
+        tmp: out.data,
+        shape: [b, N_SITES, N_STEPS],
+        backend: 'remote',
+        timings: { preprocessMs: t1 - t0, inferMs: t2 - t1, totalMs: t2 - t0 },
+      };
+    }
+    const input = normaliseEcg(limited ? limitTime(signal) : signal, manifest.normalisation.ecg).signal;
+    const t1 = now();
+    const out = await engine.run(input, (index, data) => {
+      if (onSegment === undefined) return;
+      const width = data.length / (b * N_SITES);
+      const mv = denormaliseVm({ data, shape: [b, N_SITES, width] }, manifest.normalisation.tmp);
+      const from = width === SEGMENT_STEPS ? index * SEGMENT_STEPS : 0;
+      onSegment({ index, from, to: from + width, tmp: mv.data, shape: [b, N_SITES, width] });
+    });
+    options.signal?.throwIfAborted();
+    const t2 = now();
+    const tmp = denormaliseVm(out, manifest.normalisation.tmp).data;
+    const t3 = now();
+    return {
+      tmp,
+      shape: [b, N_SITES, N_STEPS],
+      backend: engine.device,
+      timings: { preprocessMs: t1 - t0 + (t3 - t2), inferMs: t2 - t1, totalMs: t3 - t0 },
+    };
+  }
+
+  return {
+    model: manifest.name,
+    version: manifest.version,
+    architecture: manifest.architecture,
+    manifest,
+    backend: engine.device,
+    fallbackReason,
+    reconstruct: (ecg, options = {}) => run(ecg, options),
+    stream(ecg, options = {}) {
+      return {
+        [Symbol.asyncIterator]() {
+          const queue: Segment[] = [];
+          let wake: (() => void) | undefined;
+          let finished = false;
+          let failure: unknown;
+          run(ecg, options, (segment) => {
+            queue.push(segment);
+            wake?.();
+          }).then(
+            () => {
+              finished = true;
+              wake?.();
+            },
+            (err: unknown) => {
+              failure = err;
+              finished = true;
+              wake?.();
+            },
+          );
+          return {
+            async next(): Promise<IteratorResult<Segment>> {
+              for (;;) {
+                const segment = queue.shift();
+                if (segment !== undefined) return { value: segment, done: false };
+                if (failure !== undefined) throw failure;
+                if (finished) return { value: undefined, done: true };
+                await new Promise<void>((resolve) => {
+                  wake = resolve;
+                });
+                wake = undefined;
+              }
+            },
+          };
+        },
+      };
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (engine.device !== 'remote') await engine.dispose();
+    },
+  };
+}
