@@ -98,6 +98,7 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.retries !== undefined ? { retries: options.retries } : {}),
     ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   };
   const source: Source | undefined =
     options.modelsUrl !== undefined

@@ -7,7 +7,7 @@
 
 import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
 import { InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
-import type { FetchContext } from '../hub/fetch.ts';
+import { attemptSignal, type FetchContext } from '../hub/fetch.ts';
 
 export interface RemoteEngine {
   readonly device: 'remote';
@@ -53,7 +53,7 @@ export function createRemoteEngine(
           res = await ctx.fetch(url, {
             method: 'POST',
             body,
-            signal: ctx.signal,
+            signal: attemptSignal(ctx),
             headers: {
               'Content-Type': 'application/octet-stream',
               'Inference-Header-Content-Length': String(header.length),
@@ -64,7 +64,16 @@ export function createRemoteEngine(
           lastError = err;
           continue;
         }
-        if (res.ok) return decodeResponse(res, b);
+        if (res.ok) {
+          try {
+            return await decodeResponse(res, b);
+          } catch (err) {
+            ctx.signal?.throwIfAborted();
+            if (err instanceof NetworkError) throw err;
+            lastError = err; // the body was cut off: ask again
+            continue;
+          }
+        }
         const message = await res.text().then(
           (text) => {
             try {

@@ -14,6 +14,17 @@ export interface RetryOptions {
   readonly retries?: number;
   /** First backoff in ms (doubles each retry, full jitter, capped at 8× this). Default 250. */
   readonly backoffMs?: number;
+  /**
+   * Longest one attempt may take, in ms (default 30 000). A download cut off by it keeps its bytes and
+   * resumes on the next attempt, so slow links still finish.
+   */
+  readonly timeoutMs?: number;
+}
+
+/** The signal for one attempt: the caller's, or the attempt's own timeout, whichever fires first. */
+export function attemptSignal(ctx: FetchContext): AbortSignal {
+  const timeout = AbortSignal.timeout(ctx.timeoutMs ?? 30_000);
+  return ctx.signal === undefined ? timeout : AbortSignal.any([ctx.signal, timeout]);
 }
 
 export interface FetchContext extends RetryOptions {
@@ -73,13 +84,21 @@ export async function fetchJson(url: string, ctx: FetchContext, what: string): P
     if (attempt > 0) await sleep(backoff(ctx, attempt), ctx.signal);
     let res: Response;
     try {
-      res = await ctx.fetch(url, { signal: ctx.signal, headers: { Accept: 'application/json' } });
+      res = await ctx.fetch(url, { signal: attemptSignal(ctx), headers: { Accept: 'application/json' } });
     } catch (err) {
       ctx.signal?.throwIfAborted();
       lastError = err;
       continue;
     }
-    if (res.ok) return res.json();
+    if (res.ok) {
+      try {
+        return await res.json();
+      } catch (err) {
+        ctx.signal?.throwIfAborted();
+        lastError = err; // cut off mid-body or not JSON: try again
+        continue;
+      }
+    }
     if (res.status === 404) {
       const message = await serverMessage(res);
       throw new ModelNotFoundError(
@@ -133,8 +152,9 @@ export async function fetchVerified(
       headers['If-Range'] = `"${file.sha256}"`;
     }
     let res: Response;
+    const signal = attemptSignal(ctx);
     try {
-      res = await ctx.fetch(file.url, { signal: ctx.signal, headers });
+      res = await ctx.fetch(file.url, { signal, headers });
     } catch (err) {
       ctx.signal?.throwIfAborted();
       lastError = err;
@@ -161,6 +181,9 @@ export async function fetchVerified(
       continue;
     }
     const reader = res.body.getReader();
+    // Not every fetch ties the body to its signal: cancel the read ourselves on abort or timeout.
+    const cancel = () => void reader.cancel(signal.reason).catch(() => {});
+    signal.addEventListener('abort', cancel, { once: true });
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -176,9 +199,12 @@ export async function fetchVerified(
       }
     } catch (err) {
       if (err instanceof IntegrityError) throw err;
-      ctx.signal?.throwIfAborted();
       lastError = err; // connection reset mid-body: resume from `received`
+    } finally {
+      signal.removeEventListener('abort', cancel);
     }
+    ctx.signal?.throwIfAborted();
+    if (signal.aborted) lastError = signal.reason;
   }
   if (received < file.bytes) {
     throw new NetworkError(

@@ -1,0 +1,373 @@
+/**
+ * The SDK against a simulated edge (msw in Node): the real shipped cnn-lstm model served by manifest and
+ * blob routes that can fail on demand — progress, caching, integrity, retries, offline, abort, Range
+ * resume, the remote fallback and input validation. Reconstructions run for real (ORT wasm in Node).
+ */
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { denormaliseVm, type Manifest, N_SITES, N_STEPS, normaliseEcg, parseManifest } from '@ecg-tmp/core';
+import { HttpResponse, http } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openModel } from '../../trainer/src/export/verify.ts';
+import {
+  createReconstructor,
+  InputShapeError,
+  IntegrityError,
+  ModelNotFoundError,
+  memoryStore,
+  NetworkError,
+  type ProgressEvent,
+} from '../src/index.ts';
+
+const EDGE = 'https://edge.test';
+const ROOT = join(import.meta.dirname, '../../..');
+const MODEL_DIR = join(ROOT, 'models/cnn-lstm/0.1.0');
+
+let manifest: Manifest;
+const blobs = new Map<string, Uint8Array>();
+/** Requests seen by the fake edge, as "METHOD path [range]". */
+let seen: string[] = [];
+/** Per-test overrides: return a Response to replace the normal answer, or undefined. */
+let fault:
+  | ((
+      request: Request,
+      kind: 'manifest' | 'blob' | 'infer',
+    ) => Response | undefined | Promise<Response | undefined>)
+  | undefined;
+
+const server = setupServer(
+  http.get(`${EDGE}/v1/models/:name/versions/:version`, async ({ request, params }) => {
+    seen.push(`GET manifest ${params.name}/${params.version}`);
+    const override = await fault?.(request, 'manifest');
+    if (override) return override;
+    if (params.name !== 'cnn-lstm' || !['stable', '0.1.0'].includes(params.version as string)) {
+      return HttpResponse.json(
+        { error: { code: 'not_found', message: `model '${params.name}' does not exist` } },
+        { status: 404 },
+      );
+    }
+    return HttpResponse.json(manifest);
+  }),
+  http.get(`${EDGE}/v1/blobs/:sha`, async ({ request, params }) => {
+    const range = request.headers.get('range');
+    seen.push(`GET blob ${params.sha}${range ? ` ${range}` : ''}`);
+    const override = await fault?.(request, 'blob');
+    if (override) return override;
+    const bytes = blobs.get(params.sha as string);
+    if (bytes === undefined)
+      return HttpResponse.json({ error: { code: 'not_found', message: 'no blob' } }, { status: 404 });
+    const m = range === null ? null : /^bytes=(\d+)-$/.exec(range);
+    if (m !== null) {
+      const from = Number(m[1]);
+      return new HttpResponse(bytes.slice(from), {
+        status: 206,
+        headers: {
+          'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}`,
+          ETag: `"${params.sha}"`,
+        },
+      });
+    }
+    return new HttpResponse(bytes.slice(), { headers: { ETag: `"${params.sha}"` } });
+  }),
+  http.post(`${EDGE}/v2/models/:name/versions/:version/infer`, async ({ request }) => {
+    seen.push('POST infer');
+    const override = await fault?.(request, 'infer');
+    if (override) return override;
+    // Checks the binary request the SDK sends and answers in kind with a recognisable tensor.
+    const headerLength = Number(request.headers.get('inference-header-content-length'));
+    const body = new Uint8Array(await request.arrayBuffer());
+    const header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLength))) as {
+      inputs: { shape: number[]; parameters: { binary_data_size: number } }[];
+      parameters: { limited_time: boolean };
+    };
+    const [b] = header.inputs[0]!.shape as [number];
+    expect(body.length - headerLength).toBe(header.inputs[0]!.parameters.binary_data_size);
+    const out = new Float32Array(b * N_SITES * N_STEPS).map((_, i) =>
+      header.parameters.limited_time ? -i : i,
+    );
+    const json = new TextEncoder().encode(
+      JSON.stringify({
+        model_name: 'cnn-lstm',
+        outputs: [
+          {
+            name: 'tmp',
+            datatype: 'FP32',
+            shape: [b, 75, 500],
+            parameters: { binary_data_size: out.byteLength },
+          },
+        ],
+      }),
+    );
+    const reply = new Uint8Array(json.length + out.byteLength);
+    reply.set(json);
+    reply.set(new Uint8Array(out.buffer), json.length);
+    return new HttpResponse(reply, {
+      headers: {
+        'Inference-Header-Content-Length': String(json.length),
+        'Content-Type': 'application/octet-stream',
+      },
+    });
+  }),
+);
+
+/** A deterministic ECG in mV. */
+const ecg = new Float32Array(12 * 500).map((_, i) => Math.sin(i * 0.031) * 0.6 + Math.cos(i * 0.0071) * 0.2);
+const base = { model: 'cnn-lstm', edgeUrl: EDGE, device: 'wasm' as const, backoffMs: 1 };
+
+beforeAll(async () => {
+  manifest = parseManifest(JSON.parse(await readFile(join(MODEL_DIR, 'manifest.json'), 'utf8')));
+  for (const f of manifest.files)
+    blobs.set(f.sha256, new Uint8Array(await readFile(join(MODEL_DIR, f.path))));
+  server.listen({ onUnhandledRequest: 'error' });
+});
+afterEach(() => {
+  fault = undefined;
+  seen = [];
+});
+afterAll(() => server.close());
+
+const blobRequests = () => seen.filter((s) => s.startsWith('GET blob'));
+const fp32 = () => manifest.files.find((f) => f.dtype === 'fp32')!;
+
+describe('loading from the edge', () => {
+  it('reports progress, verifies, caches by digest, and a second load makes no blob request', async () => {
+    const store = memoryStore();
+    const events: ProgressEvent[] = [];
+    const r = await createReconstructor({ ...base, cache: store, onProgress: (e) => events.push(e) });
+    expect(r.backend).toBe('wasm');
+    expect(r.version).toBe('0.1.0');
+    const statuses = [...new Set(events.map((e) => e.status))];
+    expect(statuses).toEqual(['initiate', 'download', 'verify', 'ready']);
+    const downloads = events.filter((e) => e.status === 'download');
+    expect(downloads.at(-1)).toMatchObject({
+      loaded: fp32().bytes,
+      total: fp32().bytes,
+      loadedAll: fp32().bytes,
+    });
+    expect(events.find((e) => e.status === 'verify')).toMatchObject({ cached: false });
+    expect(blobRequests()).toEqual([`GET blob ${fp32().sha256}`]);
+    expect(store.entries.has(`sha256/${fp32().sha256}`)).toBe(true);
+    await r.dispose();
+
+    seen = [];
+    const again: ProgressEvent[] = [];
+    const r2 = await createReconstructor({ ...base, cache: store, onProgress: (e) => again.push(e) });
+    expect(blobRequests()).toEqual([]);
+    expect(again.find((e) => e.status === 'verify')).toMatchObject({ cached: true });
+    await r2.dispose();
+  });
+
+  it('reconstructs what the trainer-checked ONNX model gives (ORT wasm in Node), in mV', async () => {
+    const r = await createReconstructor({ ...base, cache: memoryStore() });
+    const result = await r.reconstruct(ecg);
+    expect(result.shape).toEqual([1, 75, 500]);
+    expect(result.backend).toBe('wasm');
+    expect(result.timings.totalMs).toBeGreaterThanOrEqual(result.timings.inferMs);
+    const { model } = await openModel(MODEL_DIR, 'fp32');
+    const reference = denormaliseVm(
+      await model.predict(normaliseEcg({ data: ecg, shape: [1, 12, 500] }, 'lead-range').signal),
+      'vm-affine',
+    );
+    let max = 0;
+    for (let i = 0; i < reference.data.length; i++)
+      max = Math.max(max, Math.abs(reference.data[i]! - result.tmp[i]!));
+    expect(max).toBeLessThan(1e-4);
+    // A batch of two identical ECGs gives the same TMP twice; stream() yields the one chunk.
+    const two = new Float32Array(2 * ecg.length);
+    two.set(ecg, 0);
+    two.set(ecg, ecg.length);
+    const batch = await r.reconstruct(two);
+    expect(batch.shape).toEqual([2, 75, 500]);
+    expect(batch.tmp.subarray(N_SITES * N_STEPS)).toEqual(result.tmp);
+    const chunks = [];
+    for await (const s of r.stream(ecg)) chunks.push(s);
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.tmp).toEqual(result.tmp);
+    await model.release();
+    await r.dispose();
+    await expect(r.reconstruct(ecg)).rejects.toThrow(/disposed/);
+  });
+
+  it('refuses a blob whose bytes do not match the manifest, and does not cache it', async () => {
+    const store = memoryStore();
+    fault = (_req, kind) => {
+      if (kind !== 'blob') return undefined;
+      const bad = blobs.get(fp32().sha256)!.slice();
+      bad[100] = bad[100]! ^ 0xff;
+      return new HttpResponse(bad);
+    };
+    const err = await createReconstructor({ ...base, cache: store }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toContain(fp32().sha256);
+    expect([...store.entries.keys()].filter((k) => k.startsWith('sha256/'))).toEqual([]);
+  });
+
+  it('refuses a blob longer than the manifest says', async () => {
+    fault = (_req, kind) =>
+      kind === 'blob' ? new HttpResponse(new Uint8Array(fp32().bytes + 10)) : undefined;
+    await expect(createReconstructor({ ...base, cache: memoryStore() })).rejects.toBeInstanceOf(
+      IntegrityError,
+    );
+  });
+
+  it('names an unknown model with ModelNotFoundError and the server message, without retrying', async () => {
+    const err = await createReconstructor({ ...base, model: 'nope', cache: memoryStore() }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelNotFoundError);
+    expect((err as Error).message).toMatch(/model 'nope' does not exist/);
+    expect(seen).toHaveLength(1);
+  });
+});
+
+describe('network faults', () => {
+  it('retries 5xx bursts with backoff and then succeeds', async () => {
+    let failures = 0;
+    fault = () =>
+      failures++ < 3
+        ? HttpResponse.json({ error: { code: 'internal', message: 'boom' } }, { status: 503 })
+        : undefined;
+    const r = await createReconstructor({ ...base, cache: memoryStore() });
+    expect(seen.filter((s) => s.startsWith('GET manifest'))).toHaveLength(4);
+    await r.dispose();
+  });
+
+  it('gives up with a NetworkError after its retries', async () => {
+    fault = (_req, kind) => (kind === 'manifest' ? new HttpResponse('down', { status: 502 }) : undefined);
+    const err = await createReconstructor({ ...base, cache: memoryStore(), retries: 2 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/after 3 attempts/);
+    expect(seen).toHaveLength(3);
+  });
+
+  it('retries a response slower than timeoutMs', async () => {
+    let slow = true;
+    fault = async (_req, kind) => {
+      if (kind !== 'manifest' || !slow) return undefined;
+      slow = false;
+      await new Promise((r) => setTimeout(r, 500));
+      return HttpResponse.json(manifest);
+    };
+    const t0 = performance.now();
+    const r = await createReconstructor({ ...base, cache: memoryStore(), timeoutMs: 100 });
+    expect(seen.filter((s) => s.startsWith('GET manifest'))).toHaveLength(2);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    await r.dispose();
+  });
+
+  it('resumes a download cut off mid-body with a Range request', async () => {
+    const full = blobs.get(fp32().sha256)!;
+    const cut = 300_000;
+    let first = true;
+    fault = (req, kind) => {
+      if (kind !== 'blob' || !first) return undefined;
+      first = false;
+      expect(req.headers.get('range')).toBeNull();
+      // Sends `cut` bytes, then the connection resets.
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(full.slice(0, cut));
+          setTimeout(() => controller.error(new TypeError('connection reset')), 10);
+        },
+      });
+      return new HttpResponse(stream, { headers: { 'Content-Length': String(full.length) } });
+    };
+    const events: ProgressEvent[] = [];
+    const r = await createReconstructor({ ...base, cache: memoryStore(), onProgress: (e) => events.push(e) });
+    expect(blobRequests()).toEqual([`GET blob ${fp32().sha256}`, `GET blob ${fp32().sha256} bytes=${cut}-`]);
+    const loaded = events.flatMap((e) => (e.status === 'download' ? [e.loaded] : []));
+    // Progress never went backwards across the resume.
+    expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
+    expect((await r.reconstruct(ecg)).tmp.length).toBe(N_SITES * N_STEPS);
+    await r.dispose();
+  });
+
+  it('works offline from the cache once loaded', async () => {
+    const store = memoryStore();
+    (await createReconstructor({ ...base, cache: store })).dispose();
+    fault = () => HttpResponse.error();
+    seen = [];
+    const offline = await createReconstructor({ ...base, cache: store, retries: 1 });
+    expect(offline.version).toBe('0.1.0');
+    expect((await offline.reconstruct(ecg)).tmp.length).toBe(N_SITES * N_STEPS);
+    expect(blobRequests()).toEqual([]);
+    await offline.dispose();
+    // Without a cache, offline is a NetworkError that says so.
+    const err = await createReconstructor({ ...base, cache: memoryStore(), retries: 1 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(NetworkError);
+  });
+
+  it('stops cleanly when its signal aborts mid-download', async () => {
+    const controller = new AbortController();
+    fault = (_req, kind) => {
+      if (kind !== 'blob') return undefined;
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(1000));
+          setTimeout(() => controller.abort(new DOMException('the user left', 'AbortError')), 20);
+        },
+      });
+      return new HttpResponse(stream);
+    };
+    const err = await createReconstructor({ ...base, cache: memoryStore(), signal: controller.signal }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).name).toBe('AbortError');
+    expect(blobRequests()).toHaveLength(1);
+  });
+});
+
+describe('the remote backend', () => {
+  it('sends the ECG to the edge with the binary tensor extension and returns its TMP', async () => {
+    const r = await createReconstructor({ ...base, device: 'remote', cache: memoryStore() });
+    expect(r.backend).toBe('remote');
+    expect(blobRequests()).toEqual([]);
+    const full = await r.reconstruct(ecg);
+    expect(full.tmp[10]).toBe(10);
+    const limited = await r.reconstruct(ecg, { limitedTime: true });
+    expect(limited.tmp[10]).toBe(-10);
+    fault = (_req, kind) =>
+      kind === 'infer'
+        ? HttpResponse.json(
+            { error: { code: 'bad_shape', message: 'shape [1, 12, 7] is wrong' } },
+            { status: 400 },
+          )
+        : undefined;
+    await expect(r.reconstruct(ecg)).rejects.toThrow(InputShapeError);
+  });
+});
+
+describe('input validation', () => {
+  it('names what is wrong with an ECG', async () => {
+    const r = await createReconstructor({ ...base, cache: memoryStore() });
+    const nan = ecg.slice();
+    nan[503] = Number.NaN;
+    const cases: [unknown, RegExp][] = [
+      [new Float32Array(100), /12×500 = 6000 values per ECG \(lead-major\); got 100/],
+      [nan, /non-finite value \(NaN\) at ECG 0, lead 1, step 3/],
+      [[[1, 2, 3]], /must have 12 leads/],
+      [Array.from({ length: 12 }, () => new Array(499).fill(0)), /lead 0 must have 500 samples/],
+      ['ecg', /Float32Array/],
+    ];
+    for (const [input, message] of cases) {
+      const err = await r.reconstruct(input as Float32Array).catch((e: unknown) => e);
+      expect(err, String(message)).toBeInstanceOf(InputShapeError);
+      expect((err as Error).message).toMatch(message);
+    }
+    const nested = Array.from({ length: 12 }, (_, l) => Array.from(ecg.subarray(l * 500, (l + 1) * 500)));
+    expect((await r.reconstruct(nested)).tmp).toEqual((await r.reconstruct(ecg)).tmp);
+    await r.dispose();
+  });
+
+  it('lists the valid devices when given another', async () => {
+    await expect(
+      createReconstructor({ ...base, device: 'tpu' as never, cache: memoryStore() }),
+    ).rejects.toThrow("Unsupported device 'tpu'. Expected one of: auto, webgpu, wasm, remote");
+  });
+});
