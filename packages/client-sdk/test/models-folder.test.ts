@@ -1,0 +1,121 @@
+/**
+ * The SDK on a self-hosted copy of models/ (no edge), in Node with ORT wasm: every default model, the
+ * Transformer streamed segment by segment, compared with the trainer-checked ONNX reference.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { denormaliseVm, limitTime, N_SITES, N_STEPS, normaliseEcg, type Signal } from '@ecg-tmp/core';
+import { describe, expect, it } from 'vitest';
+import { openModel } from '../../trainer/src/export/verify.ts';
+import { activationTimes, createReconstructor, ModelNotFoundError, memoryStore } from '../src/index.ts';
+
+const ROOT = join(import.meta.dirname, '../../..');
+
+/** Serves the repository's models/ folder as https://models.test/. */
+const folderFetch: typeof fetch = async (input) => {
+  const path = new URL(String(input instanceof Request ? input.url : input)).pathname;
+  try {
+    return new Response(new Uint8Array(await readFile(join(ROOT, 'models', decodeURIComponent(path)))));
+  } catch {
+    return new Response('not found', { status: 404 });
+  }
+};
+
+const ecg = new Float32Array(12 * 500).map((_, i) => Math.sin(i * 0.023) * 0.5 + Math.sin(i * 0.0013) * 0.3);
+
+async function reference(model: string, limited: boolean): Promise<Float32Array> {
+  const { model: ort } = await openModel(join(ROOT, 'models', model, '0.1.0'), 'fp32');
+  const raw: Signal = { data: ecg, shape: [1, 12, 500] };
+  const out = await ort.predict(normaliseEcg(limited ? limitTime(raw) : raw, 'lead-range').signal);
+  await ort.release();
+  return denormaliseVm(out, 'vm-affine').data;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe('a self-hosted models/ folder', () => {
+  for (const model of ['cnn', 'cnn-lstm', 'transformer']) {
+    it(`${model}: stable resolves through aliases.json and matches the reference in Exp I and II`, async () => {
+      const r = await createReconstructor({
+        model,
+        modelsUrl: 'https://models.test',
+        fetch: folderFetch,
+        device: 'wasm',
+        cache: memoryStore(),
+      });
+      expect(r.version).toBe('0.1.0');
+      for (const limited of [false, true]) {
+        const { tmp } = await r.reconstruct(ecg, { limitedTime: limited });
+        expect(maxDiff(tmp, await reference(model, limited))).toBeLessThan(1e-4);
+      }
+      await r.dispose();
+    });
+  }
+
+  it('streams the Transformer in 50 segments of 10 steps that add up to the full reconstruction', async () => {
+    const r = await createReconstructor({
+      model: 'transformer',
+      modelsUrl: 'https://models.test',
+      fetch: folderFetch,
+      device: 'wasm',
+      cache: memoryStore(),
+    });
+    const full = (await r.reconstruct(ecg)).tmp;
+    const assembled = new Float32Array(N_SITES * N_STEPS);
+    const ranges: [number, number][] = [];
+    for await (const s of r.stream(ecg)) {
+      ranges.push([s.from, s.to]);
+      for (let site = 0; site < N_SITES; site++) {
+        assembled.set(s.tmp.subarray(site * 10, site * 10 + 10), site * N_STEPS + s.from);
+      }
+    }
+    expect(ranges).toEqual(Array.from({ length: 50 }, (_, i) => [10 * i, 10 * i + 10]));
+    expect(assembled).toEqual(full);
+    const at = activationTimes(full);
+    expect(at).toHaveLength(N_SITES);
+    await r.dispose();
+  });
+
+  it('fp16 weights download half the bytes and stay close to fp32', async () => {
+    const sizes: number[] = [];
+    const outs: Float32Array[] = [];
+    for (const dtype of ['fp32', 'fp16'] as const) {
+      let bytes = 0;
+      const r = await createReconstructor({
+        model: 'cnn-lstm',
+        modelsUrl: 'https://models.test',
+        fetch: folderFetch,
+        device: 'wasm',
+        dtype,
+        cache: memoryStore(),
+        onProgress: (e) => {
+          if (e.status === 'download') bytes = e.loadedAll;
+        },
+      });
+      sizes.push(bytes);
+      outs.push((await r.reconstruct(ecg)).tmp);
+      await r.dispose();
+    }
+    expect(sizes[1]! / sizes[0]!).toBeLessThan(0.55);
+    // fp16 weights: within 1e-2 on the normalised scale (135.5 mV span).
+    expect(maxDiff(outs[0]!, outs[1]!)).toBeLessThan(1e-2 * 135.5);
+  });
+
+  it('an alias the folder does not name is a ModelNotFoundError', async () => {
+    await expect(
+      createReconstructor({
+        model: 'cnn',
+        version: 'beta',
+        modelsUrl: 'https://models.test',
+        fetch: folderFetch,
+        device: 'wasm',
+        cache: memoryStore(),
+      }),
+    ).rejects.toBeInstanceOf(ModelNotFoundError);
+  });
+});
