@@ -12,7 +12,10 @@ const dir = mkdtempSync(join(tmpdir(), 'quickstart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function start(...args: string[]) {
-  const r = spawnSync('npm', ['run', '--silent', 'quickstart', '--', ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync('npm', ['run', '--silent', 'quickstart', '--', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
