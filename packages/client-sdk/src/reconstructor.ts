@@ -8,11 +8,10 @@
 import {
   type Architecture,
   denormaliseVm,
-  limitTime,
   type Manifest,
   N_SITES,
   N_STEPS,
-  normaliseEcg,
+  prepareEcg,
   SEGMENT_STEPS,
 } from '@ecg-tmp/core';
 import { createLocalEngine, type LocalEngine } from './backends/local.ts';
@@ -183,7 +182,7 @@ function makeReconstructor(
         timings: { preprocessMs: t1 - t0, inferMs: t2 - t1, totalMs: t2 - t0 },
       };
     }
-    const input = normaliseEcg(limited ? limitTime(signal) : signal, manifest.normalisation.ecg).signal;
+    const input = prepareEcg(signal, { limitedTime: limited, method: manifest.normalisation.ecg });
     const t1 = now();
     const out = await engine.run(input, (index, data) => {
       if (onSegment === undefined) return;

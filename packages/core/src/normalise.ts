@@ -11,7 +11,7 @@
  */
 
 import { InputError } from './errors.ts';
-import type { Signal } from './layout.ts';
+import { N_STEPS, type Signal } from './layout.ts';
 
 /** Offset and span of the reference work's Vm scaling (mV). */
 export const VM_OFFSET_MV = 85.50618677;
@@ -113,4 +113,33 @@ function unknownMethod(method: string, valid: readonly string[]): InputError {
     'unknown_normalisation',
     `Unsupported normalisation '${method}'. Expected one of: ${valid.join(', ')}`,
   );
+}
+
+/**
+ * The ECG as every model reads it: raw mV [B, 12, 500] (or [B, 12, 10], the first 10 ms) → normalised
+ * [B, 12, 500]. With `limitedTime` (the paper's Exp II) only the first 10 ms are kept and the rest is
+ * zero; a 10-step input is that already, zero-padded to 500. The trainer's evaluation, the edge and the
+ * SDK all prepare input here, so Exp II means the same thing everywhere.
+ * @example
+ * const x = prepareEcg(ecg, { limitedTime: true, method: manifest.normalisation.ecg });
+ */
+export function prepareEcg(ecg: Signal, options: { limitedTime: boolean; method: EcgNormalisation }): Signal {
+  const [b, c, t] = ecg.shape;
+  let x: Signal;
+  if (t === LIMITED_TIME_STEPS) {
+    assertFinite(ecg, 'ecg');
+    const padded = new Float32Array(b * c * N_STEPS);
+    for (let row = 0; row < b * c; row++)
+      padded.set(ecg.data.subarray(row * t, (row + 1) * t), row * N_STEPS);
+    x = { data: padded, shape: [b, c, N_STEPS] };
+  } else if (t === N_STEPS) {
+    assertFinite(ecg, 'ecg');
+    x = options.limitedTime ? limitTime(ecg) : ecg;
+  } else {
+    throw new InputError(
+      'bad_shape',
+      `ecg: expected ${N_STEPS} time steps (full) or ${LIMITED_TIME_STEPS} (the first 10 ms), got ${t}`,
+    );
+  }
+  return normaliseEcg(x, options.method).signal;
 }

@@ -11,14 +11,13 @@
 import {
   type EcgNormalisation,
   InputError,
-  limitTime,
   type Metrics,
   MetricsAccumulator,
   N_LEADS,
   N_SITES,
   N_STEPS,
-  normaliseEcg,
   normaliseVm,
+  prepareEcg,
   type Signal,
   type VmNormalisation,
 } from '@ecg-tmp/core';
@@ -49,9 +48,9 @@ export function splitBatch(split: CacheSplit, from: number, to: number): { ecg: 
   };
 }
 
-/** Prepares a raw-mV ECG batch as experiment `exp` feeds it to a model. */
+/** Prepares a raw-mV ECG batch as experiment `exp` feeds it to a model (core's prepareEcg). */
 export function modelInput(ecg: Signal, exp: Experiment, method: EcgNormalisation): Signal {
-  return normaliseEcg(exp === 'limited' ? limitTime(ecg) : ecg, method).signal;
+  return prepareEcg(ecg, { limitedTime: exp === 'limited', method });
 }
 
 /**

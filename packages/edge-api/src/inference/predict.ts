@@ -13,12 +13,10 @@ import {
   type EcgNormalisation,
   type GraphRunner,
   InputError,
-  LIMITED_TIME_STEPS,
-  limitTime,
   N_LEADS,
   N_SITES,
   N_STEPS,
-  normaliseEcg,
+  prepareEcg,
   SEGMENT_STEPS,
   type Signal,
 } from '@ecg-tmp/core';
@@ -26,41 +24,15 @@ import type { InferenceSession, Tensor } from 'onnxruntime-web/wasm';
 import { onnxRuntime } from './ort.ts';
 import type { LoadedModel } from './sessions.ts';
 
-function assertFinite(ecg: Signal): void {
-  const [, c, t] = ecg.shape;
-  const d = ecg.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      const at = `[${Math.floor(i / (c * t))}, ${Math.floor(i / t) % c}, ${i % t}]`;
-      throw new InputError('bad_value', `ecg: non-finite value ${d[i]} at ${at}`);
-    }
-  }
-}
-
 /**
- * Prepares a raw-mV ECG [B, 12, 500 | 10] as the model input [B, 12, 500] on the model's scale.
- * Every value is checked, including those Exp II then discards.
+ * Prepares a raw-mV ECG [B, 12, 500 | 10] as the model input [B, 12, 500] on the model's scale
+ * (core's prepareEcg, shared with the trainer and the SDK). Every value is checked, including those
+ * Exp II then discards.
  */
 export function modelInput(ecg: Signal, limitedTime: boolean, method: EcgNormalisation): Signal {
-  const [b, c, t] = ecg.shape;
-  if (c !== N_LEADS) throw new InputError('bad_shape', `ecg: expected ${N_LEADS} leads, got ${c}`);
-  assertFinite(ecg);
-  let x: Signal;
-  if (t === N_STEPS) {
-    x = limitedTime ? limitTime(ecg) : ecg;
-  } else if (t === LIMITED_TIME_STEPS) {
-    // [X₀ 0]: the 10 given steps, zero-padded to the length the models were trained on.
-    const padded = new Float32Array(b * c * N_STEPS);
-    for (let row = 0; row < b * c; row++)
-      padded.set(ecg.data.subarray(row * t, (row + 1) * t), row * N_STEPS);
-    x = { data: padded, shape: [b, c, N_STEPS] };
-  } else {
-    throw new InputError(
-      'bad_shape',
-      `ecg: expected ${N_STEPS} time steps (full) or ${LIMITED_TIME_STEPS} (limited time), got ${t}`,
-    );
-  }
-  return normaliseEcg(x, method).signal;
+  if (ecg.shape[1] !== N_LEADS)
+    throw new InputError('bad_shape', `ecg: expected ${N_LEADS} leads, got ${ecg.shape[1]}`);
+  return prepareEcg(ecg, { limitedTime, method });
 }
 
 // The exported graphs have tensor outputs only.
