@@ -1,0 +1,470 @@
+/**
+ * @module
+ * The page's plots, with Apache ECharts (tree-shaken to line + scatter + the components used): the
+ * 12-lead ECG, one site's TMP (reconstruction over truth), the 75 sites as small multiples and the
+ * activation-time maps. ECharts because one library covers all four — many small grids in one canvas,
+ * a continuous colour scale with its legend for the map (visualMap), tooltips, touch and resizing —
+ * with no drawing code of our own.
+ *
+ * Every chart re-lays itself out from its element's size (ResizeObserver), so the page works on a
+ * narrow phone screen: fewer columns of small multiples, taller stacks.
+ */
+
+import { LEAD_NAMES, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { LineChart, type LineSeriesOption, ScatterChart, type ScatterSeriesOption } from 'echarts/charts';
+import {
+  GridComponent,
+  type GridComponentOption,
+  LegendComponent,
+  type LegendComponentOption,
+  MarkAreaComponent,
+  TitleComponent,
+  type TitleComponentOption,
+  TooltipComponent,
+  type TooltipComponentOption,
+  VisualMapComponent,
+  type VisualMapComponentOption,
+} from 'echarts/components';
+import { type ComposeOption, type ECharts, init, use } from 'echarts/core';
+import { CanvasRenderer } from 'echarts/renderers';
+import type { HeartView } from '../heart.ts';
+
+use([
+  LineChart,
+  ScatterChart,
+  GridComponent,
+  LegendComponent,
+  MarkAreaComponent,
+  TitleComponent,
+  TooltipComponent,
+  VisualMapComponent,
+  CanvasRenderer,
+]);
+
+type Option = ComposeOption<
+  | LineSeriesOption
+  | ScatterSeriesOption
+  | GridComponentOption
+  | LegendComponentOption
+  | TitleComponentOption
+  | TooltipComponentOption
+  | VisualMapComponentOption
+>;
+
+export const COLORS = { predicted: '#d6336c', truth: '#343a40', ecg: '#1c7ed6', muted: '#ced4da' } as const;
+/** Activation maps: earliest red → latest purple, as electro-anatomical maps colour them. */
+const ACTIVATION_COLORS = ['#d7191c', '#fdae61', '#ffffbf', '#abd9e9', '#2c7bb6', '#5e3c99'];
+/** TMP axis range (mV) shared by every TMP plot, so sites compare at a glance. */
+const TMP_RANGE = { min: -100, max: 60 } as const;
+
+/** One ECharts instance on `el`, re-laid out by `layout` whenever the element's size changes. */
+function mount(el: HTMLElement, layout: (width: number) => void): ECharts {
+  const chart = init(el, undefined, { renderer: 'canvas' });
+  let last = -1;
+  let frame = 0;
+  // Laid out in the next frame, not in the observer's callback: a layout may change the element's
+  // height, which inside the callback would be a ResizeObserver loop.
+  new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => {
+      const width = el.clientWidth;
+      if (width === 0) return;
+      if (width !== last) {
+        last = width;
+        layout(width);
+      }
+      chart.resize();
+    });
+  }).observe(el);
+  return chart;
+}
+
+/** Points [t, v] of row `row` (500 steps) of a channel-major array; only the first `upto` steps. */
+function trace(data: Float32Array, row: number, upto = N_STEPS): [number, number][] {
+  const out: [number, number][] = new Array(upto);
+  for (let t = 0; t < upto; t++) out[t] = [t, data[row * N_STEPS + t]!];
+  return out;
+}
+
+const hidden = { show: false } as const;
+
+/** Grid rectangles for `count` small multiples in `cols` columns, in pixels. */
+function cells(count: number, cols: number, width: number, cellHeight: number, top = 0, gap = 6) {
+  const cellWidth = (width - gap * (cols - 1)) / cols;
+  return Array.from({ length: count }, (_, i) => ({
+    left: (i % cols) * (cellWidth + gap),
+    top: top + Math.floor(i / cols) * cellHeight,
+    width: cellWidth,
+    height: cellHeight - 18,
+  }));
+}
+
+/** The 12-lead ECG in the print layout (columns I–III, aVR–aVF, V1–V3, V4–V6), 2 columns on phones. */
+export function ecgChart(el: HTMLElement) {
+  let ecg: Float32Array | undefined;
+  let limited = false;
+  let cols = 4;
+  const chart = mount(el, (width) => {
+    cols = width < 560 ? 2 : 4;
+    el.style.height = `${(N_LEADS / cols) * 96 + 24}px`;
+    draw();
+  });
+  function draw() {
+    if (ecg === undefined) return;
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const v of ecg) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    const pad = Math.max(0.1, (hi - lo) * 0.05);
+    const rows = N_LEADS / cols;
+    // Print order: down each column, as on paper.
+    const slot = (lead: number) => (lead % rows) * cols + Math.floor(lead / rows);
+    const boxes = cells(N_LEADS, cols, el.clientWidth - 8, 96, 4);
+    chart.setOption(
+      {
+        animation: false,
+        grid: LEAD_NAMES.map((_, l) => ({ ...boxes[slot(l)]!, left: boxes[slot(l)]!.left + 4 })),
+        title: LEAD_NAMES.map((name, l) => ({
+          text: name,
+          left: boxes[slot(l)]!.left + 8,
+          top: boxes[slot(l)]!.top,
+          textStyle: { fontSize: 11, fontWeight: 'bold', color: '#495057' },
+        })),
+        xAxis: LEAD_NAMES.map((_, l) => ({
+          type: 'value',
+          gridIndex: l,
+          min: 0,
+          max: N_STEPS,
+          interval: 100,
+          // Time labels on the bottom row only.
+          axisLabel:
+            slot(l) >= N_LEADS - cols
+              ? {
+                  fontSize: 9,
+                  color: '#868e96',
+                  // The ends would collide with the neighbouring cell's.
+                  formatter: (v: number) =>
+                    v === 0 || v === N_STEPS ? '' : v === 400 ? '400 ms' : String(v),
+                }
+              : hidden,
+          axisTick: hidden,
+          axisLine: { lineStyle: { color: '#dee2e6' } },
+          splitLine: { lineStyle: { color: '#f1f3f5' } },
+        })),
+        yAxis: LEAD_NAMES.map((_, l) => ({
+          type: 'value',
+          gridIndex: l,
+          min: lo - pad,
+          max: hi + pad,
+          axisLabel: hidden,
+          axisTick: hidden,
+          splitLine: hidden,
+          axisLine: hidden,
+        })),
+        tooltip: { trigger: 'axis', valueFormatter: (v) => `${Number(v).toFixed(3)} mV` },
+        series: LEAD_NAMES.map((name, l) => ({
+          type: 'line',
+          name,
+          xAxisIndex: l,
+          yAxisIndex: l,
+          data: trace(ecg!, l),
+          showSymbol: false,
+          lineStyle: { width: 1.2, color: COLORS.ecg },
+          itemStyle: { color: COLORS.ecg },
+          markArea: limited
+            ? {
+                silent: true,
+                itemStyle: { color: 'rgba(214, 51, 108, 0.15)' },
+                data: [[{ xAxis: 0 }, { xAxis: 10 }]],
+              }
+            : { data: [] },
+        })),
+      } satisfies Option,
+      { notMerge: true },
+    );
+  }
+  return {
+    render(next: Float32Array, limitedTime: boolean) {
+      ecg = next;
+      limited = limitedTime;
+      draw();
+    },
+  };
+}
+
+/** One site's TMP: the reconstruction (as far as decoded) over the truth. */
+export function siteChart(el: HTMLElement, siteNames: readonly string[]) {
+  const chart = mount(el, () => {});
+  return {
+    render(
+      site: number,
+      truth: Float32Array | undefined,
+      predicted: Float32Array | undefined,
+      decoded = N_STEPS,
+    ) {
+      const series: LineSeriesOption[] = [];
+      if (truth !== undefined)
+        series.push({
+          type: 'line',
+          name: 'true',
+          data: trace(truth, site),
+          showSymbol: false,
+          lineStyle: { width: 2, color: COLORS.truth, type: 'dashed' },
+          itemStyle: { color: COLORS.truth },
+        });
+      if (predicted !== undefined)
+        series.push({
+          type: 'line',
+          name: 'reconstructed',
+          data: trace(predicted, site, decoded),
+          showSymbol: false,
+          lineStyle: { width: 2, color: COLORS.predicted },
+          itemStyle: { color: COLORS.predicted },
+        });
+      chart.setOption(
+        {
+          animation: false,
+          title: { text: siteNames[site] ?? '', left: 40, textStyle: { fontSize: 13 } },
+          legend: { top: 2, right: 8, data: series.map((s) => String(s.name)) },
+          grid: { left: 44, right: 12, top: 40, bottom: 34 },
+          tooltip: { trigger: 'axis', valueFormatter: (v) => `${Number(v).toFixed(1)} mV` },
+          xAxis: { type: 'value', min: 0, max: N_STEPS, name: 'ms', nameLocation: 'middle', nameGap: 22 },
+          yAxis: { type: 'value', ...TMP_RANGE, name: 'mV', nameGap: 8 },
+          series,
+        } satisfies Option,
+        { notMerge: true },
+      );
+    },
+  };
+}
+
+/** All 75 sites as small multiples; clicking one calls `onPick(site)`. */
+export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick: (site: number) => void) {
+  let truth: Float32Array | undefined;
+  let predicted: Float32Array | undefined;
+  let decoded = N_STEPS;
+  let selected = 0;
+  let boxes: ReturnType<typeof cells> = [];
+  const cellHeight = 74;
+  const chart = mount(el, (width) => {
+    const cols = Math.max(3, Math.min(10, Math.floor(width / 112)));
+    el.style.height = `${Math.ceil(N_SITES / cols) * cellHeight + 4}px`;
+    boxes = cells(N_SITES, cols, width, cellHeight, 2);
+    draw();
+  });
+  chart.getZr().on('click', (e) => {
+    const site = boxes.findIndex(
+      (b) =>
+        e.offsetX >= b.left &&
+        e.offsetX <= b.left + b.width &&
+        e.offsetY >= b.top &&
+        e.offsetY <= b.top + b.height + 18,
+    );
+    if (site >= 0) onPick(site);
+  });
+  function draw() {
+    if (boxes.length === 0) return;
+    const sites = Array.from({ length: N_SITES }, (_, s) => s);
+    const series: LineSeriesOption[] = [];
+    for (const s of sites) {
+      if (truth !== undefined)
+        series.push({
+          type: 'line',
+          xAxisIndex: s,
+          yAxisIndex: s,
+          data: trace(truth, s),
+          showSymbol: false,
+          silent: true,
+          lineStyle: { width: 1, color: COLORS.truth, type: 'dashed' },
+        });
+      if (predicted !== undefined)
+        series.push({
+          type: 'line',
+          xAxisIndex: s,
+          yAxisIndex: s,
+          data: trace(predicted, s, decoded),
+          showSymbol: false,
+          silent: true,
+          lineStyle: { width: 1.2, color: COLORS.predicted },
+        });
+    }
+    chart.setOption(
+      {
+        animation: false,
+        grid: boxes.map((b, s) => ({
+          ...b,
+          top: b.top + 14,
+          show: true,
+          borderColor: s === selected ? COLORS.predicted : '#e9ecef',
+          borderWidth: s === selected ? 2 : 1,
+        })),
+        title: boxes.map((b, s) => ({
+          text: siteNames[s] ?? '',
+          left: b.left + 2,
+          top: b.top,
+          textStyle: { fontSize: 10, fontWeight: 'normal', color: '#495057' },
+        })),
+        xAxis: sites.map((s) => ({
+          type: 'value',
+          gridIndex: s,
+          min: 0,
+          max: N_STEPS,
+          show: false,
+        })),
+        yAxis: sites.map((s) => ({ type: 'value', gridIndex: s, ...TMP_RANGE, show: false })),
+        series,
+      } satisfies Option,
+      { notMerge: true },
+    );
+  }
+  return {
+    render(next: { truth?: Float32Array; predicted?: Float32Array; decoded?: number; selected: number }) {
+      truth = next.truth;
+      predicted = next.predicted;
+      decoded = next.decoded ?? N_STEPS;
+      selected = next.selected;
+      draw();
+    },
+  };
+}
+
+/**
+ * Activation times (ms) on the 75 sites over the heart's silhouette (frontal view); sites that never
+ * activate are grey. Clicking a site calls `onPick(site)`.
+ */
+export function activationMap(
+  el: HTMLElement,
+  view: HeartView,
+  title: string,
+  onPick: (site: number) => void,
+) {
+  const us = [...view.sites.map((s) => s.u), ...view.silhouette.filter((_, i) => i % 2 === 0)];
+  const vs = [...view.sites.map((s) => s.v), ...view.silhouette.filter((_, i) => i % 2 === 1)];
+  const box = {
+    u0: Math.min(...us) - 4,
+    u1: Math.max(...us) + 4,
+    v0: Math.min(...vs) - 4,
+    v1: Math.max(...vs) + 4,
+  };
+  const silhouette: [number, number][] = [];
+  for (let i = 0; i < view.silhouette.length; i += 2)
+    silhouette.push([view.silhouette[i]!, view.silhouette[i + 1]!]);
+  // Back to front, so nearer sites are drawn over those behind them.
+  const order = view.sites.map((_, i) => i).sort((a, b) => view.sites[b]!.depth - view.sites[a]!.depth);
+  let times: Int32Array | undefined;
+  let maxMs = 100;
+  let selected = 0;
+  let note = '';
+  const chart = mount(el, () => draw());
+  chart.on('click', (params) => {
+    const site = (params.data as number[] | undefined)?.[3];
+    if (typeof site === 'number') onPick(site);
+  });
+  function draw() {
+    const width = el.clientWidth;
+    const height = el.clientHeight;
+    if (width === 0) return;
+    // Keep millimetres square: fit the heart's box into the space left by the title and colour bar.
+    const room = { left: 8, right: 8, top: note === '' ? 28 : 44, bottom: 44 };
+    const scale = Math.min(
+      (width - room.left - room.right) / (box.u1 - box.u0),
+      (height - room.top - room.bottom) / (box.v1 - box.v0),
+    );
+    const w = (box.u1 - box.u0) * scale;
+    const h = (box.v1 - box.v0) * scale;
+    const point = (i: number) => [view.sites[i]!.u, view.sites[i]!.v, times?.[i] ?? -1, i];
+    // Sites that never activate get their own grey series: a colour scale has no colour for "never".
+    const activated = times === undefined ? [] : order.filter((i) => times![i]! >= 0).map(point);
+    const silent = times === undefined ? [] : order.filter((i) => times![i]! < 0).map(point);
+    chart.setOption(
+      {
+        animation: false,
+        title: {
+          text: title,
+          subtext: note,
+          left: 'center',
+          textStyle: { fontSize: 13 },
+          subtextStyle: { fontSize: 11 },
+          itemGap: 4,
+        },
+        grid: {
+          left: (width - w) / 2,
+          top: room.top + (height - room.top - room.bottom - h) / 2,
+          width: w,
+          height: h,
+        },
+        xAxis: { type: 'value', min: box.u0, max: box.u1, show: false },
+        yAxis: { type: 'value', min: box.v0, max: box.v1, show: false },
+        tooltip: {
+          trigger: 'item',
+          formatter: (p) => {
+            const d = (p as { data: number[] }).data;
+            const name = view.sites[d[3]!]?.name ?? '';
+            return d[2]! < 0 ? `${name}: not activated` : `${name}: ${d[2]} ms`;
+          },
+        },
+        visualMap: {
+          type: 'continuous',
+          seriesIndex: 1,
+          dimension: 2,
+          min: 0,
+          max: maxMs,
+          orient: 'horizontal',
+          left: 'center',
+          bottom: 0,
+          itemWidth: 10,
+          itemHeight: Math.max(80, Math.min(220, width - 120)),
+          text: [`${maxMs} ms`, '0'],
+          calculable: false,
+          inRange: { color: ACTIVATION_COLORS },
+        },
+        series: [
+          {
+            type: 'scatter',
+            name: 'heart',
+            data: silhouette,
+            symbolSize: 2,
+            silent: true,
+            large: true,
+            itemStyle: { color: '#dee2e6' },
+          },
+          {
+            type: 'scatter',
+            name: 'sites',
+            data: activated,
+            symbolSize: 11,
+            itemStyle: { borderColor: '#495057', borderWidth: 0.6 },
+          },
+          {
+            type: 'scatter',
+            name: 'never activated',
+            data: silent,
+            symbolSize: 9,
+            itemStyle: { color: '#adb5bd', borderColor: '#495057', borderWidth: 0.6 },
+          },
+          {
+            type: 'scatter',
+            name: 'selected',
+            data: [[view.sites[selected]!.u, view.sites[selected]!.v]],
+            symbolSize: 18,
+            silent: true,
+            itemStyle: { color: 'transparent', borderColor: '#212529', borderWidth: 2 },
+          },
+        ],
+      } satisfies Option,
+      { notMerge: true },
+    );
+  }
+  return {
+    /** `times` per site (−1: never activates) on a colour scale 0…maxMs, or undefined with a note. */
+    render(next: { times: Int32Array | undefined; maxMs: number; selected: number; note?: string }) {
+      times = next.times;
+      maxMs = Math.max(10, Math.ceil(next.maxMs / 10) * 10);
+      selected = next.selected;
+      note = next.note ?? '';
+      draw();
+    },
+  };
+}

@@ -1,0 +1,461 @@
+/**
+ * @module
+ * The demo page: pick an ECG (a bundled synthetic sample with known truth, or an upload), a model,
+ * version, backend and the full or limited (first 10 ms) input; reconstruct with the SDK in the browser;
+ * plot the ECG, the reconstructed TMP over the truth, the activation-time maps and the scores.
+ *
+ * The server gives the edge's URL in /config.json. The result panel carries what it shows as data-*
+ * attributes too (state, backend, mae, r2, …), for the end-to-end tests and anyone scripting the page.
+ */
+
+import {
+  activationTimes,
+  createReconstructor,
+  type Device,
+  type ProgressEvent,
+  type Reconstructor,
+} from '@ecg-tmp/client-sdk';
+import { N_SITES, N_STEPS } from '@ecg-tmp/core';
+import type { HeartView } from '../heart.ts';
+import { FileInputError, parseUpload } from '../input.ts';
+import { decodeSamples, type Sample, type SampleIndex } from '../samples.ts';
+import { scoreSample } from '../score.ts';
+import { activationMap, ecgChart, siteChart, sitesGrid } from './charts.ts';
+
+interface DemoConfig {
+  readonly edgeUrl: string;
+}
+
+/** GET /v1/models, as much of it as the page uses. */
+interface ModelList {
+  readonly models: readonly {
+    readonly name: string;
+    readonly versions: readonly string[];
+    readonly aliases: Readonly<Record<string, string>>;
+  }[];
+}
+
+/** What is being reconstructed: 12 × 500 mV, and the true TMP (75 × 500 mV) when known. */
+interface Input {
+  readonly label: string;
+  readonly ecg: Float32Array;
+  readonly truth: Float32Array | undefined;
+}
+
+const MODELS_KEY = 'ecg-tmp-demo:models';
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`the page has no #${id}`);
+  return el as T;
+};
+
+const ui = {
+  form: $<HTMLFormElement>('controls'),
+  sample: $<HTMLSelectElement>('sample'),
+  upload: $<HTMLInputElement>('upload'),
+  model: $<HTMLSelectElement>('model'),
+  version: $<HTMLSelectElement>('version'),
+  device: $<HTMLSelectElement>('device'),
+  run: $<HTMLButtonElement>('run'),
+  progress: $('progress'),
+  progressBar: $<HTMLProgressElement>('progress-bar'),
+  progressText: $('progress-text'),
+  message: $('message'),
+  result: $('result'),
+  inputName: $('input-name'),
+  backend: $('backend'),
+  load: $('load'),
+  timing: $('timing'),
+  mae: $('mae'),
+  r2: $('r2'),
+  atError: $('at-error'),
+  site: $<HTMLSelectElement>('site'),
+  network: $('network'),
+};
+
+function showMessage(text: string, kind: 'error' | 'info' = 'info'): void {
+  ui.message.textContent = text;
+  ui.message.className = `message ${kind}`;
+  ui.message.hidden = false;
+}
+
+function showError(err: unknown): void {
+  const text = err instanceof Error ? err.message : String(err);
+  showMessage(text, 'error');
+  ui.result.dataset.state = 'error';
+  ui.result.dataset.error = text;
+}
+
+// Whatever escapes a handler still reaches the page, not only the console.
+window.addEventListener('error', (e) => showError(e.error ?? e.message));
+window.addEventListener('unhandledrejection', (e) => showError(e.reason));
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** The edge's model list; offline, the one last seen, else the three defaults at 'stable'. */
+async function listModels(edgeUrl: string): Promise<ModelList> {
+  try {
+    const list = await getJson<ModelList>(`${edgeUrl}/v1/models`, { signal: AbortSignal.timeout(8000) });
+    localStorage.setItem(MODELS_KEY, JSON.stringify(list));
+    return list;
+  } catch {
+    const saved = localStorage.getItem(MODELS_KEY);
+    if (saved !== null) return JSON.parse(saved) as ModelList;
+    return {
+      models: ['cnn', 'cnn-lstm', 'transformer'].map((name) => ({
+        name,
+        versions: [],
+        aliases: { stable: '' },
+      })),
+    };
+  }
+}
+
+function fillVersions(list: ModelList): void {
+  const entry = list.models.find((m) => m.name === ui.model.value);
+  const previous = ui.version.value;
+  ui.version.replaceChildren();
+  const add = (value: string, label: string) => ui.version.append(new Option(label, value));
+  const aliases = Object.entries(entry?.aliases ?? { stable: '' }).sort(([a], [b]) => a.localeCompare(b));
+  for (const [alias, version] of aliases) add(alias, version === '' ? alias : `${alias} (${version})`);
+  for (const version of [...(entry?.versions ?? [])].reverse()) add(version, version);
+  ui.version.value = [...ui.version.options].some((o) => o.value === previous) ? previous : 'stable';
+}
+
+const [config, index, sampleBytes, heart] = await Promise.all([
+  getJson<DemoConfig>('/config.json'),
+  getJson<SampleIndex>('/samples.json'),
+  fetch('/samples.bin').then(async (r) => new Uint8Array(await r.arrayBuffer())),
+  getJson<HeartView>('/heart.json'),
+]);
+const samples: Sample[] = decodeSamples(index, sampleBytes);
+const siteNames = heart.sites.map((s) => s.name);
+
+let input: Input;
+let predicted: Float32Array | undefined;
+let decoded = N_STEPS;
+let site = 0;
+let limited = false;
+let loaded: { key: string; reconstructor: Promise<Reconstructor> } | undefined;
+
+const charts = {
+  ecg: ecgChart($('ecg-chart')),
+  site: siteChart($('site-chart'), siteNames),
+  grid: sitesGrid($('sites-grid'), siteNames, pick),
+  predictedMap: activationMap($('map-predicted'), heart, 'Reconstructed', pick),
+  truthMap: activationMap($('map-truth'), heart, 'True', pick),
+};
+
+function pick(next: number): void {
+  site = next;
+  ui.site.value = String(next);
+  drawTmp();
+  drawMaps();
+}
+
+function drawTmp(): void {
+  charts.site.render(site, input.truth, predicted, decoded);
+  charts.grid.render({
+    ...(input.truth === undefined ? {} : { truth: input.truth }),
+    ...(predicted === undefined ? {} : { predicted }),
+    decoded,
+    selected: site,
+  });
+}
+
+function drawMaps(): void {
+  const truthTimes = input.truth === undefined ? undefined : activationTimes(input.truth);
+  const predTimes = predicted === undefined || decoded < N_STEPS ? undefined : activationTimes(predicted);
+  const maxMs = Math.max(10, ...(truthTimes ?? []), ...(predTimes ?? []));
+  charts.truthMap.render({
+    times: truthTimes,
+    maxMs,
+    selected: site,
+    note: truthTimes === undefined ? 'no ground truth for this ECG' : '',
+  });
+  charts.predictedMap.render({
+    times: predTimes,
+    maxMs,
+    selected: site,
+    note: predicted === undefined ? 'reconstruct to see it' : decoded < N_STEPS ? 'decoding…' : '',
+  });
+}
+
+function drawAll(): void {
+  charts.ecg.render(input.ecg, limited);
+  drawTmp();
+  drawMaps();
+}
+
+/** Batches redraws while the Transformer streams segments: at most one per frame. */
+let frame = 0;
+function drawSoon(): void {
+  if (frame !== 0) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    drawTmp();
+  });
+}
+
+function setInput(next: Input): void {
+  input = next;
+  predicted = undefined;
+  decoded = N_STEPS;
+  ui.inputName.textContent = next.label;
+  for (const el of [ui.backend, ui.load, ui.timing, ui.mae, ui.r2, ui.atError]) el.textContent = '—';
+  ui.result.dataset.state = 'idle';
+  drawAll();
+}
+
+function useSample(i: number): void {
+  const s = samples[i]!;
+  setInput({ label: `#${i + 1} ${s.variant} (${s.name})`, ecg: s.ecg, truth: s.tmp });
+}
+
+async function useFiles(files: readonly File[]): Promise<void> {
+  const parsed = await Promise.all(
+    files.map(async (f) => ({
+      name: f.name,
+      file: parseUpload(f.name, new Uint8Array(await f.arrayBuffer())),
+    })),
+  );
+  const ecgs = parsed.filter((p) => p.file.kind === 'ecg');
+  const truths = parsed.filter((p) => p.file.kind === 'tmp');
+  if (ecgs.length !== 1 || truths.length > 1)
+    throw new FileInputError(
+      ecgs.length === 0
+        ? `${files.map((f) => f.name).join(', ')}: no ECG among them; add the pECGData_*.npy, 12-lead .npy or CSV`
+        : 'choose one ECG file, and at most one VmData_*.npy with its true voltages',
+    );
+  const ecg = ecgs[0]!;
+  const truth = truths[0];
+  if (ecg.file.kind !== 'ecg') return;
+  setInput({
+    label: truth === undefined ? ecg.name : `${ecg.name} + ${truth.name}`,
+    ecg: ecg.file.ecg,
+    truth: truth?.file.kind === 'tmp' ? truth.file.tmp : undefined,
+  });
+  let option = [...ui.sample.options].find((o) => o.value === 'upload');
+  if (option === undefined) {
+    option = new Option('', 'upload');
+    ui.sample.prepend(option);
+  }
+  option.text = `Uploaded: ${ecg.name}`;
+  ui.sample.value = 'upload';
+  showMessage(
+    `Loaded ${ecg.name} (${{ electrodes: '10 electrodes → 12 leads', leads: '12 leads', csv: '12-lead CSV' }[ecg.file.from]})${truth === undefined ? '; no ground truth' : `, truth from ${truth.name}`}.`,
+  );
+}
+
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MB`;
+const duration = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+/** The reconstructor for the chosen model, version and backend: kept while the choice stays the same. */
+function reconstructorFor(
+  model: string,
+  version: string,
+  device: Device,
+  onProgress: (e: ProgressEvent) => void,
+): { reconstructor: Promise<Reconstructor>; fresh: boolean } {
+  const key = `${model}@${version}/${device}`;
+  if (loaded?.key === key) return { reconstructor: loaded.reconstructor, fresh: false };
+  const previous = loaded?.reconstructor;
+  void previous?.then((r) => r.dispose()).catch(() => {});
+  const reconstructor = createReconstructor({
+    model,
+    version,
+    device,
+    edgeUrl: config.edgeUrl,
+    onProgress,
+    // Offline, a failed request will not succeed on a retry: go straight to the cached copies.
+    ...(navigator.onLine ? {} : { retries: 0 }),
+  });
+  loaded = { key, reconstructor };
+  reconstructor.catch(() => {
+    if (loaded?.reconstructor === reconstructor) loaded = undefined;
+  });
+  return { reconstructor, fresh: true };
+}
+
+async function run(): Promise<void> {
+  ui.run.disabled = true;
+  ui.message.hidden = true;
+  delete ui.result.dataset.error;
+  ui.result.dataset.state = 'loading';
+  predicted = undefined;
+  decoded = N_STEPS;
+  limited = (new FormData(ui.form).get('time') ?? 'full') === 'limited';
+  charts.ecg.render(input.ecg, limited);
+  // Filled in by onProgress while the model loads.
+  const weights: { from: 'network' | 'cache' | 'none'; bytes: number } = { from: 'none', bytes: 0 };
+  const onProgress = (e: ProgressEvent) => {
+    ui.progress.hidden = false;
+    if (e.status === 'download') {
+      weights.bytes = e.totalAll;
+      ui.progressBar.value = e.totalAll > 0 ? e.loadedAll / e.totalAll : 1;
+      ui.progressText.textContent = `Weights ${e.file}: ${mb(e.loadedAll)} of ${mb(e.totalAll)}`;
+    } else if (e.status === 'verify') {
+      weights.from = e.cached && weights.from !== 'network' ? 'cache' : 'network';
+      ui.progressText.textContent = e.cached ? `${e.file}: from this device's cache` : `${e.file}: verified`;
+    } else if (e.status === 'ready') {
+      ui.progressBar.value = 1;
+      ui.progressText.textContent = `Ready on ${e.backend}`;
+    }
+  };
+  try {
+    const t0 = performance.now();
+    const { reconstructor, fresh } = reconstructorFor(
+      ui.model.value,
+      ui.version.value,
+      ui.device.value as Device,
+      onProgress,
+    );
+    if (fresh) {
+      ui.progress.hidden = false;
+      ui.progressBar.removeAttribute('value');
+      ui.progressText.textContent = `Loading ${ui.model.value} (${ui.version.value})…`;
+    }
+    const r = await reconstructor;
+    const loadMs = performance.now() - t0;
+    ui.result.dataset.state = 'running';
+    ui.progress.hidden = false;
+    ui.progressBar.removeAttribute('value');
+    ui.progressText.textContent = `Reconstructing on ${r.backend}…`;
+    const t1 = performance.now();
+    let timing: string;
+    let segments = 0;
+    if (r.architecture === 'transformer') {
+      // Segments of 10 steps appear as the decoder produces them.
+      const out = new Float32Array(N_SITES * N_STEPS);
+      predicted = out;
+      decoded = 0;
+      let firstMs = 0;
+      for await (const s of r.stream(input.ecg, { limitedTime: limited })) {
+        const width = s.to - s.from;
+        for (let k = 0; k < N_SITES; k++)
+          out.set(s.tmp.subarray(k * width, (k + 1) * width), k * N_STEPS + s.from);
+        if (segments++ === 0) firstMs = performance.now() - t1;
+        decoded = s.to;
+        ui.result.dataset.decoded = String(decoded);
+        ui.progressBar.value = decoded / N_STEPS;
+        ui.progressText.textContent = `Decoding on ${r.backend}: ${decoded} of ${N_STEPS} ms`;
+        drawSoon();
+      }
+      timing = `${duration(performance.now() - t1)} (${segments} segments streamed, the first after ${duration(firstMs)})`;
+    } else {
+      const result = await r.reconstruct(input.ecg, { limitedTime: limited });
+      predicted = result.tmp;
+      timing = `${duration(result.timings.totalMs)} (inference ${duration(result.timings.inferMs)})`;
+    }
+    decoded = N_STEPS;
+    ui.backend.textContent =
+      r.fallbackReason === undefined ? r.backend : `${r.backend} (fell back: ${r.fallbackReason})`;
+    ui.timing.textContent = timing;
+    if (fresh)
+      ui.load.textContent =
+        r.backend === 'remote'
+          ? `${duration(loadMs)} (no weights: the edge runs the model)`
+          : `${duration(loadMs)} (${weights.from === 'cache' ? "weights from this device's cache" : `${mb(weights.bytes)} of weights downloaded`})`;
+    else ui.load.textContent = 'already loaded';
+    Object.assign(ui.result.dataset, {
+      backend: r.backend,
+      model: r.model,
+      version: r.version,
+      segments: String(segments),
+      ...(fresh ? { weights: r.backend === 'remote' ? 'remote' : weights.from } : {}),
+    });
+    if (input.truth !== undefined) {
+      const score = scoreSample(input.truth, predicted, r.manifest.normalisation.tmp);
+      ui.mae.textContent = `${score.mae.toFixed(4)} (≈ ${score.maeMv.toFixed(1)} mV)`;
+      ui.r2.textContent = score.r2.toFixed(3);
+      ui.atError.textContent = Number.isNaN(score.activationMaeMs)
+        ? 'no site activates in both'
+        : `${score.activationMaeMs.toFixed(1)} ms mean`;
+      Object.assign(ui.result.dataset, { mae: String(score.mae), r2: String(score.r2) });
+    } else {
+      for (const el of [ui.mae, ui.r2, ui.atError]) el.textContent = 'no ground truth';
+      delete ui.result.dataset.mae;
+      delete ui.result.dataset.r2;
+    }
+    drawTmp();
+    drawMaps();
+    ui.progress.hidden = true;
+    ui.result.dataset.state = 'done';
+    keepForOffline();
+  } catch (err) {
+    ui.progress.hidden = true;
+    showError(err);
+  } finally {
+    ui.run.disabled = false;
+  }
+}
+
+/** Asks the service worker to keep every same-origin file this page has loaded (ORT's included). */
+function keepForOffline(): void {
+  if (!('serviceWorker' in navigator)) return;
+  const urls = performance
+    .getEntriesByType('resource')
+    .map((e) => e.name)
+    .filter((u) => new URL(u).origin === location.origin);
+  void navigator.serviceWorker.ready.then((reg) => reg.active?.postMessage({ type: 'cache', urls }));
+}
+
+function updateNetwork(): void {
+  ui.network.hidden = navigator.onLine;
+}
+
+// Wiring.
+samples.forEach((s, i) => {
+  ui.sample.append(
+    new Option(`#${i + 1} ${s.variant} (${Math.round(s.totalActivationMs)} ms activation)`, String(i)),
+  );
+});
+siteNames.forEach((name, i) => {
+  ui.site.append(new Option(name, String(i)));
+});
+ui.sample.addEventListener('change', () => {
+  if (ui.sample.value === 'upload') return;
+  ui.upload.value = '';
+  ui.message.hidden = true;
+  useSample(Number(ui.sample.value));
+});
+ui.upload.addEventListener('change', () => {
+  const files = [...(ui.upload.files ?? [])];
+  if (files.length === 0) return;
+  useFiles(files).catch((err: unknown) => {
+    ui.upload.value = '';
+    showError(err);
+  });
+});
+ui.site.addEventListener('change', () => pick(Number(ui.site.value)));
+for (const radio of ui.form.querySelectorAll<HTMLInputElement>('input[name="time"]')) {
+  radio.addEventListener('change', () => {
+    limited = radio.value === 'limited' && radio.checked;
+    charts.ecg.render(input.ecg, limited);
+  });
+}
+ui.form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  void run();
+});
+window.addEventListener('online', updateNetwork);
+window.addEventListener('offline', updateNetwork);
+updateNetwork();
+
+useSample(0);
+const models = await listModels(config.edgeUrl);
+fillVersions(models);
+ui.model.addEventListener('change', () => fillVersions(models));
+ui.run.disabled = false;
+document.documentElement.dataset.ready = 'true';
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js').catch((err: unknown) => {
+    // The page works without it; only offline reloads need it.
+    console.warn('service worker not registered:', err);
+  });
+}
