@@ -6,6 +6,7 @@
  */
 
 import type * as Ort from 'onnxruntime-web';
+import { BackendUnavailableError } from '../errors.ts';
 
 export type OrtModule = typeof Ort;
 export type OrtBuild = 'webgpu' | 'wasm';
@@ -23,9 +24,18 @@ export function loadOrt(build: OrtBuild, options: OrtOptions): Promise<OrtModule
   let loading = builds.get(build);
   if (loading === undefined) {
     loading = (async () => {
-      const ort = (
-        build === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')
-      ) as OrtModule;
+      let ort: OrtModule;
+      try {
+        ort = (
+          build === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')
+        ) as OrtModule;
+      } catch (err) {
+        // A page without the import map (or a blocked file) must still reach the next backend.
+        throw new BackendUnavailableError(
+          `onnxruntime-web/${build} could not be imported (${(err as Error).message}); a page that loads the built bundle needs an import map for it`,
+          { cause: err },
+        );
+      }
       if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths as never;
       const isolated = typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
       const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
