@@ -1,0 +1,72 @@
+/**
+ * @module
+ * What the test page (page.ts) puts on `globalThis.harness` for Node to call through Playwright's
+ * `page.evaluate`, and the GPU-buffer counters of gpu-buffers.ts. Shared by both sides, so it names no
+ * DOM type (Node's tsconfig has none). Typed arrays cross `page.evaluate` as typed arrays.
+ */
+
+export type HarnessDevice = 'auto' | 'webgpu' | 'wasm' | 'remote';
+
+export interface OpenOptions {
+  readonly model: string;
+  readonly device: HarnessDevice;
+  readonly edgeUrl: string;
+  readonly dtype?: 'fp32' | 'fp16';
+  /** 'none' keeps runs independent of what an earlier page cached. Default: the SDK's ('cache-api'). */
+  readonly cache?: 'cache-api' | 'none';
+  /** ORT's WebAssembly threads; ORT reads it once per page, on first use. Default: the SDK's. */
+  readonly numThreads?: number;
+}
+
+export interface Opened {
+  readonly id: number;
+  readonly backend: string;
+  readonly fallbackReason: string | undefined;
+  /** Every progress event's status and, for 'verify', whether the file came from the cache. */
+  readonly progress: readonly { readonly status: string; readonly cached?: boolean }[];
+}
+
+export interface RunResult {
+  /** The last run's TMP [B × 75 × 500] in mV (fewer steps from stream()). */
+  readonly tmp: Float32Array;
+  readonly backend: string;
+  /** Wall time of each run (ms), reconstruct() called to resolved. */
+  readonly ms: readonly number[];
+}
+
+export interface GpuBufferCounts {
+  readonly created: number;
+  readonly destroyed: number;
+  /** Created and not yet destroyed. */
+  readonly live: number;
+  readonly liveBytes: number;
+}
+
+/** The stock runtime: onnxruntime-web with default session options, as an app would first write it. */
+export interface StockOptions {
+  readonly model: string;
+  readonly ep: 'webgpu' | 'wasm';
+  readonly edgeUrl: string;
+  readonly runs: number;
+}
+
+export interface HarnessApi {
+  open(options: OpenOptions): Promise<Opened>;
+  /** Runs reconstruct() `runs` times (default 1) on the normalised-in-SDK ECG and returns the last. */
+  run(id: number, ecg: Float32Array, runs?: number): Promise<RunResult>;
+  /**
+   * The first `segments` segments of stream() joined ([B × 75 × 10·segments], mV). The decode goes on
+   * in the background: close the page to stop it.
+   */
+  stream(id: number, ecg: Float32Array, segments: number): Promise<RunResult>;
+  dispose(id: number): Promise<void>;
+  /** The same ECG through stock onnxruntime-web (uncached decode for the Transformer); ms per run. */
+  stock(options: StockOptions, ecg: Float32Array): Promise<{ readonly ms: readonly number[] }>;
+  gpuBuffers(): GpuBufferCounts | undefined;
+}
+
+/** `globalThis` on the test page. */
+export interface HarnessGlobal {
+  harness: HarnessApi;
+  gpuBufferCounts?: () => GpuBufferCounts;
+}
