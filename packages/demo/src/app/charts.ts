@@ -194,8 +194,8 @@ export function ecgChart(el: HTMLElement) {
   };
 }
 
-/** One site's TMP: the reconstruction (as far as decoded) over the truth. */
-export function siteChart(el: HTMLElement, siteNames: readonly string[]) {
+/** One site's TMP: the reconstruction (as far as decoded) over the truth (the page's select names the site). */
+export function siteChart(el: HTMLElement) {
   const chart = mount(el, () => {});
   return {
     render(
@@ -226,7 +226,6 @@ export function siteChart(el: HTMLElement, siteNames: readonly string[]) {
       chart.setOption(
         {
           animation: false,
-          title: { text: siteNames[site] ?? '', left: 40, textStyle: { fontSize: 13 } },
           legend: { top: 2, right: 8, data: series.map((s) => String(s.name)) },
           grid: { left: 44, right: 12, top: 40, bottom: 34 },
           tooltip: { trigger: 'axis', valueFormatter: (v) => `${Number(v).toFixed(1)} mV` },

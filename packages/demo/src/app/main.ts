@@ -144,7 +144,7 @@ let loaded: { key: string; reconstructor: Promise<Reconstructor> } | undefined;
 
 const charts = {
   ecg: ecgChart($('ecg-chart')),
-  site: siteChart($('site-chart'), siteNames),
+  site: siteChart($('site-chart')),
   grid: sitesGrid($('sites-grid'), siteNames, pick),
   predictedMap: activationMap($('map-predicted'), heart, 'Reconstructed', pick),
   truthMap: activationMap($('map-truth'), heart, 'True', pick),

@@ -1,0 +1,364 @@
+/**
+ * The demo end to end, started as `npm start` starts it (packages/demo/scripts/start.ts: the edge with
+ * the default models on a free port and fresh state, and the page server), driven in headless Chromium
+ * with WebGPU on SwiftShader (CPU Vulkan — slow, so the runs are few and small):
+ *   the page loads with the synthetic samples and the edge's model list; CNN-LSTM reconstructs a sample
+ *   on WebGPU and on WASM, and the MAE/R² the page shows are the SDK's, computed here in Node; the
+ *   Transformer is streamed; bad uploads show an error, a CSV + VmData upload scores like the sample; a
+ *   reload reconstructs with the blobs blocked, and offline; examples/embed.html reconstructs.
+ * Screenshots go to test/artifacts/ (desktop and phone).
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReconstructor, memoryStore } from '@ecg-tmp/client-sdk';
+import { computeMetrics, encodeNpy, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../edge-api/scripts/start.ts';
+import { DIST } from '../scripts/build.ts';
+import { decodeSamples, type Sample } from '../src/samples.ts';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const ARTIFACTS = new URL('artifacts/', import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--disable-gpu-sandbox',
+];
+const READY = /^demo on (\S+) — .* edge API on (\S+)\./m;
+/** The sample the runs use: #2, a left bundle branch block. */
+const SAMPLE = 1;
+
+interface Shown {
+  state?: string;
+  backend?: string;
+  mae?: string;
+  r2?: string;
+  weights?: string;
+  segments?: string;
+  error?: string;
+}
+
+let child: ChildProcess;
+let state: string;
+let demoUrl: string;
+let edgeUrl: string;
+let browser: Browser;
+let samples: Sample[];
+let stderr = '';
+
+/** Starts start.ts as `npm start` does and resolves with the page's and the edge's URLs. */
+async function startStack(): Promise<void> {
+  state = await mkdtemp(join(tmpdir(), 'demo-e2e-'));
+  const [edgePort, demoPort] = [await freePort(), await freePort()];
+  child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'packages/demo/scripts/start.ts',
+      '--port',
+      String(edgePort),
+      '--persist-to',
+      state,
+      '--demo-port',
+      String(demoPort),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-8000);
+  });
+  [demoUrl, edgeUrl] = await new Promise<[string, string]>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      const m = READY.exec(stdout);
+      if (m !== null) resolve([m[1]!, m[2]!]);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`npm start exited ${code} before it was ready:\n${stderr}`)),
+    );
+  });
+}
+
+/** What the result panel shows, from its data-* attributes. */
+const shown = (page: Page): Promise<Shown> =>
+  page.evaluate(() => ({ ...(document.getElementById('result') as HTMLElement).dataset }));
+
+async function openPage(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(demoUrl);
+  await page.waitForSelector('html[data-ready="true"]', { timeout: 30_000 });
+  return { page, errors };
+}
+
+/** Picks the options and clicks Reconstruct; resolves once the page shows the result (or an error). */
+async function reconstruct(
+  page: Page,
+  choice: { model: string; device: string; sample?: number; limited?: boolean },
+): Promise<Shown> {
+  await page.selectOption('#model', choice.model);
+  await page.selectOption('#device', choice.device);
+  if (choice.sample !== undefined) await page.selectOption('#sample', String(choice.sample));
+  await page.check(
+    choice.limited === true ? 'input[name="time"][value="limited"]' : 'input[name="time"][value="full"]',
+  );
+  await page.click('#run');
+  await page.waitForFunction(
+    () => ['done', 'error'].includes((document.getElementById('result') as HTMLElement).dataset.state ?? ''),
+    null,
+    { timeout: 150_000, polling: 100 },
+  );
+  return shown(page);
+}
+
+/** The SDK run here in Node (WASM) on the same ECG, scored the paper's way: core's metrics, normalised scale. */
+async function sdkScore(model: string, ecg: Float32Array, truth: Float32Array, limitedTime = false) {
+  const r = await createReconstructor({ model, edgeUrl, device: 'wasm', cache: memoryStore() });
+  try {
+    const { tmp } = await r.reconstruct(ecg, { limitedTime });
+    const shape = [1, N_SITES, N_STEPS] as const;
+    const scale = r.manifest.normalisation.tmp;
+    return computeMetrics(
+      normaliseVm({ data: truth, shape }, scale).data,
+      normaliseVm({ data: tmp, shape }, scale).data,
+    );
+  } finally {
+    await r.dispose();
+  }
+}
+
+describe.skipIf(!existsSync(CHROMIUM))(
+  'the demo page (npm start: edge + page, Chromium with WebGPU on SwiftShader)',
+  () => {
+    let context: BrowserContext;
+    let page: Page;
+    let errors: string[];
+
+    beforeAll(async () => {
+      await mkdir(ARTIFACTS, { recursive: true });
+      [, browser] = await Promise.all([
+        startStack(),
+        chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+      ]);
+      const index = JSON.parse(await readFile(join(DIST, 'samples.json'), 'utf8'));
+      samples = decodeSamples(index, new Uint8Array(await readFile(join(DIST, 'samples.bin'))));
+      context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      ({ page, errors } = await openPage(context));
+    }, 180_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      if (child !== undefined && child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGINT');
+        await exited;
+      }
+      if (state !== undefined) await rm(state, { recursive: true, force: true });
+    });
+
+    it('loads: the synthetic samples, the edge models with their versions, the ECG and the truth plotted', async () => {
+      expect(await page.locator('#sample option').count()).toBe(samples.length);
+      expect(await page.locator('#version option').allTextContents()).toEqual(
+        expect.arrayContaining(['stable (0.1.0)', 'latest (0.1.0)', '0.1.0']),
+      );
+      // One canvas per chart: the ECG, the site, the 75 small multiples, the two maps.
+      expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(5);
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      expect(await shown(page)).toMatchObject({ state: 'idle' });
+      expect(errors).toEqual([]);
+    });
+
+    it('reconstructs a sample with CNN-LSTM on WebGPU; the MAE and R² shown are the SDK’s', async () => {
+      const result = await reconstruct(page, { model: 'cnn-lstm', device: 'webgpu', sample: SAMPLE });
+      expect(result, stderr).toMatchObject({ state: 'done', backend: 'webgpu', weights: 'network' });
+      const sample = samples[SAMPLE]!;
+      const expected = await sdkScore('cnn-lstm', sample.ecg, sample.tmp);
+      // The GPU's float32 arithmetic differs from WASM's in the last bits only.
+      expect(Number(result.mae)).toBeCloseTo(expected.mae, 5);
+      expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
+      expect(await page.textContent('#mae')).toContain(expected.mae.toFixed(4));
+      expect(await page.textContent('#r2')).toBe(expected.r2.toFixed(3));
+      await page.screenshot({ path: join(ARTIFACTS, 'desktop-webgpu.png'), fullPage: true });
+    }, 170_000);
+
+    it('reconstructs on WASM too, full-time and limited-time (Exp II), with the SDK’s numbers', async () => {
+      const sample = samples[SAMPLE]!;
+      const full = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm' });
+      expect(full).toMatchObject({ state: 'done', backend: 'wasm', weights: 'cache' });
+      const expected = await sdkScore('cnn-lstm', sample.ecg, sample.tmp);
+      expect(Number(full.mae)).toBeCloseTo(expected.mae, 6);
+      expect(Number(full.r2)).toBeCloseTo(expected.r2, 6);
+      // The README's picture (docs/demo.png is picked from these): WASM times are a CPU's, not SwiftShader's.
+      await page.screenshot({
+        path: join(ARTIFACTS, 'desktop-top.png'),
+        fullPage: true,
+        clip: { x: 0, y: 0, width: 1280, height: 1560 },
+      });
+
+      const limited = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm', limited: true });
+      const expectedLimited = await sdkScore('cnn-lstm', sample.ecg, sample.tmp, true);
+      expect(Number(limited.mae)).toBeCloseTo(expectedLimited.mae, 6);
+      expect(Number(limited.mae)).not.toBeCloseTo(expected.mae, 3);
+      await page.screenshot({ path: join(ARTIFACTS, 'limited-time.png'), fullPage: true });
+    }, 120_000);
+
+    it('streams the Transformer: all 50 segments of 10 steps reach the page through r.stream()', async () => {
+      const result = await reconstruct(page, { model: 'transformer', device: 'wasm' });
+      expect(result).toMatchObject({ state: 'done', backend: 'wasm', segments: '50' });
+      expect(Number.isFinite(Number(result.mae))).toBe(true);
+    }, 120_000);
+
+    it('shows why an upload is refused, and scores an uploaded CSV + VmData like the sample', async () => {
+      await page.setInputFiles('#upload', {
+        name: 'broken.npy',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from('hello'),
+      });
+      await expect.poll(() => page.textContent('#message')).toContain('not a .npy file');
+      expect(await page.getAttribute('#message', 'class')).toContain('error');
+      await page.screenshot({ path: join(ARTIFACTS, 'upload-error.png') });
+
+      await page.setInputFiles('#upload', {
+        name: 'short.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from('1,2,3\n4,5,6\n'),
+      });
+      await expect.poll(() => page.textContent('#message')).toContain('2 rows × 3 columns');
+
+      // The sample again, as a user would upload it: a time-major 12-column CSV and its VmData (500 × 75).
+      const sample = samples[SAMPLE]!;
+      const csv = Array.from({ length: N_STEPS }, (_, t) =>
+        Array.from({ length: 12 }, (_, l) => sample.ecg[l * N_STEPS + t]!.toPrecision(9)).join(','),
+      );
+      const vm = new Float32Array(N_STEPS * N_SITES);
+      for (let s = 0; s < N_SITES; s++)
+        for (let t = 0; t < N_STEPS; t++) vm[t * N_SITES + s] = sample.tmp[s * N_STEPS + t]!;
+      await page.setInputFiles('#upload', [
+        {
+          name: 'ecg.csv',
+          mimeType: 'text/csv',
+          buffer: Buffer.from(['I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6', ...csv].join('\n')),
+        },
+        {
+          name: 'VmData_sample.npy',
+          mimeType: 'application/octet-stream',
+          buffer: Buffer.from(encodeNpy(vm, [N_STEPS, N_SITES])),
+        },
+      ]);
+      await expect.poll(() => page.textContent('#message')).toContain('truth from VmData_sample.npy');
+      const result = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm' });
+      const expected = await sdkScore('cnn-lstm', sample.ecg, sample.tmp);
+      expect(Number(result.mae)).toBeCloseTo(expected.mae, 6);
+      expect(errors).toEqual([]);
+    }, 120_000);
+
+    it('reloads and reconstructs with the model blobs blocked: the weights come from Cache Storage', async () => {
+      let blocked = 0;
+      await context.route('**/v1/blobs/**', (route) => {
+        blocked++;
+        return route.abort();
+      });
+      await page.reload();
+      await page.waitForSelector('html[data-ready="true"]', { timeout: 30_000 });
+      const result = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm', sample: SAMPLE });
+      expect(result).toMatchObject({ state: 'done', backend: 'wasm', weights: 'cache' });
+      expect(blocked).toBe(0);
+      // The block was in force for this page (service worker and all): a blob fetched now fails.
+      const sha = await page.evaluate(async (edge) => {
+        const res = await fetch(`${edge}/v1/models/cnn-lstm/versions/stable`);
+        return ((await res.json()) as { files: { sha256: string }[] }).files[0]!.sha256;
+      }, edgeUrl);
+      const fetched = await page.evaluate(
+        (url) =>
+          fetch(url).then(
+            () => 'fetched',
+            () => 'failed',
+          ),
+        `${edgeUrl}/v1/blobs/${sha}`,
+      );
+      expect(fetched).toBe('failed');
+      expect(blocked).toBe(1);
+      await context.unroute('**/v1/blobs/**');
+    }, 120_000);
+
+    it('opens and reconstructs with no network at all after the first visit (service worker + SDK cache)', async () => {
+      await context.setOffline(true);
+      try {
+        await page.reload();
+        await page.waitForSelector('html[data-ready="true"]', { timeout: 30_000 });
+        // The page came from the service worker; the edge is out of reach.
+        expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+        expect(
+          await page.evaluate(
+            (url) =>
+              fetch(url, { cache: 'no-store' }).then(
+                () => 'reached',
+                () => 'unreachable',
+              ),
+            `${edgeUrl}/v1/models`,
+          ),
+        ).toBe('unreachable');
+        const result = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm', sample: SAMPLE });
+        expect(result, result.error).toMatchObject({ state: 'done', backend: 'wasm', weights: 'cache' });
+      } finally {
+        await context.setOffline(false);
+      }
+    }, 120_000);
+
+    it('fits a phone screen', async () => {
+      const phone = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+      });
+      try {
+        const { page: small, errors: smallErrors } = await openPage(phone);
+        const result = await reconstruct(small, { model: 'cnn-lstm', device: 'wasm', sample: 3 });
+        expect(result).toMatchObject({ state: 'done' });
+        // Nothing wider than the screen: no sideways scrolling.
+        expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+        await small.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
+        expect(smallErrors).toEqual([]);
+      } finally {
+        await phone.close();
+      }
+    }, 120_000);
+
+    it('runs examples/embed.html, the 10-line embedding example, against the same stack', async () => {
+      const embed = await context.newPage();
+      await embed.goto(`${demoUrl}/examples/embed.html`);
+      await expect
+        .poll(() => embed.textContent('#out'), { timeout: 150_000, interval: 250 })
+        .toMatch(/^(webgpu|wasm): 75 sites in \d+ ms; first activation \d+ ms$/);
+      await embed.close();
+    }, 160_000);
+
+    it('stops the edge and the page server on Ctrl-C, exiting 0', async () => {
+      await browser.close();
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      expect(await exited, stderr).toBe(0);
+      expect(stderr).toContain('start: SIGINT: stopping the edge and the demo');
+      for (const url of [demoUrl, `${edgeUrl}/v2/health/live`])
+        expect(
+          await fetch(url).then(
+            () => 'up',
+            () => 'down',
+          ),
+        ).toBe('down');
+    }, 60_000);
+  },
+);
