@@ -4,7 +4,8 @@
  *
  *   index.html, app.css   the page (index.html gets the import map for onnxruntime-web)
  *   app.js (+ .map)       src/app/main.ts with the SDK, @ecg-tmp/core and ECharts bundled in
- *   sdk/ecg-tmp-sdk.js    the SDK alone as one ES module, for pages like examples/embed.html
+ *   sdk/ecg-tmp-sdk.js    the SDK alone as one ES module (client-sdk's buildBundle), for pages like
+ *                         examples/embed.html
  *   sw.js                 the service worker, stamped with a hash of the build and its shell files
  *   samples.json/.bin     the bundled synthetic test set: SAMPLE_COUNT pairs simulated under SAMPLE_SEED
  *   heart.json            sites and silhouette for the activation map (src/heart.ts)
@@ -22,17 +23,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { leadsFromElectrodes, N_SITES, N_STEPS, timeMajorToChannelMajor } from '@ecg-tmp/core';
 import { createSimulator, meshToBody, SURFACE, type Variant } from '@ecg-tmp/simulator';
 import { type BuildOptions, build } from 'esbuild';
+import { buildBundle, ORT_IMPORTS as SDK_ORT_IMPORTS } from '../../client-sdk/scripts/build.ts';
 import { type BodyPoint, projectHeart } from '../src/heart.ts';
 import { encodeSamples, type SampleIndex } from '../src/samples.ts';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(PACKAGE_DIR, 'dist');
-/** Where the pages find onnxruntime-web's files, and the bundles' bare imports of it. */
+/** Where the pages find onnxruntime-web's files: the bundles' bare imports of it, mapped to /ort/. */
 export const ORT_PREFIX = '/ort/';
-export const ORT_IMPORTS = {
-  'onnxruntime-web/webgpu': `${ORT_PREFIX}ort.webgpu.min.mjs`,
-  'onnxruntime-web/wasm': `${ORT_PREFIX}ort.wasm.min.mjs`,
-} as const;
+export const ORT_IMPORTS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(SDK_ORT_IMPORTS).map(([specifier, file]) => [specifier, ORT_PREFIX + file]),
+);
 
 /** The synthetic test set: fixed seed, one sample of each scenario class and a few more. */
 export const SAMPLE_SEED = 2024;
@@ -104,12 +105,8 @@ export async function buildDemo(outDir = DIST): Promise<{ files: string[] }> {
       outfile: join(outDir, 'app.js'),
       sourcemap: true,
     }),
-    build({
-      ...common,
-      entryPoints: [fileURLToPath(import.meta.resolve('@ecg-tmp/client-sdk'))],
-      outfile: join(outDir, 'sdk', 'ecg-tmp-sdk.js'),
-      sourcemap: true,
-    }),
+    // The SDK's own bundle, as the client-sdk package builds it.
+    buildBundle(join(outDir, 'sdk', 'ecg-tmp-sdk.js')),
   ]);
   const importMap = `<script type="importmap">${JSON.stringify({ imports: ORT_IMPORTS })}</script>`;
   const html = (await readFile(join(src, 'app', 'index.html'), 'utf8')).replace(
