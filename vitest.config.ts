@@ -13,7 +13,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
     projects: [
-      ...['core', 'simulator', 'trainer', 'client-sdk'].map((p) =>
+      ...['core', 'simulator', 'trainer', 'client-sdk', 'demo'].map((p) =>
         project(p, [`packages/${p}/src/**/*.test.ts`, `packages/${p}/test/**/*.test.ts`]),
       ),
       // The edge API runs inside workerd with real local D1 and R2 (miniflare), configured from the

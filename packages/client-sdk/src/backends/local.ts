@@ -90,6 +90,9 @@ export async function createLocalEngine(
           );
         }
         onSegment?.(index, s);
+        // WASM runs each step on the calling thread: without a turn of the event loop the page cannot
+        // paint a streamed segment until all 50 are decoded.
+        if (onSegment !== undefined && !onGpu) await new Promise((resolve) => setTimeout(resolve, 0));
       },
       release: (tensor) => {
         if (tensor !== empty) tensor.dispose();
