@@ -184,13 +184,18 @@ function makeReconstructor(
     }
     const input = prepareEcg(signal, { limitedTime: limited, method: manifest.normalisation.ecg });
     const t1 = now();
-    const out = await engine.run(input, (index, data) => {
-      if (onSegment === undefined) return;
-      const width = data.length / (b * N_SITES);
-      const mv = denormaliseVm({ data, shape: [b, N_SITES, width] }, manifest.normalisation.tmp);
-      const from = width === SEGMENT_STEPS ? index * SEGMENT_STEPS : 0;
-      onSegment({ index, from, to: from + width, tmp: mv.data, shape: [b, N_SITES, width] });
-    });
+    // Only stream() listens to segments: reconstruct() passes no sink, so the engine never pauses to
+    // let a page paint between decoding steps.
+    const sink =
+      onSegment === undefined
+        ? undefined
+        : (index: number, data: Float32Array) => {
+            const width = data.length / (b * N_SITES);
+            const mv = denormaliseVm({ data, shape: [b, N_SITES, width] }, manifest.normalisation.tmp);
+            const from = width === SEGMENT_STEPS ? index * SEGMENT_STEPS : 0;
+            onSegment({ index, from, to: from + width, tmp: mv.data, shape: [b, N_SITES, width] });
+          };
+    const out = await engine.run(input, sink);
     options.signal?.throwIfAborted();
     const t2 = now();
     const tmp = denormaliseVm(out, manifest.normalisation.tmp).data;
