@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DECODER_LAYERS, decodeTransformer, type GraphRunner, TRANSFORMER_IO as io } from './decode.ts';
+import {
+  DECODER_LAYERS,
+  decodeTransformer,
+  type GraphRunner,
+  hasAddedRows,
+  hostCache,
+  TRANSFORMER_IO as io,
+} from './decode.ts';
 import { InputError } from './errors.ts';
 
 /**
@@ -112,5 +119,106 @@ describe('decodeTransformer', () => {
     }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('user cancelled');
     expect(stepFeeds).toHaveLength(3);
+  });
+
+  describe('with the cache grown on the host (growCache)', () => {
+    /** Tensors are { data, dims }; step n adds, per batch row, tokens whose values encode (batch, n, token, layer). */
+    interface HostTensor {
+      readonly data: Float32Array;
+      readonly dims: readonly number[];
+    }
+    const WIDTH = 3;
+    const value = (b: number, step: number, token: number, l: number) =>
+      b * 1e4 + step * 100 + token * 10 + l;
+
+    function hostRuntime(batch: number) {
+      const fed: { fetches: string[] | undefined; past: HostTensor[] }[] = [];
+      const encoder: GraphRunner<HostTensor> = {
+        run: async () => {
+          const out: Record<string, HostTensor> = {
+            [io.segment]: { data: new Float32Array([0]), dims: [1] },
+          };
+          for (let l = 0; l < DECODER_LAYERS; l++)
+            out[io.memoryKey(l)] = out[io.memoryValue(l)] = { data: new Float32Array(1), dims: [1] };
+          return out;
+        },
+      };
+      const step: GraphRunner<HostTensor> = {
+        run: async (feeds, fetches) => {
+          const n = feeds[io.segment]!.data[0]! + 1;
+          fed.push({ fetches, past: [feeds[io.pastKey(0)]!, feeds[io.pastValue(DECODER_LAYERS - 1)]!] });
+          const out: Record<string, HostTensor> = {
+            [io.nextSegment]: { data: new Float32Array([n]), dims: [1] },
+          };
+          for (let l = 0; l < DECODER_LAYERS; l++) {
+            const added = new Float32Array(batch * 10 * WIDTH);
+            for (let b = 0; b < batch; b++)
+              for (let t = 0; t < 10; t++)
+                added.fill(value(b, n, t, l), (b * 10 + t) * WIDTH, (b * 10 + t + 1) * WIDTH);
+            out[io.addedKey(l)] = out[io.addedValue(l)] = { data: added, dims: [batch, 10, WIDTH] };
+          }
+          return out;
+        },
+      };
+      return { encoder, step, fed };
+    }
+
+    for (const batch of [1, 3]) {
+      it(`feeds step n the rows of steps 1…n−1, batch rows kept apart (B = ${batch})`, async () => {
+        const { encoder, step, fed } = hostRuntime(batch);
+        const empty = { data: new Float32Array(0), dims: [batch, 0, WIDTH] };
+        await decodeTransformer<HostTensor>({
+          encoder,
+          step,
+          ecg: empty,
+          steps: 60,
+          emptyCache: () => empty,
+          onSegment: () => {},
+          growCache: hostCache(
+            batch,
+            WIDTH,
+            (data, dims) => ({ data, dims }),
+            (t) => t.data,
+            20,
+          ),
+        });
+        expect(fed).toHaveLength(5);
+        fed.forEach(({ fetches, past }, i) => {
+          expect(fetches).toEqual([
+            io.nextSegment,
+            ...Array.from({ length: DECODER_LAYERS }, (_, l) => [io.addedKey(l), io.addedValue(l)]).flat(),
+          ]);
+          const n = i + 1; // the step being fed
+          for (const [k, t] of past.entries()) {
+            const layer = k === 0 ? 0 : DECODER_LAYERS - 1;
+            expect(t.dims).toEqual([batch, 10 * (n - 1), WIDTH]);
+            const expected: number[] = [];
+            for (let b = 0; b < batch; b++)
+              for (let s = 1; s < n; s++)
+                for (let tok = 0; tok < 10; tok++)
+                  expected.push(...Array(WIDTH).fill(value(b, s, tok, layer)));
+            expect(Array.from(t.data)).toEqual(expected);
+          }
+        });
+      });
+    }
+
+    it('names a graph without the added rows', async () => {
+      const { encoder, step } = toyRuntime();
+      await expect(
+        decodeTransformer({
+          encoder,
+          step,
+          ecg: 0,
+          emptyCache: () => 0,
+          onSegment: () => {},
+          growCache: (_p, t) => t,
+        }),
+      ).rejects.toThrow(/no output 'added_key_0'/);
+      expect(hasAddedRows([io.nextSegment, io.presentKey(0)])).toBe(false);
+      const all = Array.from({ length: DECODER_LAYERS }, (_, l) => [io.addedKey(l), io.addedValue(l)]).flat();
+      expect(hasAddedRows([io.nextSegment, ...all])).toBe(true);
+      expect(hasAddedRows(all.slice(1))).toBe(false);
+    });
   });
 });

@@ -12,6 +12,8 @@ import {
   denormaliseVm,
   type EcgNormalisation,
   type GraphRunner,
+  hasAddedRows,
+  hostCache,
   InputError,
   N_LEADS,
   N_SITES,
@@ -37,7 +39,11 @@ export function modelInput(ecg: Signal, limitedTime: boolean, method: EcgNormali
 
 // The exported graphs have tensor outputs only.
 const runner = (session: InferenceSession): GraphRunner<Tensor> => ({
-  run: async (feeds) => (await session.run(feeds)) as Record<string, Tensor>,
+  run: async (feeds, fetches) =>
+    (await (fetches === undefined ? session.run(feeds) : session.run(feeds, fetches))) as Record<
+      string,
+      Tensor
+    >,
 });
 
 async function runSingle(model: LoadedModel, session: InferenceSession, x: Signal): Promise<Float32Array> {
@@ -85,6 +91,18 @@ async function runTransformer(encoder: InferenceSession, step: InferenceSession,
         }
       },
       release: (tensor) => tensor.dispose(),
+      // The cache stays in JS memory where the graph returns the added rows: reading the whole grown
+      // cache back out of the wasm heap every step is slower than the step itself.
+      ...(hasAddedRows(step.outputNames)
+        ? {
+            growCache: hostCache<Tensor>(
+              b,
+              N_SITES,
+              (data, dims) => new ort.Tensor('float32', data, dims),
+              (t) => t.data as Float32Array,
+            ),
+          }
+        : {}),
     });
   } finally {
     input.dispose();

@@ -353,10 +353,15 @@ function decoderStepGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
     const p = `decoder${i}`;
     const self = `${p}.selfAttn`;
     const cross = `${p}.crossAttn`;
-    const keys = g.node('Concat', [pastKeys[i]!, projection(g, weights, x, self, 1)], { axis: 1 });
-    const values = g.node('Concat', [pastValues[i]!, projection(g, weights, x, self, 2)], { axis: 1 });
+    const addedKeys = projection(g, weights, x, self, 1);
+    const addedValues = projection(g, weights, x, self, 2);
+    const keys = g.node('Concat', [pastKeys[i]!, addedKeys], { axis: 1 });
+    const values = g.node('Concat', [pastValues[i]!, addedValues], { axis: 1 });
     g.output(keys, io.presentKey(i), ['batch', 'present', D_MODEL]);
     g.output(values, io.presentValue(i), ['batch', 'present', D_MODEL]);
+    // The same rows alone, for a runtime that grows the cache itself (core's growCache).
+    g.output(addedKeys, io.addedKey(i), ['batch', 'tokens', D_MODEL]);
+    g.output(addedValues, io.addedValue(i), ['batch', 'tokens', D_MODEL]);
     const query = projection(g, weights, x, self, 0);
     mask ??= causalMask(g, query, keys);
     let h = addNorm(

@@ -7,6 +7,8 @@
 import {
   type Architecture,
   decodeTransformer,
+  hasAddedRows,
+  hostCache,
   InputError,
   N_SITES,
   N_STEPS,
@@ -65,9 +67,10 @@ export class OrtModel {
     }
     const data = new Float32Array(b * N_SITES * N_STEPS);
     const empty = new ort.Tensor('float32', new Float32Array(0), [b, 0, D_MODEL]);
+    const step = this.sessions['decoder-step']!;
     await decodeTransformer<ort.Tensor>({
       encoder: this.sessions.encoder! as never,
-      step: this.sessions['decoder-step']! as never,
+      step: step as never,
       ecg: input,
       emptyCache: () => empty,
       onSegment: (segment, index) => {
@@ -80,6 +83,16 @@ export class OrtModel {
         }
         onSegment?.(index);
       },
+      ...(hasAddedRows(step.outputNames)
+        ? {
+            growCache: hostCache<ort.Tensor>(
+              b,
+              D_MODEL,
+              (values, dims) => new ort.Tensor('float32', values, dims),
+              (t) => t.data as Float32Array,
+            ),
+          }
+        : {}),
     });
     return { data, shape: [b, N_SITES, N_STEPS] };
   }
