@@ -14,9 +14,14 @@ import { join } from 'node:path';
 import { N_SITES, N_STEPS, SEGMENT_STEPS, VM_SPAN_MV } from '@ecg-tmp/core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { KEPT_STEPS, STRIDE } from '../../edge-api/test/fixtures/references.ts';
 import type { HarnessDevice } from './browser/api.ts';
 import { CHROMIUM, call, type Harness, hasChromium, startHarness } from './browser/harness.ts';
+
+const STABLE: Record<string, string> = Object.fromEntries(
+  Object.entries(aliases).map(([name, a]) => [name, a.stable]),
+);
 
 const WEBGPU_TOLERANCE_MV = 1e-3 * VM_SPAN_MV;
 const CPU_TOLERANCE_MV = 1e-4 * VM_SPAN_MV;
@@ -116,7 +121,7 @@ describe.skipIf(!hasChromium())(`the SDK bundle in headless Chromium with a real
         const { opened, result } = await reconstruct(page, model, 'remote');
         expect(opened.backend).toBe('remote');
         expect(result.backend).toBe('remote');
-        expect(infers).toEqual([`${h.edge.url}/v2/models/${model}/versions/0.1.0/infer`]);
+        expect(infers).toEqual([`${h.edge.url}/v2/models/${model}/versions/${STABLE[model]}/infer`]);
         expect(await referenceDeviation(model, result.tmp)).toBeLessThanOrEqual(CPU_TOLERANCE_MV);
       } finally {
         context.off('request', onRequest);

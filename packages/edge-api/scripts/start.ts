@@ -8,8 +8,9 @@
  *      local publish token;
  *   2. meanwhile starts `wrangler dev` on 127.0.0.1 (offline: no metrics, no request.cf lookup);
  *   3. waits until GET /v2/health/live answers 200;
- *   4. publishes every model version models/aliases.json names, with its aliases — a version already
- *      there with the same files is left as it is, so a second `npm start` republishes nothing;
+ *   4. publishes every version folder of the models models/aliases.json names, with their aliases (a
+ *      version the aliases moved off stays downloadable) — a version already there with the same files
+ *      is left as it is, so a second `npm start` republishes nothing;
  *   5. revokes the token (also when publishing failed), prints the URL and what is served, and runs until
  *      Ctrl-C, which it passes on to wrangler before exiting 0.
  * Exit codes: 0 stopped by Ctrl-C/SIGTERM, 2 bad flags or a model folder that fails its checks, 1 wrangler
@@ -17,7 +18,8 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -157,13 +159,26 @@ export async function startDev(options: {
   return { url, child, spawnedAt, liveAt: performance.now(), recentOutput, exited, stop };
 }
 
-/** Every (model, version) models/aliases.json names, with that version's aliases. */
+/** Orders "X.Y.Z" versions numerically (0.1.10 after 0.1.9). */
+const byVersion = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+
+/**
+ * Every version folder (one with a manifest.json) of each model models/aliases.json names, oldest
+ * first: a version the aliases have moved off stays downloadable by its number.
+ */
 export async function defaultModels(modelsDir = MODELS_DIR): Promise<{ name: string; version: string }[]> {
   const path = join(modelsDir, 'aliases.json');
   const aliases = parseAliases(JSON.parse(await readFile(path, 'utf8')), path);
-  return Object.entries(aliases)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .flatMap(([name, byAlias]) => [...new Set(Object.values(byAlias))].map((version) => ({ name, version })));
+  const out: { name: string; version: string }[] = [];
+  for (const name of Object.keys(aliases).sort()) {
+    const folders = await readdir(join(modelsDir, name), { withFileTypes: true });
+    const versions = new Set(Object.values(aliases[name]!));
+    for (const f of folders) {
+      if (f.isDirectory() && existsSync(join(modelsDir, name, f.name, 'manifest.json'))) versions.add(f.name);
+    }
+    for (const version of [...versions].sort(byVersion)) out.push({ name, version });
+  }
+  return out;
 }
 
 /** Publishes the default models (each version with the aliases models/aliases.json gives it). */

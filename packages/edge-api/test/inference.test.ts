@@ -8,6 +8,7 @@
 import { env } from 'cloudflare:test';
 import { N_LEADS, N_SITES, N_STEPS, VM_SPAN_MV } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { app } from '../src/index.ts';
 import { MAX_BODY_BYTES } from '../src/inference/oip.ts';
 import { createModelCache } from '../src/inference/sessions.ts';
@@ -34,6 +35,12 @@ import {
   referenceEcg,
   referenceTmp,
 } from './inference-fixtures.ts';
+
+/** Each default model's stable version (models/aliases.json), which publishDefaults() publishes. */
+const STABLE = Object.fromEntries(Object.entries(aliases).map(([name, a]) => [name, a.stable])) as Record<
+  string,
+  string
+>;
 
 const TOLERANCE_MV = 1e-4 * VM_SPAN_MV;
 const SAMPLE_VALUES = N_LEADS * N_STEPS;
@@ -112,7 +119,7 @@ describe('inference matches the trainer/ORT reference', () => {
           expect(res.headers.get('content-type')).toMatch(/^application\/json/);
           expect(res.headers.get('inference-header-content-length')).toBeNull();
           const { header, tensors } = await readInferResult(res);
-          expect(header).toMatchObject({ model_name: model, model_version: '0.1.0', id: `json-${b}` });
+          expect(header).toMatchObject({ model_name: model, model_version: STABLE[model], id: `json-${b}` });
           expect(header.outputs).toHaveLength(1);
           expect(header.outputs[0]).toMatchObject({
             name: 'tmp',
@@ -127,7 +134,7 @@ describe('inference matches the trainer/ORT reference', () => {
         it(`${model}, binary, B=${b}, ${variant.label}`, async () => {
           const data = ecgOf(samples, variant.steps);
           const res = await inferBinary(
-            `/v2/models/${model}/versions/0.1.0/infer`,
+            `/v2/models/${model}/versions/${STABLE[model]}/infer`,
             {
               inputs: [
                 {
@@ -195,7 +202,7 @@ describe('the protocol as off-the-shelf clients use it', () => {
       for (const path of [`/v2/models/${model}/ready`, `/v2/models/${model}/versions/stable/ready`]) {
         const res = await call(path);
         expect(res.status, path).toBe(200);
-        expect(await res.json()).toEqual({ name: model, version: '0.1.0', ready: true });
+        expect(await res.json()).toEqual({ name: model, version: STABLE[model], ready: true });
       }
     }
   });
