@@ -11,7 +11,12 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
+    // The reliability reporter writes docs/reliability.md from the figures reliability tests report.
+    reporters: [
+      'default',
+      './test/reliability-reporter.ts',
+      ...(jsonReport ? [['json', { outputFile: jsonReport }] as ['json', { outputFile: string }]] : []),
+    ],
     projects: [
       ...['core', 'simulator', 'trainer', 'client-sdk', 'demo'].map((p) =>
         project(p, [`packages/${p}/src/**/*.test.ts`, `packages/${p}/test/**/*.test.ts`]),
