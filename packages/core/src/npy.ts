@@ -49,28 +49,115 @@ function parseHeader(bytes: Uint8Array, source: string): Header {
   const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(
     bytes.subarray(start, start + headerLen),
   );
-
-  const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(text)?.[1];
-  const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
-  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    fail(source, `malformed header ${JSON.stringify(text.trim())}`);
+  const dict = parseDict(text, source);
+  const descr = dict.get('descr');
+  const fortran = dict.get('fortran_order');
+  const shape = dict.get('shape');
+  if (typeof descr !== 'string' || typeof fortran !== 'boolean' || !Array.isArray(shape)) {
+    fail(
+      source,
+      `malformed header ${quote(text)}: needs 'descr' (a string), 'fortran_order' (True/False) and 'shape' (a tuple)`,
+    );
   }
-  if (fortran === 'True') fail(source, 'Fortran-order arrays are not supported; save with C order');
+  if (fortran) fail(source, 'Fortran-order arrays are not supported; save with C order');
   const dtype = normaliseDescr(descr);
   if (dtype === undefined) {
     fail(source, `unsupported dtype '${descr}': expected float32 or float64 ('<f4', '>f4', '<f8', '>f8')`);
   }
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((s) => {
-      const n = /^\d+L?$/.test(s) ? Number.parseInt(s, 10) : Number.NaN;
-      if (!Number.isSafeInteger(n)) fail(source, `bad dimension '${s}' in shape (${shapeText})`);
-      return n;
-    });
   return { dtype, shape, dataOffset: start + headerLen };
+}
+
+/** A header for an error message: at most 120 characters of it, so a hostile header stays readable. */
+function quote(text: string): string {
+  const t = text.trim();
+  return JSON.stringify(t.length > 120 ? `${t.slice(0, 120)}…` : t);
+}
+
+type HeaderValue = string | boolean | number[];
+
+/**
+ * Parses the header's Python dict literal: string keys; string, True/False or tuple-of-integers values;
+ * optional trailing commas. One pass over the text, so a hostile header costs time linear in its length
+ * (the regular expressions this replaced could backtrack quadratically on a crafted header).
+ */
+function parseDict(text: string, source: string): Map<string, HeaderValue> {
+  let i = 0;
+  const malformed = (what: string): never =>
+    fail(source, `malformed header ${quote(text)}: ${what} at character ${i}`);
+  const space = () => {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  const expect = (c: string) => {
+    space();
+    if (text[i] !== c) malformed(`expected '${c}'`);
+    i++;
+  };
+  const string = (): string => {
+    const q = text[i];
+    if (q !== "'" && q !== '"') return malformed('expected a quoted string');
+    const end = text.indexOf(q, i + 1);
+    if (end < 0) return malformed('unterminated string');
+    const s = text.slice(i + 1, end);
+    i = end + 1;
+    return s;
+  };
+  const integer = (): number => {
+    const from = i;
+    while (i < text.length && !/[\s,)]/.test(text[i]!)) i++;
+    const token = text.slice(from, i);
+    if (token === '') return malformed("expected a dimension or ')' in shape");
+    const n = /^\d+L?$/.test(token) ? Number.parseInt(token, 10) : Number.NaN;
+    if (!Number.isSafeInteger(n)) {
+      const shown = token.length > 60 ? `${token.slice(0, 60)}…` : token;
+      fail(source, `bad dimension '${shown}' in shape: expected a non-negative integer below 2^53`);
+    }
+    return n;
+  };
+  const value = (): HeaderValue => {
+    space();
+    if (text[i] === "'" || text[i] === '"') return string();
+    for (const [word, flag] of [
+      ['True', true],
+      ['False', false],
+    ] as const) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return flag;
+      }
+    }
+    if (text[i] !== '(') return malformed('expected a string, True, False or a tuple');
+    i++;
+    const dims: number[] = [];
+    for (;;) {
+      space();
+      if (text[i] === ')') break;
+      dims.push(integer());
+      space();
+      if (text[i] === ',') i++;
+      else if (text[i] !== ')') malformed("expected ',' or ')' in shape");
+    }
+    i++;
+    return dims;
+  };
+
+  const dict = new Map<string, HeaderValue>();
+  expect('{');
+  for (;;) {
+    space();
+    if (text[i] === '}') break;
+    const key = string();
+    if (!['descr', 'fortran_order', 'shape'].includes(key)) malformed(`unexpected key '${key}'`);
+    if (dict.has(key)) malformed(`key '${key}' given twice`);
+    expect(':');
+    dict.set(key, value());
+    space();
+    if (text[i] === ',') i++;
+    else if (text[i] !== '}') malformed("expected ',' or '}'");
+  }
+  i++;
+  space();
+  if (i < text.length) malformed('unexpected text after the dict');
+  return dict;
 }
 
 function normaliseDescr(descr: string): NpyDtype | undefined {
