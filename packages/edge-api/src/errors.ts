@@ -24,6 +24,28 @@ export class ApiError extends Error {
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} does not exist`);
 
+/**
+ * Runs one R2/D1 call of a write; if storage fails, a 503 `storage_unavailable` with Retry-After (a
+ * publisher should retry: the write left nothing visible) instead of a 500, the cause logged here.
+ */
+export async function guardStorage<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    console.error(`storage failed while ${what}: ${(err as Error).name}: ${(err as Error).message}`);
+    throw new ApiError(
+      503,
+      'storage_unavailable',
+      `storage failed while ${what}; retry the request`,
+      {
+        'Retry-After': '1',
+      },
+      { cause: err },
+    );
+  }
+}
+
 export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }

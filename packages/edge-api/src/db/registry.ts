@@ -1,7 +1,7 @@
 /**
  * @module
  * The registry's SQL, one small typed function per statement. A version row is the point at which a
- * version becomes visible; it is inserted in one statement after all its blobs are in R2.
+ * version becomes visible; it is inserted (with `latest`, in one transaction) after all its blobs are in R2.
  */
 
 import { type Manifest, parseManifest } from '@ecg-tmp/core';
@@ -61,15 +61,70 @@ export async function resolveAlias(db: D1Database, model: string, alias: string)
   return row?.version ?? null;
 }
 
-/** Inserts a version; false when it already exists (the caller answers 409). */
-export async function insertVersion(db: D1Database, manifest: Manifest, now: string): Promise<boolean> {
-  const result = await db
-    .prepare(
-      'INSERT INTO versions (model, version, manifest, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-    )
-    .bind(manifest.name, manifest.version, JSON.stringify(manifest), now)
-    .run();
+/** Moves `latest` of `model` onto `to` if it is still `from` (null: if there is none yet). */
+function moveLatestStatement(
+  db: D1Database,
+  model: string,
+  to: string,
+  from: string | null,
+  now: string,
+): D1PreparedStatement {
+  return from === null
+    ? db
+        .prepare(
+          `INSERT INTO aliases (model, alias, version, updated_at) VALUES (?, 'latest', ?, ?)
+           ON CONFLICT (model, alias) DO NOTHING`,
+        )
+        .bind(model, to, now)
+    : db
+        .prepare(
+          `UPDATE aliases SET version = ?, updated_at = ? WHERE model = ? AND alias = 'latest' AND version = ?`,
+        )
+        .bind(to, now, model, from);
+}
+
+/** Compare-and-set of `latest`: true when it moved from `from` to `to`. */
+export async function moveLatest(
+  db: D1Database,
+  model: string,
+  to: string,
+  from: string | null,
+  now: string,
+): Promise<boolean> {
+  const result = await moveLatestStatement(db, model, to, from, now).run();
   return result.meta.changes === 1;
+}
+
+/**
+ * Inserts a version and, with `moveLatestFrom`, moves `latest` onto it in the same D1 batch (one
+ * transaction) if `latest` is still that version (null: there is none yet) — so a failure leaves
+ * neither, never a visible version with `latest` left behind that a retry could not fix (it gets 409).
+ * `inserted` is false when the version already exists; `latestMoved` is false when `latest` changed
+ * meanwhile (see moveLatest).
+ */
+export async function insertVersion(
+  db: D1Database,
+  manifest: Manifest,
+  now: string,
+  options: { moveLatestFrom?: string | null } = {},
+): Promise<{ inserted: boolean; latestMoved: boolean }> {
+  const { name, version } = manifest;
+  const statements = [
+    db
+      .prepare('INSERT INTO versions (model, version, manifest, created_at) VALUES (?, ?, ?, ?)')
+      .bind(name, version, JSON.stringify(manifest), now),
+  ];
+  const from = options.moveLatestFrom;
+  if (from !== undefined) statements.push(moveLatestStatement(db, name, version, from, now));
+  try {
+    const [, moved] = await db.batch(statements);
+    return { inserted: true, latestMoved: moved?.meta.changes === 1 };
+  } catch (err) {
+    // The plain INSERT fails the whole batch on an existing version; anything else is a storage fault.
+    if (/UNIQUE constraint failed/i.test((err as Error).message))
+      return { inserted: false, latestMoved: false };
+    throw err;
+  }
 }
 
 export async function setAlias(

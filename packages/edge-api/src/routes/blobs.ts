@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
 import { recordBlob, sha256Hex } from '../db/index.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, guardStorage } from '../errors.ts';
 import { digest } from '../names.ts';
 
 export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
@@ -102,7 +102,7 @@ blobs.put('/:sha256', requireScope('publish'), async (c) => {
   if (actual !== sha256) {
     throw new ApiError(422, 'digest_mismatch', `the body's sha256 is ${actual}, not ${sha256}`);
   }
-  await storeBlob(c.env, sha256, bytes);
+  await guardStorage(`storing blob ${sha256}`, () => storeBlob(c.env, sha256, bytes));
   return c.json({ sha256, bytes: bytes.length }, 201);
 });
 

@@ -21,11 +21,12 @@ import {
   insertVersion,
   listAliases,
   listVersions,
+  moveLatest,
   resolveAlias,
   setAlias,
   sha256Hex,
 } from '../db/index.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { ApiError, guardStorage, notFound } from '../errors.ts';
 import { aliasName, compareVersions, modelName, version as versionName, versionOrAlias } from '../names.ts';
 import { blobKey, MAX_BLOB_BYTES, storeBlob } from './blobs.ts';
 
@@ -170,6 +171,18 @@ async function readPublishBody(
   return { manifest, files };
 }
 
+const versionExists = (name: string, version: string) =>
+  new ApiError(409, 'version_exists', `${name} ${version} is already published; versions are immutable`);
+
+/** A concurrent publish moved `latest` meanwhile: moves it onto `version` if that is still higher. */
+async function catchUpLatest(db: D1Database, name: string, version: string, now: string): Promise<void> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const latest = await resolveAlias(db, name, 'latest');
+    if (latest !== null && compareVersions(version, latest) <= 0) return;
+    if (await moveLatest(db, name, version, latest, now)) return;
+  }
+}
+
 models.post('/:name/versions', requireScope('publish'), async (c) => {
   const name = modelName(c.req.param('name'));
   const body = await readPublishBody(c.req.raw);
@@ -183,18 +196,18 @@ models.post('/:name/versions', requireScope('publish'), async (c) => {
   }
   if (manifest.files.length > MAX_FILES)
     throw new ApiError(413, 'too_many_files', `a version may have at most ${MAX_FILES} files`);
-  if ((await getVersion(c.env.DB, name, manifest.version)) !== null) {
-    throw new ApiError(
-      409,
-      'version_exists',
-      `${name} ${manifest.version} is already published; versions are immutable`,
-    );
-  }
+  if (
+    (await guardStorage('looking the version up', () => getVersion(c.env.DB, name, manifest.version))) !==
+    null
+  )
+    throw versionExists(name, manifest.version);
   // 1. Every file is verified before anything is stored.
   const verified: { sha256: string; bytes: Uint8Array }[] = [];
   for (const file of manifest.files) {
     if (body.files === null) {
-      const head = await c.env.BLOBS.head(blobKey(file.sha256));
+      const head = await guardStorage(`checking blob ${file.sha256}`, () =>
+        c.env.BLOBS.head(blobKey(file.sha256)),
+      );
       if (head === null) {
         throw new ApiError(
           422,
@@ -245,20 +258,22 @@ models.post('/:name/versions', requireScope('publish'), async (c) => {
         `the request has parts the manifest does not list: ${extra.join(', ')}`,
       );
   }
-  // 2. Blobs first, then the version row: the version becomes visible only with all its blobs stored.
-  for (const { sha256, bytes } of verified) await storeBlob(c.env, sha256, bytes);
-  const now = new Date().toISOString();
-  if (!(await insertVersion(c.env.DB, manifest, now))) {
-    throw new ApiError(
-      409,
-      'version_exists',
-      `${name} ${manifest.version} is already published; versions are immutable`,
-    );
+  // 2. Blobs first, then the version row: the version becomes visible only with all its blobs stored. A
+  //    storage fault before the row leaves at most orphan blobs (GET /v1/admin/orphans) and a 503.
+  for (const { sha256, bytes } of verified) {
+    await guardStorage(`storing blob ${sha256}`, () => storeBlob(c.env, sha256, bytes));
   }
-  // 3. `latest` follows the highest version.
-  const latest = await resolveAlias(c.env.DB, name, 'latest');
-  if (latest === null || compareVersions(manifest.version, latest) > 0) {
-    await setAlias(c.env.DB, name, 'latest', manifest.version, now);
+  // 3. The row and `latest` (it follows the highest version) in one transaction, so a retry after a
+  //    fault never finds the version there with `latest` left behind.
+  const now = new Date().toISOString();
+  const latest = await guardStorage('reading latest', () => resolveAlias(c.env.DB, name, 'latest'));
+  const moves = latest === null || compareVersions(manifest.version, latest) > 0;
+  const written = await guardStorage('writing the version', () =>
+    insertVersion(c.env.DB, manifest, now, moves ? { moveLatestFrom: latest } : {}),
+  );
+  if (!written.inserted) throw versionExists(name, manifest.version);
+  if (moves && !written.latestMoved) {
+    await guardStorage('moving latest', () => catchUpLatest(c.env.DB, name, manifest.version, now));
   }
   c.header('Location', `/v1/models/${name}/versions/${manifest.version}`);
   return c.json(manifest, 201);
