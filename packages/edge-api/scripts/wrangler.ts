@@ -124,6 +124,10 @@ export function spawnDev(options: { port: number; persistTo?: string; ip?: strin
       String(options.port),
       ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
       '--show-interactive-dev-session=false',
+      // Local stacks (npm start, tests, benchmarks, the soak) run many infers from one loopback
+      // client; the rate limit is for a deployed edge and is tested inside workerd (access.test.ts).
+      '--var',
+      'INFER_RATE_LIMIT:0',
       ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel]),
     ],
     { cwd: ROOT, env: wranglerEnv(target), stdio: ['ignore', 'pipe', 'pipe'], detached: true },
