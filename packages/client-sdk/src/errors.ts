@@ -40,3 +40,8 @@ export class NetworkError extends ReconstructorError {
     super(message, options);
   }
 }
+
+/** A manifest (or aliases.json) from the edge or models folder that fails the schema; names the fields. */
+export class ManifestError extends ReconstructorError {
+  override readonly name = 'ManifestError';
+}

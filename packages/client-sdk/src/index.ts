@@ -17,6 +17,7 @@ export {
   BackendUnavailableError,
   InputShapeError,
   IntegrityError,
+  ManifestError,
   ModelNotFoundError,
   NetworkError,
   ReconstructorError,

@@ -16,9 +16,9 @@ import {
 } from '@ecg-tmp/core';
 import { createLocalEngine, type LocalEngine } from './backends/local.ts';
 import type { OrtOptions } from './backends/ort.ts';
-import { createRemoteEngine, type RemoteEngine } from './backends/remote.ts';
+import { createRemoteEngine, probeRemote, type RemoteEngine } from './backends/remote.ts';
 import { type Backend, candidates, capabilities, type Device } from './backends/select.ts';
-import { BackendUnavailableError, ReconstructorError } from './errors.ts';
+import { BackendUnavailableError, NetworkError, ReconstructorError } from './errors.ts';
 import { type ByteStore, type CacheKind, openStore } from './hub/cache.ts';
 import type { FetchContext, RetryOptions } from './hub/fetch.ts';
 import { loadFiles, loadManifest, type Source } from './hub/models.ts';
@@ -40,7 +40,7 @@ export interface ReconstructorOptions extends RetryOptions, OrtOptions {
   readonly dtype?: 'fp32' | 'fp16';
   readonly cache?: CacheKind | ByteStore;
   readonly onProgress?: ProgressCallback;
-  /** Cancels loading (and, for later calls, nothing: pass a signal to reconstruct() for that). */
+  /** Cancels loading (and nothing after: pass a signal to reconstruct() to cancel a call). */
   readonly signal?: AbortSignal;
   /** Defaults to globalThis.fetch. */
   readonly fetch?: typeof fetch;
@@ -75,8 +75,13 @@ export interface Reconstructor {
   readonly version: string;
   readonly architecture: Architecture;
   readonly manifest: Manifest;
+  /** Where it runs now ('wasm' after a lost WebGPU device that could not be replaced). */
   readonly backend: Backend;
-  /** Why a backend earlier in the order was not used (undefined when the first choice worked). */
+  /**
+   * Why it is not on the first choice, or not on the edge's latest data: a backend earlier in the order
+   * that could not run, a manifest that came from the cache because the edge failed, a WebGPU device
+   * that was lost. Undefined when none of that happened.
+   */
   readonly fallbackReason: string | undefined;
   reconstruct(ecg: EcgInput, options?: ReconstructOptions): Promise<Reconstruction>;
   stream(ecg: EcgInput, options?: ReconstructOptions): AsyncIterable<Segment>;
@@ -92,13 +97,16 @@ const now = () => performance.now();
  */
 export async function createReconstructor(options: ReconstructorOptions): Promise<Reconstructor> {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const ctx: FetchContext = {
+  const onProgress = options.onProgress ?? (() => {});
+  // Without the load's signal: the remote engine outlives loading, and each call brings its own.
+  const callCtx: FetchContext = {
     fetch: fetchImpl,
-    ...(options.signal ? { signal: options.signal } : {}),
     ...(options.retries !== undefined ? { retries: options.retries } : {}),
     ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    onRetry: (e) => onProgress({ status: 'retry', model: options.model, ...e }),
   };
+  const ctx: FetchContext = { ...callCtx, ...(options.signal ? { signal: options.signal } : {}) };
   const source: Source | undefined =
     options.modelsUrl !== undefined
       ? { kind: 'folder', url: options.modelsUrl }
@@ -113,27 +121,54 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
     (b) => b !== 'remote' || options.edgeUrl !== undefined,
   );
   const store = openStore(options.cache);
-  const onProgress = options.onProgress ?? (() => {});
   const version = options.version ?? 'stable';
-  const manifest = await loadManifest(source, options.model, version, ctx, store);
+  const reasons: string[] = [];
+  const manifest = await loadManifest(source, options.model, version, ctx, store, (reason) => {
+    reasons.push(reason);
+    onProgress({ status: 'fallback', model: options.model, reason });
+  });
   const caps = await capabilities();
 
-  const reasons: string[] = [];
   let engine: LocalEngine | RemoteEngine | undefined;
-  for (const backend of order) {
+  /** Why the weights could not be downloaded: later local backends need the same files, so skip them. */
+  let weightsError: NetworkError | undefined;
+  let onDeviceLost: (reason: string) => void = () => {};
+  for (const [i, backend] of order.entries()) {
     try {
       if (backend === 'remote') {
-        engine = createRemoteEngine(options.edgeUrl!, manifest.name, manifest.version, ctx);
+        // Reached because the network failed: make sure the edge answers before promising it will.
+        if (weightsError !== undefined)
+          await probeRemote(options.edgeUrl!, manifest.name, manifest.version, ctx);
+        engine = createRemoteEngine(options.edgeUrl!, manifest.name, manifest.version, callCtx);
       } else {
+        if (weightsError !== undefined)
+          throw new BackendUnavailableError(`skipped, its weights could not be downloaded either`);
         if (backend === 'webgpu' && !caps.webgpu)
           throw new BackendUnavailableError(caps.webgpuReason ?? 'WebGPU is not available');
         if (backend === 'wasm' && !caps.wasm)
           throw new BackendUnavailableError('this environment has no WebAssembly');
-        const graphs = await loadFiles(source, manifest, options.dtype ?? 'fp32', ctx, store, onProgress);
-        engine = await createLocalEngine(backend, manifest.architecture, graphs, options);
+        let graphs: Map<string, Uint8Array>;
+        try {
+          graphs = await loadFiles(source, manifest, options.dtype ?? 'fp32', ctx, store, onProgress);
+        } catch (err) {
+          // With the remote backend still to try, a failed download is a reason to move on to it.
+          if (!(err instanceof NetworkError) || !order.slice(i + 1).includes('remote')) throw err;
+          weightsError = err;
+          throw new BackendUnavailableError(`the weights could not be downloaded (${err.message})`);
+        }
+        engine = await createLocalEngine(backend, manifest.architecture, graphs, options, (event) =>
+          onDeviceLost(event.reason),
+        );
       }
       break;
     } catch (err) {
+      if (err instanceof NetworkError && weightsError !== undefined) {
+        throw new NetworkError(
+          `${manifest.name} ${manifest.version} could not be loaded: ${reasons.join('; ')}; and the edge's fallback API failed too (${err.message}). Check the connection and edgeUrl, then try again`,
+          err.status,
+          { cause: err },
+        );
+      }
       if (!(err instanceof BackendUnavailableError)) throw err;
       reasons.push(`${backend}: ${err.message}`);
     }
@@ -145,14 +180,20 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
   }
   const backend: Backend = engine.device;
   onProgress({ status: 'ready', model: manifest.name, version: manifest.version, backend });
-  return makeReconstructor(manifest, engine, reasons.length > 0 ? reasons.join('; ') : undefined);
+  const r = makeReconstructor(manifest, engine, reasons.length > 0 ? reasons.join('; ') : undefined);
+  onDeviceLost = (reason) => {
+    r.noteFallback(reason);
+    onProgress({ status: 'fallback', model: manifest.name, reason });
+  };
+  return r.reconstructor;
 }
 
 function makeReconstructor(
   manifest: Manifest,
   engine: LocalEngine | RemoteEngine,
-  fallbackReason: string | undefined,
-): Reconstructor {
+  initialReason: string | undefined,
+): { reconstructor: Reconstructor; noteFallback(reason: string): void } {
+  let fallbackReason = initialReason;
   let disposed = false;
   const live = () => {
     if (disposed) throw new ReconstructorError('this reconstructor was disposed; create a new one');
@@ -172,7 +213,7 @@ function makeReconstructor(
     const limited = options.limitedTime ?? false;
     if (engine.device === 'remote') {
       const t1 = now();
-      const out = await engine.run(signal, limited);
+      const out = await engine.run(signal, limited, options.signal);
       const t2 = now();
       onSegment?.({ index: 0, from: 0, to: N_STEPS, tmp: out.data, shape: [b, N_SITES, N_STEPS] });
       return {
@@ -195,7 +236,7 @@ function makeReconstructor(
             const from = width === SEGMENT_STEPS ? index * SEGMENT_STEPS : 0;
             onSegment({ index, from, to: from + width, tmp: mv.data, shape: [b, N_SITES, width] });
           };
-    const out = await engine.run(input, sink);
+    const out = await engine.run(input, sink, options.signal);
     options.signal?.throwIfAborted();
     const t2 = now();
     const tmp = denormaliseVm(out, manifest.normalisation.tmp).data;
@@ -208,13 +249,17 @@ function makeReconstructor(
     };
   }
 
-  return {
+  const reconstructor: Reconstructor = {
     model: manifest.name,
     version: manifest.version,
     architecture: manifest.architecture,
     manifest,
-    backend: engine.device,
-    fallbackReason,
+    get backend() {
+      return engine.device;
+    },
+    get fallbackReason() {
+      return fallbackReason;
+    },
     reconstruct: (ecg, options = {}) => run(ecg, options),
     stream(ecg, options = {}) {
       return {
@@ -258,6 +303,12 @@ function makeReconstructor(
       if (disposed) return;
       disposed = true;
       if (engine.device !== 'remote') await engine.dispose();
+    },
+  };
+  return {
+    reconstructor,
+    noteFallback(reason) {
+      fallbackReason = fallbackReason === undefined ? reason : `${fallbackReason}; ${reason}`;
     },
   };
 }

@@ -26,10 +26,30 @@ export type LocalDevice = 'webgpu' | 'wasm';
 export type SegmentSink = (index: number, data: Float32Array) => void;
 
 export interface LocalEngine {
+  /** Where it runs now: 'wasm' once a lost WebGPU device could not be replaced. */
   readonly device: LocalDevice;
-  run(ecg: Signal, onSegment?: SegmentSink): Promise<Signal>;
+  /** `signal` stops a Transformer decode between steps (a one-graph model runs to the end). */
+  run(ecg: Signal, onSegment?: SegmentSink, signal?: AbortSignal): Promise<Signal>;
   dispose(): Promise<void>;
 }
+
+/** What happened when the WebGPU device was lost, for the reconstructor to report. */
+export interface DeviceLossEvent {
+  readonly from: 'webgpu';
+  readonly to: LocalDevice;
+  readonly reason: string;
+}
+
+/** The part of a GPUDevice this module uses (the SDK's types name no WebGPU global). */
+interface GpuDeviceLike {
+  readonly lost: Promise<{ readonly reason: string; readonly message: string }>;
+}
+
+/** Raised inside run() when the device goes while a run waits on it. */
+class DeviceLost extends Error {}
+
+/** How long a failed WebGPU run waits for `device.lost` to settle before calling the failure a bug. */
+const LOSS_SETTLE_MS = 200;
 
 const D_MODEL = N_SITES;
 
@@ -49,39 +69,172 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/**
+ * Opens the model's graphs on `device`. On WebGPU it watches the GPU device ORT uses: if the device is
+ * lost (a driver reset, the tab backgrounded on a phone, `device.destroy()`), a run that was waiting on
+ * it is stopped, the sessions are re-created — on a fresh WebGPU device if ORT can make one, else on
+ * onnxruntime-web's WASM build — the run is repeated there, and `onDeviceLost` is told.
+ */
 export async function createLocalEngine(
   device: LocalDevice,
   architecture: Architecture,
   graphs: ReadonlyMap<string, Uint8Array>,
   options: OrtOptions,
+  onDeviceLost: (event: DeviceLossEvent) => void = () => {},
 ): Promise<LocalEngine> {
-  const ort = await loadOrt(device === 'webgpu' ? 'webgpu' : 'wasm', options);
-  const onGpu = device === 'webgpu';
-  const sessionOptions: Ort.InferenceSession.SessionOptions = {
-    executionProviders: [device],
-    graphOptimizationLevel: 'all',
-    ...(onGpu && architecture === 'transformer' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-  };
-  const open = async (role: string) => {
-    const bytes = graphs.get(role);
-    if (bytes === undefined) throw new BackendUnavailableError(`the model has no ${role} graph`);
-    try {
-      return await ort.InferenceSession.create(bytes, sessionOptions);
-    } catch (err) {
-      throw new BackendUnavailableError(
-        `onnxruntime-web could not start the ${role} graph on ${device}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
-  };
-  const sessions =
-    architecture === 'transformer'
-      ? [await open('encoder'), await open('decoder-step')]
-      : [await open('model')];
+  interface Opened {
+    readonly ort: typeof Ort;
+    readonly device: LocalDevice;
+    readonly sessions: Ort.InferenceSession[];
+    /** The GPU device the sessions run on (WebGPU only) and, once it is lost, why. */
+    readonly gpu?: GpuDeviceLike;
+    lostReason?: string;
+    lost?: Promise<string>;
+  }
 
-  async function run(ecg: Signal, onSegment?: SegmentSink): Promise<Signal> {
+  async function open(on: LocalDevice): Promise<Opened> {
+    const ort = await loadOrt(on, options);
+    const onGpu = on === 'webgpu';
+    const sessionOptions: Ort.InferenceSession.SessionOptions = {
+      executionProviders: [on],
+      graphOptimizationLevel: 'all',
+      ...(onGpu && architecture === 'transformer' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+    };
+    const create = async (role: string) => {
+      const bytes = graphs.get(role);
+      if (bytes === undefined) throw new BackendUnavailableError(`the model has no ${role} graph`);
+      try {
+        return await ort.InferenceSession.create(bytes, sessionOptions);
+      } catch (err) {
+        throw new BackendUnavailableError(
+          `onnxruntime-web could not start the ${role} graph on ${on}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    };
+    const sessions =
+      architecture === 'transformer'
+        ? [await create('encoder'), await create('decoder-step')]
+        : [await create('model')];
+    const opened: Opened = { ort, device: on, sessions };
+    if (onGpu) {
+      const gpu = (await Promise.resolve(ort.env.webgpu.device as unknown).catch(() => undefined)) as
+        | GpuDeviceLike
+        | undefined;
+      if (gpu?.lost !== undefined) {
+        Object.assign(opened, { gpu });
+        opened.lost = gpu.lost.then((info) => {
+          opened.lostReason = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+          return opened.lostReason;
+        });
+      }
+    }
+    return opened;
+  }
+
+  let current = await open(device);
+  let recovering: Promise<void> | undefined;
+
+  /** Replaces sessions whose GPU device was lost: a fresh WebGPU device if ORT gives one, else WASM. */
+  function recover(lost: Opened): Promise<void> {
+    recovering ??= (async () => {
+      // Releasing on a dead device may throw or never settle; the old sessions are gone either way.
+      await Promise.race([
+        Promise.allSettled(lost.sessions.map((s) => s.release())),
+        new Promise((r) => setTimeout(r, 1000)),
+      ]);
+      const why = `the WebGPU device was lost (${lost.lostReason ?? 'unknown reason'})`;
+      let next: Opened | undefined;
+      try {
+        const again = await open('webgpu');
+        if (again.gpu !== undefined && again.gpu !== lost.gpu) next = again;
+        else await Promise.allSettled(again.sessions.map((s) => s.release()));
+      } catch {
+        // ORT keeps the lost device (or none can be had): WASM below.
+      }
+      next ??= await open('wasm');
+      current = next;
+      onDeviceLost({
+        from: 'webgpu',
+        to: next.device,
+        reason:
+          next.device === 'webgpu'
+            ? `${why}; the sessions were re-created on a new WebGPU device`
+            : `${why}; ORT could not get a new one, so the model now runs on WASM`,
+      });
+    })().finally(() => {
+      recovering = undefined;
+    });
+    return recovering;
+  }
+
+  /** The GPU device's loss, if it comes within `ms` (a failed WebGPU run may precede `lost` settling). */
+  async function lossWithin(on: Opened, ms: number): Promise<boolean> {
+    if (on.lost === undefined) return false;
+    if (on.lostReason !== undefined) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled = await Promise.race([
+      on.lost.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    return settled;
+  }
+
+  async function runOn(
+    on: Opened,
+    ecg: Signal,
+    onSegment?: SegmentSink,
+    signal?: AbortSignal,
+  ): Promise<Signal> {
+    const work = runSessions(on, ecg, onSegment, signal);
+    if (on.lost === undefined) return work;
+    // A run waiting on a device that is gone may never settle: stop waiting when the device goes.
+    work.catch(() => {});
+    return Promise.race([
+      work,
+      on.lost.then((reason) => {
+        throw new DeviceLost(reason);
+      }),
+    ]);
+  }
+
+  async function run(ecg: Signal, onSegment?: SegmentSink, signal?: AbortSignal): Promise<Signal> {
+    if (recovering !== undefined) await recovering;
+    // A repeated run must not hand a streaming caller the segments it already has.
+    let delivered = 0;
+    const sink =
+      onSegment === undefined
+        ? undefined
+        : (index: number, data: Float32Array) => {
+            if (index < delivered) return;
+            delivered = index + 1;
+            onSegment(index, data);
+          };
+    const on = current;
+    if (on.lostReason !== undefined) await recover(on);
+    else {
+      try {
+        return await runOn(on, ecg, sink, signal);
+      } catch (err) {
+        signal?.throwIfAborted();
+        if (!(err instanceof DeviceLost) && !(await lossWithin(on, LOSS_SETTLE_MS))) throw err;
+        await recover(on);
+      }
+    }
+    return runOn(current, ecg, sink, signal);
+  }
+
+  async function runSessions(
+    on: Opened,
+    ecg: Signal,
+    onSegment?: SegmentSink,
+    signal?: AbortSignal,
+  ): Promise<Signal> {
+    const { ort, sessions } = on;
+    const onGpu = on.device === 'webgpu';
     const [b, c, t] = ecg.shape;
     const input = new ort.Tensor('float32', ecg.data, [b, c, t]);
     const out = new Float32Array(b * N_SITES * N_STEPS);
@@ -99,6 +252,7 @@ export async function createLocalEngine(
       step: sessions[1]! as never,
       ecg: input,
       emptyCache: () => empty,
+      ...(signal === undefined ? {} : { signal }),
       onSegment: async (segment, index) => {
         const s = (await segment.getData()) as Float32Array;
         for (let row = 0; row < b * N_SITES; row++) {
@@ -133,10 +287,13 @@ export async function createLocalEngine(
   }
 
   return {
-    device,
+    get device() {
+      return current.device;
+    },
     run,
     async dispose() {
-      for (const s of sessions) await s.release();
+      if (recovering !== undefined) await recovering.catch(() => {});
+      for (const s of current.sessions) await s.release();
     },
   };
 }

@@ -7,11 +7,25 @@
 
 import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
 import { InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
-import { attemptSignal, type FetchContext } from '../hub/fetch.ts';
+import { attemptSignal, type FetchContext, fetchJson, pauseBeforeRetry } from '../hub/fetch.ts';
 
 export interface RemoteEngine {
   readonly device: 'remote';
-  run(ecgMv: Signal, limitedTime: boolean): Promise<Signal>;
+  /** `signal` cancels this call (its request and any wait between retries). */
+  run(ecgMv: Signal, limitedTime: boolean, signal?: AbortSignal): Promise<Signal>;
+}
+
+/**
+ * Asks the edge whether it can run the version (`GET …/ready`, with the usual retries): used when the
+ * remote backend is reached because the weights could not be downloaded, so that an unreachable edge
+ * fails createReconstructor() rather than every reconstruct() after it.
+ */
+export async function probeRemote(edgeUrl: string, model: string, version: string, ctx: FetchContext) {
+  await fetchJson(
+    `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/ready`,
+    ctx,
+    `the edge's fallback API for '${model}' ${version}`,
+  );
 }
 
 export function createRemoteEngine(
@@ -23,7 +37,9 @@ export function createRemoteEngine(
   const url = `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`;
   return {
     device: 'remote',
-    async run(ecg, limitedTime) {
+    async run(ecg, limitedTime, signal) {
+      // The load's signal (ctx.signal) only cancels loading; a call is cancelled by its own.
+      const call: FetchContext = { ...ctx, ...(signal === undefined ? {} : { signal }) };
       const [b, c, t] = ecg.shape;
       const header = new TextEncoder().encode(
         JSON.stringify({
@@ -44,23 +60,24 @@ export function createRemoteEngine(
       body.set(new Uint8Array(ecg.data.buffer, ecg.data.byteOffset, ecg.data.byteLength), header.length);
       const retries = ctx.retries ?? 4;
       let lastError: unknown;
+      let retryAfter: number | undefined;
       for (let attempt = 0; attempt <= retries; attempt++) {
-        if (attempt > 0)
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 250 * 2 ** attempt)));
-        ctx.signal?.throwIfAborted();
+        if (attempt > 0) await pauseBeforeRetry(call, url, attempt, lastError, retryAfter);
+        retryAfter = undefined;
+        signal?.throwIfAborted();
         let res: Response;
         try {
           res = await ctx.fetch(url, {
             method: 'POST',
             body,
-            signal: attemptSignal(ctx),
+            signal: attemptSignal(call),
             headers: {
               'Content-Type': 'application/octet-stream',
               'Inference-Header-Content-Length': String(header.length),
             },
           });
         } catch (err) {
-          ctx.signal?.throwIfAborted();
+          signal?.throwIfAborted();
           lastError = err;
           continue;
         }
@@ -68,7 +85,7 @@ export function createRemoteEngine(
           try {
             return await decodeResponse(res, b);
           } catch (err) {
-            ctx.signal?.throwIfAborted();
+            signal?.throwIfAborted();
             if (err instanceof NetworkError) throw err;
             lastError = err; // the body was cut off: ask again
             continue;
@@ -92,10 +109,12 @@ export function createRemoteEngine(
           throw new InputShapeError(`the edge refused the ECG: ${message}`);
         lastError = new NetworkError(`${url} answered ${res.status}: ${message}`, res.status);
         if (res.status < 500 && res.status !== 429 && res.status !== 408) throw lastError;
+        const seconds = Number(res.headers.get('retry-after') ?? Number.NaN);
+        if (Number.isFinite(seconds)) retryAfter = Math.min(seconds * 1000, 30_000);
       }
       throw new NetworkError(
-        `the edge's fallback API at ${url} failed after ${retries + 1} attempts`,
-        undefined,
+        `the edge's fallback API at ${url} failed after ${retries + 1} attempts; check the connection and try again`,
+        lastError instanceof NetworkError ? lastError.status : undefined,
         { cause: lastError },
       );
     },

@@ -1,10 +1,14 @@
 /**
  * @module
  * Network access to the edge: JSON with retries, and weight files fetched, resumed and verified.
- *   - Retries network errors, 408/429 and 5xx with exponential backoff and full jitter.
+ *   - Retries network errors, 408/425/429 and 5xx with exponential backoff and full jitter (a random
+ *     wait in [0, min(8, 2^attempt) × backoffMs], so clients that failed together do not come back
+ *     together); a `Retry-After` the server sends is the least it waits. Each wait is reported.
  *   - A download that breaks mid-body resumes from the bytes it has (`Range` + `If-Range`, the blob's
  *     strong ETag); a server that answers 200 instead of 206 restarts it.
- *   - Bytes are checked against the manifest's size and sha256 (SubtleCrypto) before anyone sees them.
+ *   - Bytes are checked against the manifest's size and sha256 (SubtleCrypto) before anyone sees them:
+ *     a server that declares (Content-Length, Content-Range) or sends a whole blob of another length is
+ *     an IntegrityError at once, not retried as if the connection had dropped.
  */
 
 import { IntegrityError, ModelNotFoundError, NetworkError } from '../errors.ts';
@@ -27,9 +31,20 @@ export function attemptSignal(ctx: FetchContext): AbortSignal {
   return ctx.signal === undefined ? timeout : AbortSignal.any([ctx.signal, timeout]);
 }
 
+/** One wait before a retry, as reported to `FetchContext.onRetry`. */
+export interface RetryEvent {
+  readonly url: string;
+  /** The attempt about to be made (1 = the first retry). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** What went wrong with the previous attempt. */
+  readonly reason: string;
+}
+
 export interface FetchContext extends RetryOptions {
   readonly fetch: typeof fetch;
   readonly signal?: AbortSignal;
+  readonly onRetry?: (event: RetryEvent) => void;
 }
 
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -54,9 +69,32 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function backoff(ctx: RetryOptions, attempt: number): number {
+/** Full jitter: uniform in [0, min(8, 2^attempt) × backoffMs]. */
+export function backoff(ctx: RetryOptions, attempt: number): number {
   const base = ctx.backoffMs ?? 250;
   return Math.random() * Math.min(base * 8, base * 2 ** attempt);
+}
+
+function explain(err: unknown): string {
+  if (err instanceof Error)
+    return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+  return String(err);
+}
+
+/**
+ * Waits before retry `attempt` (≥ 1) of `url`: the jittered backoff, or the server's Retry-After when
+ * that is longer; rejects with the caller's abort reason if it aborts meanwhile.
+ */
+export async function pauseBeforeRetry(
+  ctx: FetchContext,
+  url: string,
+  attempt: number,
+  lastError: unknown,
+  retryAfter?: number,
+): Promise<void> {
+  const delayMs = Math.max(backoff(ctx, attempt), retryAfter ?? 0);
+  ctx.onRetry?.({ url, attempt, delayMs, reason: explain(lastError) });
+  await sleep(delayMs, ctx.signal);
 }
 
 function retryAfterMs(res: Response): number | undefined {
@@ -64,6 +102,27 @@ function retryAfterMs(res: Response): number | undefined {
   if (value === null) return undefined;
   const seconds = Number(value);
   return Number.isFinite(seconds) ? Math.min(seconds * 1000, 30_000) : undefined;
+}
+
+/**
+ * The whole blob's length as the response declares it: Content-Range's total on a 206, Content-Length
+ * on a 200 that is not content-encoded (a compressed body's length is not the blob's).
+ */
+function declaredLength(res: Response): number | undefined {
+  if (res.status === 206) {
+    const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
+    return total === null ? undefined : Number(total[1]);
+  }
+  const length = res.headers.get('content-length');
+  if (length === null || res.headers.has('content-encoding')) return undefined;
+  const n = Number(length);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** Where a 206's bytes start (Content-Range: bytes START-END/TOTAL); undefined when it does not say. */
+function rangeStart(res: Response): number | undefined {
+  const m = /^bytes\s+(\d+)-/.exec(res.headers.get('content-range') ?? '');
+  return m === null ? undefined : Number(m[1]);
 }
 
 /** A short message from an error body `{ error: { message } }`, if there is one. */
@@ -80,8 +139,10 @@ async function serverMessage(res: Response): Promise<string> {
 export async function fetchJson(url: string, ctx: FetchContext, what: string): Promise<unknown> {
   const retries = ctx.retries ?? 4;
   let lastError: unknown;
+  let retryAfter: number | undefined;
   for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0) await sleep(backoff(ctx, attempt), ctx.signal);
+    if (attempt > 0) await pauseBeforeRetry(ctx, url, attempt, lastError, retryAfter);
+    retryAfter = undefined;
     let res: Response;
     try {
       res = await ctx.fetch(url, { signal: attemptSignal(ctx), headers: { Accept: 'application/json' } });
@@ -112,15 +173,12 @@ export async function fetchJson(url: string, ctx: FetchContext, what: string): P
       );
     }
     lastError = new NetworkError(`${url} answered ${res.status}`, res.status);
-    const wait = retryAfterMs(res);
-    if (wait !== undefined && attempt < retries) await sleep(wait, ctx.signal);
+    retryAfter = retryAfterMs(res);
   }
   throw new NetworkError(
     `${what}: ${url} could not be fetched after ${retries + 1} attempts; check the connection and edgeUrl`,
-    undefined,
-    {
-      cause: lastError,
-    },
+    lastError instanceof NetworkError ? lastError.status : undefined,
+    { cause: lastError },
   );
 }
 
@@ -145,7 +203,7 @@ export async function fetchVerified(
   let received = 0;
   let lastError: unknown;
   for (let attempt = 0; attempt <= retries && received < file.bytes; attempt++) {
-    if (attempt > 0) await sleep(backoff(ctx, attempt), ctx.signal);
+    if (attempt > 0) await pauseBeforeRetry(ctx, file.url, attempt, lastError);
     const headers: Record<string, string> = {};
     if (received > 0) {
       headers.Range = `bytes=${received}-`;
@@ -176,6 +234,21 @@ export async function fetchVerified(
       continue;
     }
     if (res.status === 200) received = 0;
+    const declared = declaredLength(res);
+    if (declared !== undefined && declared !== file.bytes) {
+      void res.body?.cancel().catch(() => {});
+      throw new IntegrityError(
+        `${file.url} is ${declared} bytes on the server, the manifest says ${file.bytes}; the blob does not match its manifest (nothing was cached)`,
+      );
+    }
+    const start = rangeStart(res);
+    if (res.status === 206 && start !== undefined && start !== received) {
+      // Not the bytes we asked for: start over rather than splice in the wrong place.
+      void res.body?.cancel().catch(() => {});
+      received = 0;
+      lastError = new NetworkError(`${file.url} answered a Range request with another range`, 206);
+      continue;
+    }
     if (res.body === null) {
       lastError = new NetworkError(`${file.url} sent no body`);
       continue;
@@ -184,10 +257,20 @@ export async function fetchVerified(
     // Not every fetch ties the body to its signal: cancel the read ourselves on abort or timeout.
     const cancel = () => void reader.cancel(signal.reason).catch(() => {});
     signal.addEventListener('abort', cancel, { once: true });
+    const from = received;
     try {
       for (;;) {
         const { done, value } = await reader.read();
-        if (done) break;
+        if (done) {
+          // A body that ends cleanly was all the server meant to send (a dropped connection is an
+          // error, not an end): a whole blob that is short is the server's blob, not a bad link.
+          if (res.status === 200 && from === 0 && received < file.bytes && !signal.aborted) {
+            throw new IntegrityError(
+              `${file.url} sent ${received} bytes, the manifest says ${file.bytes}; the blob does not match its manifest (nothing was cached)`,
+            );
+          }
+          break;
+        }
         if (received + value.length > file.bytes) {
           throw new IntegrityError(
             `${file.url} sent more than the manifest's ${file.bytes} bytes; the blob does not match its manifest`,
@@ -198,7 +281,10 @@ export async function fetchVerified(
         onBytes(received);
       }
     } catch (err) {
-      if (err instanceof IntegrityError) throw err;
+      if (err instanceof IntegrityError) {
+        cancel();
+        throw err;
+      }
       lastError = err; // connection reset mid-body: resume from `received`
     } finally {
       signal.removeEventListener('abort', cancel);
@@ -208,8 +294,8 @@ export async function fetchVerified(
   }
   if (received < file.bytes) {
     throw new NetworkError(
-      `${file.url} stopped at ${received} of ${file.bytes} bytes after ${retries + 1} attempts; try again when the connection is back`,
-      undefined,
+      `${file.url} stopped at ${received} of ${file.bytes} bytes after ${retries + 1} attempts (last: ${explain(lastError)}); try again when the connection is back`,
+      lastError instanceof NetworkError ? lastError.status : undefined,
       { cause: lastError },
     );
   }

@@ -4,11 +4,12 @@
  * (`/v1/models/:name/versions/:version`, aliases resolved by the edge) or from a self-hosted copy of the
  * repository's models/ folder (`aliases.json`, `<name>/<version>/manifest.json`); then every file of one
  * dtype from the local store (re-verified) or the network (resumed, verified, then stored). The last
- * manifest seen is kept too, so a cached model loads offline.
+ * manifest seen is kept too, so a cached model loads offline — and when the edge is unreachable or
+ * keeps failing (5xx) the cached copy is used, and the caller is told so.
  */
 
-import { type Manifest, parseAliases, parseManifest } from '@ecg-tmp/core';
-import { IntegrityError, ModelNotFoundError, NetworkError } from '../errors.ts';
+import { InputError, type Manifest, parseAliases, parseManifest } from '@ecg-tmp/core';
+import { IntegrityError, ManifestError, ModelNotFoundError, NetworkError } from '../errors.ts';
 import type { ProgressCallback } from '../progress.ts';
 import type { ByteStore } from './cache.ts';
 import { type FetchContext, fetchJson, fetchVerified, sha256Hex } from './fetch.ts';
@@ -19,13 +20,30 @@ export type Source =
 
 const trim = (url: string) => url.replace(/\/+$/, '');
 
-/** The manifest of `model` at a version or alias; offline, the copy stored when it was last fetched. */
+/** A server's manifest (or aliases.json) that fails the schema: a ManifestError naming the fields. */
+function parseServed<T>(parse: (json: unknown, source: string) => T, json: unknown, source: string): T {
+  try {
+    return parse(json, source);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    throw new ManifestError(`${err.message}; the server's copy is broken, tell whoever publishes it`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The manifest of `model` at a version or alias. When the network fails (a NetworkError: unreachable,
+ * or 5xx after the retries), the copy stored when it was last fetched, with `onCachedFallback(reason)`;
+ * a 404 or a broken manifest is never papered over with the cache.
+ */
 export async function loadManifest(
   source: Source,
   model: string,
   version: string,
   ctx: FetchContext,
   store: ByteStore,
+  onCachedFallback: (reason: string) => void = () => {},
 ): Promise<Manifest> {
   const key = `manifest/${encodeURIComponent(trim(source.url))}/${model}/${version}`;
   try {
@@ -39,8 +57,10 @@ export async function loadManifest(
     } else {
       let resolved = version;
       if (!/^\d/.test(version)) {
-        const aliases = parseAliases(
+        const aliases = parseServed(
+          parseAliases,
           await fetchJson(`${trim(source.url)}/aliases.json`, ctx, 'aliases.json'),
+          `${trim(source.url)}/aliases.json`,
         );
         const v = aliases[model]?.[version];
         if (v === undefined)
@@ -55,7 +75,7 @@ export async function loadManifest(
         `model '${model}' version '${resolved}'`,
       );
     }
-    const manifest = parseManifest(json, `the manifest of ${model} ${version}`);
+    const manifest = parseServed(parseManifest, json, `the manifest of ${model} ${version}`);
     if (manifest.name !== model)
       throw new IntegrityError(`asked for model '${model}', the server sent '${manifest.name}'`);
     await store.put(key, new TextEncoder().encode(JSON.stringify(manifest))).catch(() => {});
@@ -64,10 +84,16 @@ export async function loadManifest(
     if (!(err instanceof NetworkError)) throw err;
     const cached = await store.match(key).catch(() => undefined);
     if (cached === undefined) throw err;
-    return parseManifest(
-      JSON.parse(new TextDecoder().decode(cached)),
-      `the cached manifest of ${model} ${version}`,
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(JSON.parse(new TextDecoder().decode(cached)), 'the cached manifest');
+    } catch {
+      throw err; // a damaged cache entry is no fallback: report the network failure
+    }
+    onCachedFallback(
+      `the manifest of ${model} ${version} could not be fetched (${err.message}); using the cached copy (${manifest.name} ${manifest.version}), which may be out of date`,
     );
+    return manifest;
   }
 }
 

@@ -63,6 +63,19 @@ export interface HarnessApi {
   /** The same ECG through stock onnxruntime-web (uncached decode for the Transformer); ms per run. */
   stock(options: StockOptions, ecg: Float32Array): Promise<{ readonly ms: readonly number[] }>;
   gpuBuffers(): GpuBufferCounts | undefined;
+  /**
+   * Destroys the GPU device onnxruntime-web runs on (`ort.env.webgpu.device`), as a driver reset would
+   * lose it; false when ORT has none yet (no WebGPU session was opened on this page).
+   */
+  loseGpuDevice(): Promise<boolean>;
+  /** A reconstructor's backend and fallbackReason now, and every progress event since it was opened. */
+  state(id: number): ReconstructorState;
+}
+
+export interface ReconstructorState {
+  readonly backend: string;
+  readonly fallbackReason: string | undefined;
+  readonly progress: readonly { readonly status: string; readonly reason?: string }[];
 }
 
 /** `globalThis` on the test page. */

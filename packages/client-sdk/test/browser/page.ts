@@ -18,6 +18,8 @@ const WASM_PATHS = '/ort/';
 
 const sdk = (await import(SDK_URL)) as typeof Sdk;
 const open = new Map<number, Sdk.Reconstructor>();
+/** Every progress event of each open reconstructor, loading and after (a lost GPU device's fallback). */
+const events = new Map<number, { status: string; reason?: string }[]>();
 let nextId = 1;
 
 /** Stock sessions per model and execution provider, created on first use. */
@@ -80,6 +82,7 @@ function reconstructor(id: number): Sdk.Reconstructor {
 const harness: HarnessApi = {
   async open(options) {
     const progress: Opened['progress'][number][] = [];
+    const all: { status: string; reason?: string }[] = [];
     const r = await sdk.createReconstructor({
       model: options.model,
       device: options.device,
@@ -88,11 +91,14 @@ const harness: HarnessApi = {
       ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
-      onProgress: (e) =>
-        progress.push(e.status === 'verify' ? { status: e.status, cached: e.cached } : { status: e.status }),
+      onProgress: (e) => {
+        progress.push(e.status === 'verify' ? { status: e.status, cached: e.cached } : { status: e.status });
+        all.push('reason' in e ? { status: e.status, reason: e.reason } : { status: e.status });
+      },
     });
     const id = nextId++;
     open.set(id, r);
+    events.set(id, all);
     return { id, backend: r.backend, fallbackReason: r.fallbackReason, progress };
   },
 
@@ -127,6 +133,7 @@ const harness: HarnessApi = {
   async dispose(id) {
     await open.get(id)?.dispose();
     open.delete(id);
+    events.delete(id);
   },
 
   async stock(options, ecg) {
@@ -150,6 +157,21 @@ const harness: HarnessApi = {
   },
 
   gpuBuffers: () => (globalThis as unknown as HarnessGlobal).gpuBufferCounts?.(),
+
+  async loseGpuDevice() {
+    const ort = (await import(ORT_SPECIFIERS.webgpu)) as typeof Ort;
+    const device = (await Promise.resolve(ort.env.webgpu.device as unknown).catch(() => undefined)) as
+      | { destroy(): void }
+      | undefined;
+    if (device === undefined) return false;
+    device.destroy();
+    return true;
+  },
+
+  state(id) {
+    const r = reconstructor(id);
+    return { backend: r.backend, fallbackReason: r.fallbackReason, progress: [...(events.get(id) ?? [])] };
+  },
 };
 
 (globalThis as unknown as HarnessGlobal).harness = harness;
