@@ -99,30 +99,39 @@ export async function moveLatest(
  * Inserts a version and, with `moveLatestFrom`, moves `latest` onto it in the same D1 batch (one
  * transaction) if `latest` is still that version (null: there is none yet) — so a failure leaves
  * neither, never a visible version with `latest` left behind that a retry could not fix (it gets 409).
- * `inserted` is false when the version already exists; `latestMoved` is false when `latest` changed
- * meanwhile (see moveLatest).
+ * The row goes in only while every blob it names has its `blobs` row: orphan collection deletes that
+ * row first (forgetOrphanBlob), so a version and the collection of one of its blobs cannot both happen.
+ * `latestMoved` is false when `latest` changed meanwhile (see moveLatest).
  */
 export async function insertVersion(
   db: D1Database,
   manifest: Manifest,
   now: string,
   options: { moveLatestFrom?: string | null } = {},
-): Promise<{ inserted: boolean; latestMoved: boolean }> {
+): Promise<{ outcome: 'inserted' | 'exists' | 'missing_blobs'; latestMoved: boolean }> {
   const { name, version } = manifest;
+  const digests = [...new Set(manifest.files.map((f) => f.sha256))];
+  // A NULL manifest (NOT NULL column) fails the whole batch when a blob row is missing.
   const statements = [
     db
-      .prepare('INSERT INTO versions (model, version, manifest, created_at) VALUES (?, ?, ?, ?)')
-      .bind(name, version, JSON.stringify(manifest), now),
+      .prepare(
+        `INSERT INTO versions (model, version, manifest, created_at) VALUES (?, ?,
+           CASE WHEN (SELECT COUNT(*) FROM blobs WHERE sha256 IN (SELECT value FROM json_each(?))) = ?
+           THEN ? END, ?)`,
+      )
+      .bind(name, version, JSON.stringify(digests), digests.length, JSON.stringify(manifest), now),
   ];
   const from = options.moveLatestFrom;
   if (from !== undefined) statements.push(moveLatestStatement(db, name, version, from, now));
   try {
     const [, moved] = await db.batch(statements);
-    return { inserted: true, latestMoved: moved?.meta.changes === 1 };
+    return { outcome: 'inserted', latestMoved: moved?.meta.changes === 1 };
   } catch (err) {
-    // The plain INSERT fails the whole batch on an existing version; anything else is a storage fault.
-    if (/UNIQUE constraint failed/i.test((err as Error).message))
-      return { inserted: false, latestMoved: false };
+    // Constraint failures roll the batch back and name the cause; anything else is a storage fault.
+    const message = (err as Error).message;
+    if (/UNIQUE constraint failed/i.test(message)) return { outcome: 'exists', latestMoved: false };
+    if (/NOT NULL constraint failed: versions\.manifest/i.test(message))
+      return { outcome: 'missing_blobs', latestMoved: false };
     throw err;
   }
 }
@@ -170,4 +179,32 @@ export async function recordBlob(db: D1Database, sha256: string, bytes: number, 
     .prepare('INSERT INTO blobs (sha256, bytes, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
     .bind(sha256, bytes, now)
     .run();
+}
+
+/** SQL true when some version's manifest names blob `?`. */
+const NAMED_BY_A_VERSION = `EXISTS (SELECT 1 FROM versions, json_each(versions.manifest, '$.files') AS f
+  WHERE json_extract(f.value, '$.sha256') = ?)`;
+
+/** Every blob digest some version's manifest names. */
+export async function referencedBlobs(db: D1Database): Promise<Set<string>> {
+  const { results } = await db
+    .prepare(
+      `SELECT DISTINCT json_extract(f.value, '$.sha256') AS sha256
+       FROM versions, json_each(versions.manifest, '$.files') AS f`,
+    )
+    .all<{ sha256: string }>();
+  return new Set(results.map((r) => r.sha256));
+}
+
+/**
+ * Deletes the `blobs` row of a blob no version names, in one transaction with that check; false (and
+ * the row kept) when a version names it. Once it returns true no version naming the blob can be
+ * inserted (insertVersion needs the row) until the blob is uploaded again, so its R2 object may go.
+ */
+export async function forgetOrphanBlob(db: D1Database, sha256: string): Promise<boolean> {
+  const [, named] = await db.batch([
+    db.prepare(`DELETE FROM blobs WHERE sha256 = ? AND NOT ${NAMED_BY_A_VERSION}`).bind(sha256, sha256),
+    db.prepare(`SELECT ${NAMED_BY_A_VERSION} AS named`).bind(sha256),
+  ]);
+  return (named?.results[0] as { named: number } | undefined)?.named === 0;
 }

@@ -271,7 +271,14 @@ models.post('/:name/versions', requireScope('publish'), async (c) => {
   const written = await guardStorage('writing the version', () =>
     insertVersion(c.env.DB, manifest, now, moves ? { moveLatestFrom: latest } : {}),
   );
-  if (!written.inserted) throw versionExists(name, manifest.version);
+  if (written.outcome === 'exists') throw versionExists(name, manifest.version);
+  if (written.outcome === 'missing_blobs') {
+    throw new ApiError(
+      422,
+      'missing_blob',
+      'a blob the manifest names was collected as an orphan meanwhile (or never recorded); upload it again',
+    );
+  }
   if (moves && !written.latestMoved) {
     await guardStorage('moving latest', () => catchUpLatest(c.env.DB, name, manifest.version, now));
   }
