@@ -12,7 +12,6 @@ import { blobs } from './routes/blobs.ts';
 import { inference } from './routes/inference.ts';
 import { models } from './routes/models.ts';
 import { orphans } from './routes/orphans.ts';
-import { orphans } from './routes/orphans.ts';
 import { securityHeaders } from './security.ts';
 
 export const app = new Hono<{ Bindings: Env }>();
@@ -30,7 +29,6 @@ app.use('/v2/models/:name/versions/:version/infer', inferLimit);
 
 app.route('/v1/models', models);
 app.route('/v1/blobs', blobs);
-app.route('/v1/admin/orphans', orphans);
 app.route('/v1/admin/orphans', orphans);
 app.route('/v2', inference);
 
