@@ -99,6 +99,7 @@ describe.skipIf(!hasChromium())(`a lost WebGPU device in headless Chromium${skip
         const again = await call(page, 'run', opened.id, ecg);
         if (deviation(again.tmp) > TOLERANCE_MV) failures++;
       }
+      console.info(`device loss: recovered on ${state.backend} (${state.fallbackReason})`);
       await call(page, 'dispose', opened.id);
       reportFigure(task, {
         area: 'faults',
