@@ -8,6 +8,7 @@ export const INPUT_ERROR_CODES = [
   'bad_shape',
   'bad_value',
   'bad_npy',
+  'bad_csv',
   'bad_manifest',
   'bad_model',
   'bad_dataset',

@@ -6,20 +6,21 @@
  *   - `pECGData_*.npy`: the data set's 10 electrode potentials, (500, 10) time-major or (10, 500),
  *     turned into 12 leads by core's derivation (Wilson terminal);
  *   - a 12-lead `.npy`: (12, 500) or (500, 12);
- *   - a CSV of 12 columns × 500 rows or 12 rows × 500 columns (comma, semicolon, tab or spaces; one
- *     optional header row — lead names in a header put the columns in LEAD_NAMES order);
+ *   - a CSV of 12 columns × 500 rows or 12 rows × 500 columns, read by core's parseEcgCsv (comma,
+ *     semicolon, tab or spaces; quoted cells; one optional header row — lead names in a header put the
+ *     columns in LEAD_NAMES order);
  *   - `VmData_*.npy`: (500, 75) or (75, 500).
  * Leading dimensions of size 1 (a batch of one) are dropped. Values are taken as mV.
  */
 
 import {
   InputError,
-  LEAD_NAMES,
   leadsFromElectrodes,
   N_ELECTRODES,
   N_LEADS,
   N_SITES,
   N_STEPS,
+  parseEcgCsv,
   parseNpy,
   timeMajorToChannelMajor,
 } from '@ecg-tmp/core';
@@ -53,19 +54,14 @@ export function parseUpload(name: string, bytes: Uint8Array): ParsedFile {
     );
   const lower = name.toLowerCase();
   if (lower.endsWith('.npy')) return parseNpyUpload(name, bytes);
-  if (lower.endsWith('.csv') || lower.endsWith('.txt'))
-    return parseCsv(name, new TextDecoder().decode(bytes));
+  if (lower.endsWith('.csv') || lower.endsWith('.txt')) {
+    return { kind: 'ecg', ecg: asFileError(() => parseEcgCsv(bytes, name)).ecg, from: 'csv' };
+  }
   throw new FileInputError(`${name}: unsupported file type; ${EXPECTED}`);
 }
 
 function parseNpyUpload(name: string, bytes: Uint8Array): ParsedFile {
-  let array: ReturnType<typeof parseNpy>;
-  try {
-    array = parseNpy(bytes, name);
-  } catch (err) {
-    if (err instanceof InputError) throw new FileInputError(err.message, { cause: err });
-    throw err;
-  }
+  const array = asFileError(() => parseNpy(bytes, name));
   const shape = squeeze(array.shape);
   const data = array.data;
   checkFinite(name, data);
@@ -87,6 +83,16 @@ function parseNpyUpload(name: string, bytes: Uint8Array): ParsedFile {
   throw new FileInputError(`${name} has shape (${array.shape.join(', ')}); ${EXPECTED}`);
 }
 
+/** Runs one of core's readers, turning its InputError (which names the file) into a FileInputError. */
+function asFileError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof InputError) throw new FileInputError(err.message, { cause: err });
+    throw err;
+  }
+}
+
 /** Drops leading dimensions of size 1, so a batch of one reads like one recording. */
 function squeeze(shape: readonly number[]): readonly number[] {
   let i = 0;
@@ -105,56 +111,4 @@ function checkFinite(name: string, data: ArrayLike<number>): void {
     if (!Number.isFinite(data[i]!))
       throw new FileInputError(`${name} has a non-finite value (${data[i]}) at flat index ${i}`);
   }
-}
-
-function parseCsv(name: string, text: string): ParsedFile {
-  const lines = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0 && !l.startsWith('#'));
-  if (lines.length === 0) throw new FileInputError(`${name} has no rows; ${EXPECTED}`);
-  const delimiter = /[,;\t]/.exec(lines[0]!)?.[0];
-  const split = (line: string) =>
-    (delimiter === undefined ? line.split(/\s+/) : line.split(delimiter)).map((c) =>
-      c.trim().replace(/^["']|["']$/g, ''),
-    );
-  let rows = lines.map(split);
-  let order: number[] | undefined;
-  if (rows[0]!.some((cell) => cell !== '' && !Number.isFinite(Number(cell)))) {
-    order = headerOrder(rows[0]!);
-    rows = rows.slice(1);
-  }
-  const width = rows[0]?.length ?? 0;
-  rows.forEach((row, r) => {
-    if (row.length !== width)
-      throw new FileInputError(`${name}: row ${r + 1} has ${row.length} values, the first has ${width}`);
-  });
-  const values = rows.map((row, r) =>
-    row.map((cell, c) => {
-      const v = cell === '' ? Number.NaN : Number(cell);
-      if (!Number.isFinite(v))
-        throw new FileInputError(`${name}: row ${r + 1}, column ${c + 1} is not a number ('${cell}')`);
-      return v;
-    }),
-  );
-  const ecg = new Float32Array(N_LEADS * N_STEPS);
-  if (values.length === N_STEPS && width === N_LEADS) {
-    const columns = order ?? LEAD_NAMES.map((_, i) => i);
-    for (let t = 0; t < N_STEPS; t++)
-      for (let l = 0; l < N_LEADS; l++) ecg[l * N_STEPS + t] = values[t]![columns[l]!]!;
-  } else if (values.length === N_LEADS && width === N_STEPS) {
-    for (let l = 0; l < N_LEADS; l++) ecg.set(values[l]!, l * N_STEPS);
-  } else {
-    throw new FileInputError(
-      `${name} has ${values.length} rows × ${width} columns of numbers; expected 500 rows × 12 columns (one per lead) or 12 rows × 500 columns`,
-    );
-  }
-  return { kind: 'ecg', ecg, from: 'csv' };
-}
-
-/** Column index of each lead (LEAD_NAMES order) when the header names all 12; else standard order. */
-function headerOrder(header: readonly string[]): number[] | undefined {
-  const index = new Map(header.map((h, i) => [h.toLowerCase(), i]));
-  const order = LEAD_NAMES.map((lead) => index.get(lead.toLowerCase()));
-  return order.every((i) => i !== undefined) ? (order as number[]) : undefined;
 }
