@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAliases, parseManifest } from '@ecg-tmp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../packages/edge-api/scripts/start.ts';
+import { defaultModels, freePort } from '../packages/edge-api/scripts/start.ts';
 import { listTokens } from '../packages/edge-api/scripts/token.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -88,7 +88,10 @@ describe('npm start (the local edge with the default models)', () => {
   it('serves every default model: manifests, aliases and blobs whose sha256 match', async () => {
     const edge = await start(port, state);
     expect(edge.url).toBe(`http://127.0.0.1:${port}`);
-    expect(edge.published).toBe(3);
+    // Every version folder under models/ (a version the aliases moved off stays downloadable).
+    const folders = await defaultModels();
+    expect(folders.length).toBeGreaterThanOrEqual(3);
+    expect(edge.published).toBe(folders.length);
     expect(edge.unchanged).toBe(0);
 
     const aliases = parseAliases(JSON.parse(await readFile(join(root, 'models/aliases.json'), 'utf8')));
@@ -96,6 +99,10 @@ describe('npm start (the local edge with the default models)', () => {
       models: { name: string; aliases: Record<string, string> }[];
     };
     expect(Object.fromEntries(listed.models.map((m) => [m.name, m.aliases]))).toEqual(aliases);
+    for (const { name, version } of folders) {
+      const res = await fetch(`${edge.url}/v1/models/${name}/versions/${version}`);
+      expect(res.status, `${name} ${version}`).toBe(200);
+    }
 
     for (const [name, byAlias] of Object.entries(aliases)) {
       const res = await fetch(`${edge.url}/v1/models/${name}`);
@@ -120,7 +127,7 @@ describe('npm start (the local edge with the default models)', () => {
   it('republishes nothing on a second start and still stops cleanly', async () => {
     const edge = await start(port, state);
     expect(edge.published).toBe(0);
-    expect(edge.unchanged).toBe(3);
+    expect(edge.unchanged).toBe((await defaultModels()).length);
     expect(edge.line).toContain('cnn-lstm 0.1.0 (latest, stable)');
     expect(await stop(edge.child, 'SIGTERM')).toBe(0);
     // The seeding tokens are revoked, not left live.
