@@ -15,6 +15,11 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const HEADER_LENGTH = 'Inference-Header-Content-Length';
 export const DATATYPE = 'FP32';
 const FP32_BYTES = 4;
+/**
+ * Most dimensions a tensor may have. Data may be nested as deep as the shape, so the rank also bounds
+ * how deep the reader recurses: a shape of 100,000 ones with data nested as deep overflowed the stack.
+ */
+export const MAX_RANK = 8;
 
 /** Media types read as an inference request; a browser's fetch with a string body sends text/plain. */
 const MEDIA_TYPES = ['application/json', 'application/octet-stream', 'text/plain'] as const;
@@ -152,6 +157,12 @@ function parseShape(name: string, shape: unknown): number[] {
     throw bad(
       'bad_shape',
       `input '${name}': shape must be a list of non-negative integers, got ${preview(shape)}`,
+    );
+  }
+  if (shape.length > MAX_RANK) {
+    throw bad(
+      'bad_shape',
+      `input '${name}': shape has ${shape.length} dimensions; at most ${MAX_RANK} are read`,
     );
   }
   return shape as number[];

@@ -27,7 +27,7 @@ import {
   type InferRequest,
   readInferRequest,
 } from '../inference/oip.ts';
-import { predict } from '../inference/predict.ts';
+import { modelInput, predict } from '../inference/predict.ts';
 import {
   createModelCache,
   type LoadedModel,
@@ -93,6 +93,9 @@ function ecgInput(request: InferRequest, limit: number) {
       `input '${INPUT}' has batch size ${b}; this server takes at most ${limit} per request`,
     );
   }
+  // Leads, steps and finite values are checked now, before the registry is read, as predict() will
+  // check them again (the normalisation 'none' only copies).
+  modelInput({ data: input.data, shape: [b, c, t] }, false, 'none');
   return { data: input.data, shape: [b, c, t] as const };
 }
 
@@ -159,11 +162,14 @@ for (const base of ['/models/:name', '/models/:name/versions/:version']) {
   });
 
   inference.post(`${base}/infer`, async (c) => {
-    const manifest = await manifestOf(c);
+    // The request is checked in full before the registry is read: bad input (the common case under
+    // abuse or fuzzing) costs no D1 query and never reaches ORT.
+    modelName(c.req.param('name')!);
     const request = await readInferRequest(c.req.raw);
     const ecg = ecgInput(request, maxBatch(c.env));
     const options = { limitedTime: limitedTime(request) };
     const binary = wantsBinary(request);
+    const manifest = await manifestOf(c);
     const tmp = await useModel(c.env, manifest, (model) => predict(model, ecg, options));
     const { body, headers } = encodeInferResponse({
       modelName: manifest.name,
