@@ -139,7 +139,7 @@ export function parseEcgCsv(input: Uint8Array | string, source = 'ECG CSV'): Ecg
   if (typeof input === 'string') text = input;
   else {
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input);
     } catch (err) {
       throw new InputError('bad_csv', `${source}: not UTF-8 text (is it a binary file?)`, { cause: err });
     }

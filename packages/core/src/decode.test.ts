@@ -174,7 +174,7 @@ describe('decodeTransformer', () => {
           steps: 60,
           emptyCache: () => empty,
           onSegment: () => {},
-          growCache: hostCache(
+          growCache: hostCache<HostTensor>(
             batch,
             WIDTH,
             (data, dims) => ({ data, dims }),
