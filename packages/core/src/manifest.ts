@@ -25,9 +25,13 @@ export const DEFAULT_MODEL_NAMES: Readonly<Record<Architecture, string>> = {
 /** Model names, aliases and file names: lower-case, no separators that could escape a path. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const name = z.string().regex(NAME_PATTERN, 'lower-case letters, digits, ".", "_" or "-", at most 64');
-const semver = z
-  .string()
-  .regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/, 'a semantic version like 1.2.3');
+/**
+ * Versions: semver MAJOR.MINOR.PATCH with an optional pre-release of non-empty dot-separated
+ * identifiers (so no `..`), at most 64 characters — they are path segments and D1 keys too.
+ */
+export const VERSION_PATTERN =
+  /^(?=.{5,64}$)(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
+const semver = z.string().regex(VERSION_PATTERN, 'a semantic version like 1.2.3, at most 64 characters');
 const finite = z.number().refine(Number.isFinite, 'a finite number');
 
 const tensorSpec = z.strictObject({

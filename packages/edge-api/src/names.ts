@@ -1,13 +1,15 @@
 /**
  * @module
- * The one validator for names in paths: model names, versions, aliases and digests. Anything else
- * (path traversal, odd characters, over-long names) is a 400 before it reaches D1 or R2.
+ * The one validator for names in paths: model names, versions, aliases and digests, with core's
+ * patterns (the manifest schema uses the same). Anything else (path traversal, odd characters,
+ * look-alike letters, over-long names) is a 400 before it reaches D1 or R2 — `bad_name` for a model
+ * name, alias or version wherever it appears, `bad_digest` for a blob's digest.
  */
 
-import { NAME_PATTERN } from '@ecg-tmp/core';
+import { NAME_PATTERN, VERSION_PATTERN } from '@ecg-tmp/core';
 import { ApiError } from './errors.ts';
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/;
+const SEMVER = VERSION_PATTERN;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export function modelName(value: string): string {
@@ -35,7 +37,11 @@ export function aliasName(value: string): string {
 
 export function version(value: string): string {
   if (!SEMVER.test(value))
-    throw new ApiError(400, 'bad_version', `version '${clip(value)}' is not a semantic version like 1.2.3`);
+    throw new ApiError(
+      400,
+      'bad_name',
+      `version '${clip(value)}' is not a semantic version like 1.2.3 (at most 64 characters)`,
+    );
   return value;
 }
 
