@@ -23,6 +23,8 @@ import { app } from '../src/index.ts';
  * list) takes ~100 s; the fuzz files are split by route group to keep each file in a few minutes.
  */
 export const RUNS_PER_ENDPOINT = 10_000;
+/** A fuzz test's time limit: an endpoint whose every request reads D1 needs ~2 minutes here. */
+export const FUZZ_TIMEOUT_MS = 600_000;
 /** How often, in requests, the stored state is compared with the snapshot taken before the run. */
 const SNAPSHOT_EVERY = 1_000;
 

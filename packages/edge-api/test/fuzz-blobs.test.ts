@@ -14,6 +14,7 @@ import { sha256Hex } from '../src/db/index.ts';
 import {
   badAuthorization,
   decodedSegment,
+  FUZZ_TIMEOUT_MS,
   type FuzzCase,
   fuzzCase,
   fuzzEndpoint,
@@ -219,23 +220,35 @@ function putCases(): fc.Arbitrary<FuzzCase> {
 }
 
 describe('fuzzing /v1/blobs with generated requests', () => {
-  it('GET /v1/blobs/:sha256', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'GET /v1/blobs/:sha256 digests, Range, If-None-Match, If-Range fuzzed',
-      readCases('GET'),
-    );
-  });
+  it(
+    'GET /v1/blobs/:sha256',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'GET /v1/blobs/:sha256 digests, Range, If-None-Match, If-Range fuzzed',
+        readCases('GET'),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('HEAD /v1/blobs/:sha256', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'HEAD /v1/blobs/:sha256 digests, Range, If-None-Match, If-Range fuzzed',
-      readCases('HEAD'),
-    );
-  });
+  it(
+    'HEAD /v1/blobs/:sha256',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'HEAD /v1/blobs/:sha256 digests, Range, If-None-Match, If-Range fuzzed',
+        readCases('HEAD'),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('PUT /v1/blobs/:sha256', async ({ task }) => {
-    await fuzzEndpoint(task, 'PUT /v1/blobs/:sha256 digests, bodies and tokens fuzzed', putCases());
-  });
+  it(
+    'PUT /v1/blobs/:sha256',
+    async ({ task }) => {
+      await fuzzEndpoint(task, 'PUT /v1/blobs/:sha256 digests, bodies and tokens fuzzed', putCases());
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });

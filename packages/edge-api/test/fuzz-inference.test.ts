@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { MAX_BODY_BYTES } from '../src/inference/oip.ts';
 import {
+  FUZZ_TIMEOUT_MS,
   type FuzzCase,
   fuzzCase,
   fuzzEndpoint,
@@ -529,47 +530,71 @@ describe('fuzzing /v2 (OIP v2) with generated requests', () => {
     expect((await send(bad)).status).toBe(400);
   });
 
-  it('GET /v2 (server metadata)', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'GET /v2 query and headers fuzzed',
-      okGet('/v2', (b) => (Array.isArray(b.extensions) ? null : JSON.stringify(b))),
-    );
-  });
+  it(
+    'GET /v2 (server metadata)',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'GET /v2 query and headers fuzzed',
+        okGet('/v2', (b) => (Array.isArray(b.extensions) ? null : JSON.stringify(b))),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('GET /v2/health/live', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'GET /v2/health/live query and headers fuzzed',
-      okGet('/v2/health/live', (b) => (b.live === true ? null : JSON.stringify(b))),
-    );
-  });
+  it(
+    'GET /v2/health/live',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'GET /v2/health/live query and headers fuzzed',
+        okGet('/v2/health/live', (b) => (b.live === true ? null : JSON.stringify(b))),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('GET /v2/health/ready', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'GET /v2/health/ready query and headers fuzzed',
-      okGet('/v2/health/ready', (b) => (b.ready === true ? null : JSON.stringify(b))),
-    );
-  });
+  it(
+    'GET /v2/health/ready',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'GET /v2/health/ready query and headers fuzzed',
+        okGet('/v2/health/ready', (b) => (b.ready === true ? null : JSON.stringify(b))),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
   for (const versioned of [false, true]) {
     const base = versioned ? '/v2/models/:name/versions/:version' : '/v2/models/:name';
-    it(`GET ${base} (model metadata)`, async ({ task }) => {
-      await fuzzEndpoint(task, `GET ${base} names and headers fuzzed`, modelGet(versioned, ''));
-    });
+    it(
+      `GET ${base} (model metadata)`,
+      async ({ task }) => {
+        await fuzzEndpoint(task, `GET ${base} names and headers fuzzed`, modelGet(versioned, ''));
+      },
+      FUZZ_TIMEOUT_MS,
+    );
 
-    it(`GET ${base}/ready`, async ({ task }) => {
-      await fuzzEndpoint(task, `GET ${base}/ready names and headers fuzzed`, modelGet(versioned, '/ready'));
-    });
+    it(
+      `GET ${base}/ready`,
+      async ({ task }) => {
+        await fuzzEndpoint(task, `GET ${base}/ready names and headers fuzzed`, modelGet(versioned, '/ready'));
+      },
+      FUZZ_TIMEOUT_MS,
+    );
 
-    it(`POST ${base}/infer`, async ({ task }) => {
-      await fuzzEndpoint(
-        task,
-        `POST ${base}/infer bodies and headers fuzzed (JSON and binary)`,
-        inferCases(versioned),
-      );
-    });
+    it(
+      `POST ${base}/infer`,
+      async ({ task }) => {
+        await fuzzEndpoint(
+          task,
+          `POST ${base}/infer bodies and headers fuzzed (JSON and binary)`,
+          inferCases(versioned),
+        );
+      },
+      FUZZ_TIMEOUT_MS,
+    );
   }
 });
 

@@ -13,6 +13,7 @@ import aliases from '../../../models/aliases.json' with { type: 'json' };
 import {
   badAuthorization,
   decodedSegment,
+  FUZZ_TIMEOUT_MS,
   type FuzzCase,
   fuzzCase,
   fuzzEndpoint,
@@ -286,46 +287,70 @@ function deleteCases(): fc.Arbitrary<FuzzCase> {
 }
 
 describe('fuzzing /v1/models with generated requests', () => {
-  it('GET /v1/models', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'GET /v1/models query and headers fuzzed',
-      okGet('/v1/models', (b) => {
-        const names = ((b.models ?? []) as { name: string }[]).map((m) => m.name).sort();
-        return names.join() === DEFAULTS.slice().sort().join() ? null : `models ${names.join()}`;
-      }),
-    );
-  });
+  it(
+    'GET /v1/models',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'GET /v1/models query and headers fuzzed',
+        okGet('/v1/models', (b) => {
+          const names = ((b.models ?? []) as { name: string }[]).map((m) => m.name).sort();
+          return names.join() === DEFAULTS.slice().sort().join() ? null : `models ${names.join()}`;
+        }),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('GET /v1/models/:name', async ({ task }) => {
-    await fuzzEndpoint(task, 'GET /v1/models/:name names fuzzed', readCases(false));
-  });
+  it(
+    'GET /v1/models/:name',
+    async ({ task }) => {
+      await fuzzEndpoint(task, 'GET /v1/models/:name names fuzzed', readCases(false));
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('GET /v1/models/:name/versions/:version', async ({ task }) => {
-    await fuzzEndpoint(task, 'GET /v1/models/:name/versions/:version names fuzzed', readCases(true));
-  });
+  it(
+    'GET /v1/models/:name/versions/:version',
+    async ({ task }) => {
+      await fuzzEndpoint(task, 'GET /v1/models/:name/versions/:version names fuzzed', readCases(true));
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('POST /v1/models/:name/versions (publish, multipart and JSON)', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'POST /v1/models/:name/versions manifests, files and tokens fuzzed (3 in 4 with a valid token)',
-      publishCases(),
-    );
-  });
+  it(
+    'POST /v1/models/:name/versions (publish, multipart and JSON)',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'POST /v1/models/:name/versions manifests, files and tokens fuzzed (3 in 4 with a valid token)',
+        publishCases(),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('PUT /v1/models/:name/aliases/:alias', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'PUT /v1/models/:name/aliases/:alias names, bodies and tokens fuzzed (3 in 4 with a valid token)',
-      aliasCases(),
-    );
-  });
+  it(
+    'PUT /v1/models/:name/aliases/:alias',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'PUT /v1/models/:name/aliases/:alias names, bodies and tokens fuzzed (3 in 4 with a valid token)',
+        aliasCases(),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('DELETE /v1/models/:name/versions/:version', async ({ task }) => {
-    await fuzzEndpoint(
-      task,
-      'DELETE /v1/models/:name/versions/:version names and tokens fuzzed (3 in 4 with a valid token)',
-      deleteCases(),
-    );
-  });
+  it(
+    'DELETE /v1/models/:name/versions/:version',
+    async ({ task }) => {
+      await fuzzEndpoint(
+        task,
+        'DELETE /v1/models/:name/versions/:version names and tokens fuzzed (3 in 4 with a valid token)',
+        deleteCases(),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });
