@@ -60,7 +60,7 @@ export interface HarnessApi {
    */
   stream(id: number, ecg: Float32Array, segments: number): Promise<RunResult>;
   dispose(id: number): Promise<void>;
-  /** The same ECG through stock onnxruntime-web (uncached decode for the Transformer); ms per run. */
+  /** The normalised ECG (what the SDK feeds its graphs) through stock.ts's baseline; ms per run. */
   stock(options: StockOptions, ecg: Float32Array): Promise<{ readonly ms: readonly number[] }>;
   gpuBuffers(): GpuBufferCounts | undefined;
   /**
