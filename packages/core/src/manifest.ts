@@ -10,6 +10,11 @@ import { InputError } from './errors.ts';
 import { N_LEADS, N_SITES } from './layout.ts';
 import { ECG_NORMALISATIONS, VM_NORMALISATIONS } from './normalise.ts';
 
+// zod compiles object parsers with `new Function` when it may, probing with an eval first; a page whose
+// CSP has no 'unsafe-eval' (the demo's) reports that probe as a violation. Manifests are small, so the
+// compiled parsers buy nothing: parse without them everywhere.
+z.config({ jitless: true });
+
 export const MANIFEST_SCHEMA_VERSION = 1;
 
 export const ARCHITECTURES = ['squeezenet1d', 'cnn-lstm', 'transformer'] as const;

@@ -7,14 +7,16 @@
  * Every response is cross-origin isolated (COOP same-origin + COEP require-corp), so the page gets
  * SharedArrayBuffer and ORT's WebAssembly threads; the edge, another origin, passes COEP through CORS.
  * Files go out with `Cache-Control: no-cache` and an ETag: the browser revalidates, the service worker
- * keeps the offline copy.
+ * keeps the offline copy. Every response carries a Content-Security-Policy that allows what the page
+ * needs and nothing else (contentSecurityPolicy below), `nosniff` and no referrer.
  *
  *   npm run serve -w @ecg-tmp/demo -- --edge-url https://edge.example [--port 8788]
  * builds the page, then serves it against that edge (`npm start` runs it beside the local edge: start.ts).
  */
 
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
@@ -44,6 +46,42 @@ const ISOLATION = {
   'Cross-Origin-Resource-Policy': 'same-origin',
   'X-Content-Type-Options': 'nosniff',
 } as const;
+
+/**
+ * The page's CSP: its own scripts (plus the hashes of the HTML's inline scripts — the import map, the
+ * embed example's module), WebAssembly compilation for onnxruntime-web ('wasm-unsafe-eval', not
+ * 'unsafe-eval'), ORT's thread workers and the service worker from this origin, fetches to this origin
+ * and the edge, and ECharts: canvas needs nothing, but its tooltips set `style` attributes, so inline
+ * style attributes (not <style> elements) are allowed. No plugins, no framing, no form posts.
+ * @example
+ * contentSecurityPolicy('http://127.0.0.1:8787', ["'sha256-…'"])
+ */
+export function contentSecurityPolicy(edgeUrl: string, inlineScripts: readonly string[] = []): string {
+  const edge = new URL(edgeUrl).origin;
+  return [
+    "default-src 'none'",
+    `script-src 'self' 'wasm-unsafe-eval'${inlineScripts.map((h) => ` ${h}`).join('')}`,
+    "worker-src 'self'",
+    `connect-src 'self' ${edge}`,
+    "img-src 'self' data:",
+    "style-src 'self'",
+    "style-src-attr 'unsafe-inline'",
+    "manifest-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** CSP source expressions for the inline <script> elements of an HTML document. */
+export function inlineScriptHashes(html: string): string[] {
+  const hashes: string[] = [];
+  for (const m of html.matchAll(/<script(\s[^>]*)?>([\s\S]*?)<\/script>/gi)) {
+    if (/\ssrc\s*=/i.test(m[1] ?? '')) continue;
+    hashes.push(`'sha256-${createHash('sha256').update(m[2]!).digest('base64')}'`);
+  }
+  return hashes;
+}
 
 /** The file under `dir` for a URL path, or undefined for a path that climbs out of it. */
 function under(dir: string, rest: string): string | undefined {
@@ -76,14 +114,27 @@ export async function startDemoServer(options: {
   const dist = options.dist ?? DIST;
   const host = options.host ?? '127.0.0.1';
   const config = JSON.stringify({ edgeUrl: options.edgeUrl.replace(/\/+$/, '') });
+  const csp = contentSecurityPolicy(options.edgeUrl);
+  const secure = { ...ISOLATION, 'Content-Security-Policy': csp, 'Referrer-Policy': 'no-referrer' };
+  /** An HTML file's CSP, with its inline scripts' hashes, by path and ETag. */
+  const htmlPolicies = new Map<string, string>();
+  const policyFor = async (file: string, etag: string) => {
+    const key = `${file} ${etag}`;
+    let policy = htmlPolicies.get(key);
+    if (policy === undefined) {
+      policy = contentSecurityPolicy(options.edgeUrl, inlineScriptHashes(await readFile(file, 'utf8')));
+      htmlPolicies.set(key, policy);
+    }
+    return policy;
+  };
   const server: Server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { ...ISOLATION, Allow: 'GET, HEAD' }).end();
+      res.writeHead(405, { ...secure, Allow: 'GET, HEAD' }).end();
       return;
     }
     if (path === '/config.json') {
-      res.writeHead(200, { ...ISOLATION, 'Content-Type': TYPES['.json']!, 'Cache-Control': 'no-cache' });
+      res.writeHead(200, { ...secure, 'Content-Type': TYPES['.json']!, 'Cache-Control': 'no-cache' });
       res.end(req.method === 'HEAD' ? undefined : config);
       return;
     }
@@ -93,13 +144,14 @@ export async function startDemoServer(options: {
     const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
     if (file === undefined || info === undefined || !info.isFile()) {
       res
-        .writeHead(404, { ...ISOLATION, 'Content-Type': 'text/plain; charset=utf-8' })
+        .writeHead(404, { ...secure, 'Content-Type': 'text/plain; charset=utf-8' })
         .end(`not found: ${path}\n`);
       return;
     }
     const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
     const headers = {
-      ...ISOLATION,
+      ...secure,
+      ...(extname(file) === '.html' ? { 'Content-Security-Policy': await policyFor(file, etag) } : {}),
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
       'Cache-Control': 'no-cache',
       ETag: etag,

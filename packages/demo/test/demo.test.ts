@@ -5,7 +5,8 @@
  *   the page loads with the synthetic samples and the edge's model list; CNN-LSTM reconstructs a sample
  *   on WebGPU and on WASM, and the MAE/R² the page shows are the SDK's, computed here in Node; the
  *   Transformer is streamed; bad uploads show an error, a CSV + VmData upload scores like the sample; a
- *   reload reconstructs with the blobs blocked, and offline; examples/embed.html reconstructs.
+ *   reload reconstructs with the blobs blocked, and offline; examples/embed.html reconstructs; every page
+ *   response carries the CSP, nosniff and isolation headers, and none of the runs hits a CSP violation.
  * Screenshots go to test/artifacts/ (desktop and phone).
  */
 
@@ -18,6 +19,7 @@ import { createReconstructor, memoryStore } from '@ecg-tmp/client-sdk';
 import { computeMetrics, encodeNpy, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportFigure } from '../../../test/reliability.ts';
 import { freePort } from '../../edge-api/scripts/start.ts';
 import { DIST } from '../scripts/build.ts';
 import { decodeSamples, type Sample } from '../src/samples.ts';
@@ -95,8 +97,25 @@ async function startStack(): Promise<void> {
 const shown = (page: Page): Promise<Shown> =>
   page.evaluate(() => ({ ...(document.getElementById('result') as HTMLElement).dataset }));
 
+/** CSP violations reported by any page the tests open (the page's own event, and Chromium's console line). */
+const cspViolations: string[] = [];
+
+async function watchCsp(page: Page): Promise<void> {
+  await page.addInitScript(() =>
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(
+        `Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`,
+      ),
+    ),
+  );
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+}
+
 async function openPage(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
   const page = await context.newPage();
+  await watchCsp(page);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(demoUrl);
@@ -339,12 +358,60 @@ describe.skipIf(!existsSync(CHROMIUM))(
 
     it('runs examples/embed.html, the 10-line embedding example, against the same stack', async () => {
       const embed = await context.newPage();
+      await watchCsp(embed);
       await embed.goto(`${demoUrl}/examples/embed.html`);
       await expect
         .poll(() => embed.textContent('#out'), { timeout: 150_000, interval: 250 })
         .toMatch(/^(webgpu|wasm): 75 sites in \d+ ms; first activation \d+ ms$/);
       await embed.close();
     }, 160_000);
+
+    it('sends a CSP, nosniff and cross-origin isolation with every response, and no run above broke the CSP', async ({
+      task,
+    }) => {
+      const paths = [
+        '/',
+        '/app.js',
+        '/app.css',
+        '/sw.js',
+        '/config.json',
+        '/samples.bin',
+        '/examples/embed.html',
+        '/ort/ort.wasm.min.mjs',
+        '/ort/ort-wasm-simd-threaded.jsep.wasm',
+        '/no/such/file',
+      ];
+      const missing: string[] = [];
+      let checked = 0;
+      for (const path of paths) {
+        const res = await fetch(`${demoUrl}${path}`, { method: 'HEAD' });
+        const csp = res.headers.get('content-security-policy') ?? '';
+        const expected: [string, boolean][] = [
+          ['nosniff', res.headers.get('x-content-type-options') === 'nosniff'],
+          ['COOP', res.headers.get('cross-origin-opener-policy') === 'same-origin'],
+          ['COEP', res.headers.get('cross-origin-embedder-policy') === 'require-corp'],
+          ["default-src 'none'", csp.includes("default-src 'none'")],
+          ["'wasm-unsafe-eval'", /script-src 'self' 'wasm-unsafe-eval'/.test(csp)],
+          ['no unsafe-eval or inline scripts', !/'unsafe-eval'|script-src[^;]*'unsafe-inline'/.test(csp)],
+          ['the edge in connect-src', csp.includes(`connect-src 'self' ${new URL(edgeUrl).origin}`)],
+          ["frame-ancestors 'none'", csp.includes("frame-ancestors 'none'")],
+        ];
+        for (const [what, ok] of expected) {
+          checked++;
+          if (!ok) missing.push(`${path}: ${what}`);
+        }
+      }
+      reportFigure(task, {
+        area: 'abuse and access',
+        what: 'demo page server: CSP, nosniff and isolation headers; CSP violations during the browser runs',
+        count: checked,
+        unit: 'headers checked',
+        failures: missing.length + cspViolations.length,
+        note: `${paths.length} paths; ${cspViolations.length} CSP violations across WebGPU, WASM, streamed, upload, offline, phone and embed runs`,
+      });
+      expect(missing).toEqual([]);
+      expect(cspViolations).toEqual([]);
+    });
 
     it('stops the edge and the page server on Ctrl-C, exiting 0', async () => {
       await browser.close();
