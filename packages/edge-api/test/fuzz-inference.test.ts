@@ -220,7 +220,8 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
             p !== null &&
             typeof p === 'object' &&
             !Array.isArray(p) &&
-            Object.values(p).every((v) => typeof v === 'boolean')
+            // null is read as "not given", as an absent key is.
+            Object.values(p).every((v) => typeof v === 'boolean' || v === null)
           ),
       )
       .map((parameters) => ({ kind: 'parameters' as const, parameters })),

@@ -130,8 +130,9 @@ const publishFault: fc.Arbitrary<PublishFault> = fc.oneof(
   fc.record({ kind: fc.constant('alter file' as const), at: fc.nat() }),
   fc.record({
     kind: fc.constant('extra file' as const),
+    // FormData itself refuses a file name ending in a backslash.
     name: hostileString.filter(
-      (s) => s !== 'manifest' && s !== 'model.onnx' && s !== 'model-1.onnx' && s !== '',
+      (s) => s !== 'manifest' && s !== 'model.onnx' && s !== 'model-1.onnx' && s !== '' && !s.endsWith('\\'),
     ),
   }),
   fc.record({
