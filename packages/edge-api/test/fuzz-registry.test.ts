@@ -158,6 +158,8 @@ function publishCase(spec: {
   let url = 'fuzz';
   let manifestPart: string | Uint8Array | null | undefined;
   let stringPart = false;
+  let resized = false;
+  let altered = false;
   for (const f of spec.faults) {
     if (f.kind === 'field') manifest[f.field] = f.value;
     else if (f.kind === 'name mismatch') url = spec.urlName === 'fuzz' ? 'fuzz-other' : spec.urlName;
@@ -166,11 +168,14 @@ function publishCase(spec: {
       manifest.version = STABLE[f.model];
       url = f.model;
     } else if (f.kind === 'drop file') files.delete('model-1.onnx');
-    else if (f.kind === 'alter file') {
+    else if (f.kind === 'alter file' && !altered) {
+      altered = true;
       const bytes = files.get('model.onnx');
       if (bytes !== undefined) bytes[f.at % bytes.length]! ^= 1;
     } else if (f.kind === 'extra file') files.set(f.name, new Uint8Array([1, 2, 3]));
-    else if (f.kind === 'file size') {
+    // Only the first size or byte fault counts: two could cancel out into a valid publish.
+    else if (f.kind === 'file size' && !resized) {
+      resized = true;
       const bytes = files.get('model.onnx')!;
       files.set(
         'model.onnx',
