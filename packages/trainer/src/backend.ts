@@ -7,7 +7,10 @@
  *   webgpu  tfjs-backend-webgpu on Dawn (npm `webgpu`): SwiftShader Vulkan on CPU machines
  *           (VK_ICD_FILENAMES is pointed at Chromium's SwiftShader ICD when unset), NVIDIA through
  *           the GPU machine's Vulkan loader.
- *   wasm    tfjs-backend-wasm (SIMD build; Node runs it single-threaded).
+ *   wasm    tfjs-backend-wasm (SIMD build; Node runs it single-threaded), with its matrix multiplies
+ *           (BatchMatMul, _FusedMatMul — every conv, linear layer and their gradients here) replaced
+ *           by our WebAssembly SIMD GEMM over worker threads (gemm/). ECG_TMP_GEMM=stock keeps
+ *           tfjs's own kernels (for before/after measurements); ECG_TMP_GEMM_THREADS=n sets the threads.
  *   cpu     tfjs-backend-cpu (plain JavaScript).
  */
 
@@ -19,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle registers no gradients and its ESM gradient files cannot load in Node (directory
 // imports); the union package's Node bundle registers them all against the same tfjs-core on import.
 import '@tensorflow/tfjs';
+import { installGemmKernels } from './gemm/tfjs-kernels.ts';
 
 export const BACKENDS = ['webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -36,7 +40,10 @@ export function isBackendName(name: string): name is BackendName {
 /** What the running backend is, for logs and benchmark records. */
 export interface BackendInfo {
   readonly name: BackendName;
-  /** e.g. 'SwiftShader Device (Subzero)' or 'NVIDIA H100 80GB HBM3'; the CPU backends say 'cpu'. */
+  /**
+   * e.g. 'SwiftShader Device (Subzero)' or 'NVIDIA H100 80GB HBM3'; the CPU backends say 'cpu', wasm
+   * with our GEMM 'cpu (wasm SIMD GEMM, 2 threads)'.
+   */
   readonly device: string;
 }
 
@@ -96,6 +103,13 @@ export async function startBackend(name: BackendName): Promise<BackendInfo> {
     await tf.ready();
     if (!ok || tf.getBackend() !== name) {
       throw new BackendError(`tfjs did not start '${name}' (running '${tf.getBackend()}' instead)`);
+    }
+    // After setBackend: the stock kernels' setup must have run, they stay the fallback for odd cases.
+    if (name === 'wasm' && process.env.ECG_TMP_GEMM !== 'stock') {
+      const threads = process.env.ECG_TMP_GEMM_THREADS;
+      const { gemm } = installGemmKernels(threads === undefined ? {} : { threads: Number(threads) });
+      const running = await gemm.started();
+      device = `cpu (wasm SIMD GEMM, ${running} thread${running === 1 ? '' : 's'})`;
     }
   } catch (err) {
     if (err instanceof BackendError) throw err;

@@ -1,0 +1,130 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assembleGemm, WASM_FILES } from './build.ts';
+import { createGemm, GemmError, type MatMulJob } from './gemm.ts';
+
+/** Small deterministic generator (mulberry32), values in [−1, 1). */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  };
+}
+
+/** The plain triple loop in doubles, and Σ|a||b| per entry for a rounding-aware tolerance. */
+function reference(job: MatMulJob): { c: Float64Array; scale: Float64Array } {
+  const { m, n, k, batch = 1, transposeA, transposeB, bias, relu } = job;
+  const aItems = job.a.length / (m * k || 1);
+  const bItems = job.b.length / (k * n || 1);
+  const c = new Float64Array(batch * m * n);
+  const scale = new Float64Array(batch * m * n);
+  for (let t = 0; t < batch; t++) {
+    const ao = (aItems === 1 ? 0 : t) * m * k;
+    const bo = (bItems === 1 ? 0 : t) * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = bias?.[j] ?? 0;
+        let abs = Math.abs(s);
+        for (let q = 0; q < k; q++) {
+          const av = job.a[ao + (transposeA ? q * m + i : i * k + q)]!;
+          const bv = job.b[bo + (transposeB ? j * k + q : q * n + j)]!;
+          s += av * bv;
+          abs += Math.abs(av * bv);
+        }
+        c[(t * m + i) * n + j] = relu ? Math.max(0, s) : s;
+        scale[(t * m + i) * n + j] = abs;
+      }
+    }
+  }
+  return { c, scale };
+}
+
+const gemms = [createGemm({ threads: 1 }), createGemm({ threads: 2 })];
+afterAll(() => Promise.all(gemms.map((g) => g.close())));
+
+describe('the committed GEMM binaries', () => {
+  it.each(Object.entries(WASM_FILES))('%s equals a fresh build of wat.ts', async (kind, file) => {
+    const committed = new Uint8Array(await readFile(new URL(file, import.meta.url)));
+    const fresh = await assembleGemm(kind === 'shared');
+    expect(committed.length).toBe(fresh.length);
+    expect(Buffer.compare(committed, fresh), `${file} is stale: run src/gemm/build.ts`).toBe(0);
+  });
+});
+
+describe('gemm against the plain triple loop', () => {
+  const sizes = [1, 3, 7, 8, 33, 127];
+  const rng = random(9);
+  const cases: { m: number; n: number; k: number; ta: boolean; tb: boolean; batch: number; bc: string }[] =
+    [];
+  for (let c = 0; c < 48; c++) {
+    const pick = () => sizes[Math.floor(((rng() + 1) / 2) * sizes.length)]!;
+    cases.push({
+      m: pick(),
+      n: pick(),
+      // K past one 256-deep block now and then: the accumulate-into-C path.
+      k: c % 8 === 0 ? 300 + c : pick(),
+      ta: c % 2 === 1,
+      tb: c % 4 >= 2,
+      batch: c % 3 === 0 ? 3 : 1,
+      bc: ['none', 'a', 'b'][c % 3]!,
+    });
+  }
+  it.each(cases)('M $m N $n K $k transposeA $ta transposeB $tb batch $batch broadcast $bc', (cs) => {
+    const r = random(cs.m * 1000 + cs.n * 10 + cs.k);
+    const aItems = cs.batch > 1 && cs.bc === 'a' ? 1 : cs.batch;
+    const bItems = cs.batch > 1 && cs.bc === 'b' ? 1 : cs.batch;
+    const job: MatMulJob = {
+      a: Float32Array.from({ length: aItems * cs.m * cs.k }, r),
+      b: Float32Array.from({ length: bItems * cs.k * cs.n }, r),
+      m: cs.m,
+      n: cs.n,
+      k: cs.k,
+      transposeA: cs.ta,
+      transposeB: cs.tb,
+      batch: cs.batch,
+      ...(cs.k % 2 === 1 ? { bias: Float32Array.from({ length: cs.n }, r), relu: true } : {}),
+    };
+    const { c, scale } = reference(job);
+    for (const gemm of gemms) {
+      const out = gemm.matmul(job);
+      let worst = 0;
+      for (let i = 0; i < c.length; i++)
+        worst = Math.max(worst, Math.abs(out[i]! - c[i]!) / (scale[i]! + 1e-30));
+      expect(worst, `${gemm.info.threads} thread(s)`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('splits a large product over both threads and matches the single-thread result exactly', async () => {
+    expect(await gemms[1]!.started()).toBe(2);
+    const r = random(5);
+    const job = {
+      a: Float32Array.from({ length: 600 * 96 }, r),
+      b: Float32Array.from({ length: 96 * 70 }, r),
+    };
+    const one = gemms[0]!.matmul({ ...job, m: 600, n: 70, k: 96 });
+    const two = gemms[1]!.matmul({ ...job, m: 600, n: 70, k: 96 });
+    expect(gemms[1]!.info).toMatchObject({ threads: 2, shared: true });
+    expect(Buffer.compare(Buffer.from(one.buffer), Buffer.from(two.buffer))).toBe(0);
+  });
+
+  it('K = 0 gives the bias through the ReLU; misfit operands are a GemmError', () => {
+    const bias = Float32Array.of(-1, 2);
+    const out = gemms[1]!.matmul({
+      a: new Float32Array(0),
+      b: new Float32Array(0),
+      m: 2,
+      n: 2,
+      k: 0,
+      bias,
+      relu: true,
+    });
+    expect(Array.from(out)).toEqual([0, 2, 0, 2]);
+    expect(() =>
+      gemms[0]!.matmul({ a: new Float32Array(5), b: new Float32Array(6), m: 2, n: 3, k: 2 }),
+    ).toThrow(GemmError);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * @module
+ * Puts our GEMM (gemm.ts) under TensorFlow.js: replaces the wasm backend's BatchMatMul and _FusedMatMul
+ * kernels, so every tf.matMul — the models' convolutions (im2col along time, layers.ts), linear layers,
+ * the LSTM's input projection, attention — and every gradient of one (tfjs-core writes the gradients of
+ * a matMul as matMuls with transposes) runs on it without any change to the models.
+ *
+ * tfjs-backend-wasm's own BatchMatMul ran at ~2 GFLOPS here. The override reads its operands straight
+ * from the backend's heap (typedArrayFromHeap), writes the product into an output the backend allocated,
+ * and hands what it does not cover (non-float32 dtypes, broadcasts over several batch dimensions,
+ * fused activations other than ReLU, bias shapes other than a row vector) to the stock kernel it
+ * replaced, so behaviour is unchanged outside the fast path.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { createGemm, type Gemm } from './gemm.ts';
+
+/** The part of tfjs-backend-wasm's BackendWasm the kernels use. */
+interface WasmBackendView {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+interface Operands {
+  readonly a: tf.TensorInfo;
+  readonly b: tf.TensorInfo;
+  readonly transposeA: boolean;
+  readonly transposeB: boolean;
+}
+
+/** Shapes of a product our kernel covers, or null when the stock kernel must run it. */
+function plan({ a, b, transposeA, transposeB }: Operands) {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const n = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (k !== kb) {
+    throw new Error(
+      `matMul: inner sizes ${k} and ${kb} of shapes [${a.shape}] and [${b.shape}] (transposeA=${transposeA}, transposeB=${transposeB}) differ`,
+    );
+  }
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batch = tf.util.sizeFromShape(outer);
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  // One stride per operand covers equal batches and a single broadcast matrix; anything else is stock's.
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return null;
+  return { m, n, k, batch, outShape: [...outer, m, n] };
+}
+
+function run(
+  gemm: Gemm,
+  backend: WasmBackendView,
+  operands: Operands,
+  shapes: NonNullable<ReturnType<typeof plan>>,
+  epilogue: { bias?: Float32Array; relu?: boolean } = {},
+): tf.TensorInfo {
+  const out = backend.makeOutput(shapes.outShape, 'float32');
+  // Views after makeOutput: allocating may grow the backend's heap and detach earlier ones.
+  gemm.matmulInto(
+    {
+      a: backend.typedArrayFromHeap(operands.a),
+      b: backend.typedArrayFromHeap(operands.b),
+      m: shapes.m,
+      n: shapes.n,
+      k: shapes.k,
+      batch: shapes.batch,
+      transposeA: operands.transposeA,
+      transposeB: operands.transposeB,
+      ...epilogue,
+    },
+    backend.typedArrayFromHeap(out),
+  );
+  return out;
+}
+
+/** Handle returned by installGemmKernels. */
+export interface InstalledGemm {
+  readonly gemm: Gemm;
+  /** Puts the stock kernels back and ends the GEMM's threads. */
+  uninstall(): Promise<void>;
+}
+
+/**
+ * Replaces BatchMatMul and _FusedMatMul of `backendName` (default 'wasm', which must be initialised:
+ * the stock kernels' setup has to have run for them to serve as the fallback).
+ * @example
+ * await tf.setBackend('wasm');
+ * const { gemm } = installGemmKernels({ threads: 2 });
+ */
+export function installGemmKernels(options: { backendName?: string; threads?: number } = {}): InstalledGemm {
+  const backendName = options.backendName ?? 'wasm';
+  const stockMatMul = tf.getKernel(tf.BatchMatMul, backendName);
+  const stockFused = tf.getKernel(tf._FusedMatMul, backendName);
+  if (stockMatMul === undefined || stockFused === undefined) {
+    throw new Error(
+      `installGemmKernels: backend '${backendName}' has no BatchMatMul/_FusedMatMul to replace`,
+    );
+  }
+  const gemm = createGemm(options.threads === undefined ? {} : { threads: options.threads });
+
+  const batchMatMul: tf.KernelFunc = (args: KernelArgs) => {
+    const { a, b } = args.inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const operands = { a, b, transposeA: attrs.transposeA, transposeB: attrs.transposeB };
+    const shapes = plan(operands);
+    if (shapes === null) return stockMatMul.kernelFunc(args);
+    return run(gemm, args.backend as unknown as WasmBackendView, operands, shapes);
+  };
+
+  const fusedMatMul: tf.KernelFunc = (args: KernelArgs) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as unknown as Record<
+      string,
+      tf.TensorInfo | undefined
+    >;
+    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
+    const operands = { a: a!, b: b!, transposeA: attrs.transposeA, transposeB: attrs.transposeB };
+    const shapes = plan(operands);
+    const activation = attrs.activation ?? 'linear';
+    const backend = args.backend as unknown as WasmBackendView;
+    const rowBias =
+      bias === undefined ||
+      (bias.dtype === 'float32' &&
+        (tf.util.sizeFromShape(bias.shape) === 1 ||
+          (bias.shape.at(-1) === shapes?.n && tf.util.sizeFromShape(bias.shape) === shapes?.n)));
+    if (
+      shapes === null ||
+      preluActivationWeights !== undefined ||
+      (activation !== 'linear' && activation !== 'relu') ||
+      !rowBias
+    ) {
+      return stockFused.kernelFunc(args);
+    }
+    let biasRow: Float32Array | undefined;
+    if (bias !== undefined) {
+      const values = backend.typedArrayFromHeap(bias);
+      biasRow = values.length === 1 ? new Float32Array(shapes.n).fill(values[0]!) : values.slice();
+    }
+    return run(gemm, backend, operands, shapes, { bias: biasRow, relu: activation === 'relu' });
+  };
+
+  tf.unregisterKernel(tf.BatchMatMul, backendName);
+  tf.registerKernel({ kernelName: tf.BatchMatMul, backendName, kernelFunc: batchMatMul });
+  tf.unregisterKernel(tf._FusedMatMul, backendName);
+  tf.registerKernel({ kernelName: tf._FusedMatMul, backendName, kernelFunc: fusedMatMul });
+
+  return {
+    gemm,
+    async uninstall() {
+      tf.unregisterKernel(tf.BatchMatMul, backendName);
+      tf.registerKernel(stockMatMul);
+      tf.unregisterKernel(tf._FusedMatMul, backendName);
+      tf.registerKernel(stockFused);
+      await gemm.close();
+    },
+  };
+}

@@ -1,0 +1,310 @@
+/**
+ * @module
+ * Writes the WebAssembly text of our f32 GEMM, C[M×N] (+)= A[M×K]·B[K×N], with 128-bit SIMD (f32x4).
+ * The text is generated rather than written by hand because the micro-kernel is fully unrolled: an
+ * MR×NR tile of C lives in MR·NR/4 v128 locals (which V8 keeps in xmm registers) for a whole pass over
+ * k, and the tile shape is the one knob that decides speed — 6×8 is 12 accumulators + 2 B vectors + 1
+ * broadcast A value = 15 of x64's 16 vector registers, so nothing spills.
+ *
+ * Layout (all addresses and strides in bytes, matrices row- or column-major by their strides):
+ *   - B is packed per (KC × NC) block into NR-wide column slivers, k-major and zero-padded on the right,
+ *     so the kernel's B loads are sequential and aligned to the sliver;
+ *   - A is not packed: the kernel reads it in place, either row-major (A(i,k) at a + i·ars + 4k) or
+ *     column-major (A(i,k) at a + 4i + k·acs, what transposeA gives), a variant for each so every
+ *     address is a register plus an immediate;
+ *   - loop order jc (NC) → pc (KC) → ic (MR) → jr (NR): an A micro-panel (MR × KC, ≤ 6 KB) stays in L1
+ *     while the packed B panel (KC × NC, 256 KB) streams from L2;
+ *   - edge tiles (fewer than MR rows or NR columns) go through a scratch tile and are copied back.
+ * A separate pass applies an optional bias (per column) and ReLU.
+ */
+
+/** The tile and cache-block sizes baked into the module. */
+export interface GemmShape {
+  /** Rows of the register tile. */
+  readonly mr: number;
+  /** Columns of the register tile (a multiple of 4). */
+  readonly nr: number;
+  /** Depth of a packed B block. */
+  readonly kc: number;
+  /** Width of a packed B block (a multiple of nr). */
+  readonly nc: number;
+}
+
+export const DEFAULT_SHAPE: GemmShape = { mr: 6, nr: 8, kc: 256, nc: 256 };
+
+/** Bytes of scratch one thread's gemm call needs: the packed B block plus one edge tile. */
+export function workBytes(shape: GemmShape = DEFAULT_SHAPE): number {
+  return (shape.kc * shape.nc + shape.mr * shape.nr) * 4 + 64;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The micro-kernel: tile C[MR×NR] at c (row stride ldc) = (accumulate ? C : 0) + A-panel · B-sliver.
+ * `row`: A row-major with row stride $as (k step 4 bytes; unrolled ×4, immediates for the k offsets);
+ * otherwise A column-major with k stride $as (the MR values of one k are adjacent).
+ */
+function kernel(shape: GemmShape, row: boolean): string {
+  const { mr, nr } = shape;
+  const nv = nr / 4;
+  const acc = (i: number, v: number) => `$c${i}_${v}`;
+  const locals = [
+    ...range(mr).map((i) => `(local $a${i} i32)`),
+    ...range(mr).flatMap((i) => range(nv).map((v) => `(local ${acc(i, v)} v128)`)),
+    ...range(nv).map((v) => `(local $b${v} v128)`),
+    '(local $x v128) (local $cp i32)',
+  ];
+  // One k step: B vectors at $b + bOff, A values at $a_i + aOff (row) or $a0 + 4i (column).
+  const step = (aOff: number, bOff: number) =>
+    [
+      ...range(nv).map((v) => `(local.set $b${v} (v128.load offset=${bOff + v * 16} (local.get $b)))`),
+      ...range(mr).flatMap((i) => [
+        row
+          ? `(local.set $x (v128.load32_splat offset=${aOff} (local.get $a${i})))`
+          : `(local.set $x (v128.load32_splat offset=${aOff + 4 * i} (local.get $a0)))`,
+        ...range(nv).map(
+          (v) =>
+            `(local.set ${acc(i, v)} (f32x4.add (local.get ${acc(i, v)}) (f32x4.mul (local.get $x) (local.get $b${v}))))`,
+        ),
+      ]),
+    ].join('\n');
+  const unroll = row ? 4 : 2;
+  const advance = (k: number) =>
+    [
+      ...(row
+        ? range(mr).map((i) => `(local.set $a${i} (i32.add (local.get $a${i}) (i32.const ${4 * k})))`)
+        : [`(local.set $a0 (i32.add (local.get $a0) (i32.mul (local.get $as) (i32.const ${k}))))`]),
+      `(local.set $b (i32.add (local.get $b) (i32.const ${nr * 4 * k})))`,
+      `(local.set $k (i32.sub (local.get $k) (i32.const ${k})))`,
+    ].join('\n');
+  // Column-major A: the k offsets are not immediates, so the unrolled steps advance $a0 in between.
+  const unrolledBody = row
+    ? range(unroll)
+        .map((u) => step(4 * u, u * nr * 4))
+        .join('\n')
+    : range(unroll)
+        .map((u) => `${step(0, u * nr * 4)}\n(local.set $a0 (i32.add (local.get $a0) (local.get $as)))`)
+        .join('\n');
+  const unrolledAdvance = row
+    ? advance(unroll)
+    : [
+        `(local.set $b (i32.add (local.get $b) (i32.const ${nr * 4 * unroll})))`,
+        `(local.set $k (i32.sub (local.get $k) (i32.const ${unroll})))`,
+      ].join('\n');
+  // Rows past $m (an edge tile) re-read the last valid row: in bounds, and their results are discarded.
+  const setup = row
+    ? range(mr)
+        .map(
+          (i) =>
+            `(local.set $a${i} (i32.add (local.get $a) (i32.mul (local.get $as) (select (i32.const ${i}) (i32.sub (local.get $m) (i32.const 1)) (i32.lt_u (i32.const ${i}) (local.get $m))))))`,
+        )
+        .join('\n')
+    : '(local.set $a0 (local.get $a))';
+  const store = (accumulate: boolean) =>
+    [
+      '(local.set $cp (local.get $c))',
+      ...range(mr).flatMap((i) => [
+        ...range(nv).map((v) =>
+          accumulate
+            ? `(v128.store offset=${v * 16} (local.get $cp) (f32x4.add (local.get ${acc(i, v)}) (v128.load offset=${v * 16} (local.get $cp))))`
+            : `(v128.store offset=${v * 16} (local.get $cp) (local.get ${acc(i, v)}))`,
+        ),
+        '(local.set $cp (i32.add (local.get $cp) (local.get $ldc)))',
+      ]),
+    ].join('\n');
+  return `
+(func $kernel_${row ? 'row' : 'col'} (param $a i32) (param $as i32) (param $m i32) (param $b i32) (param $k i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+${locals.join(' ')}
+${setup}
+(block $done4 (loop $loop4
+  (br_if $done4 (i32.lt_u (local.get $k) (i32.const ${unroll})))
+${unrolledBody}
+${unrolledAdvance}
+  (br $loop4)))
+(block $done1 (loop $loop1
+  (br_if $done1 (i32.eqz (local.get $k)))
+${step(0, 0)}
+${advance(1).replace(`(i32.mul (local.get $as) (i32.const 1))`, '(local.get $as)')}
+  (br $loop1)))
+(if (local.get $accumulate) (then
+${store(true)}
+) (else
+${store(false)}
+)))`;
+}
+
+/**
+ * packB: the KC×NC block of B at src (B(k,j) at src + k·rs + j·cs) → NR-wide slivers at dst, each kc×NR,
+ * zero-padded past nc. Rows of B that are contiguous (cs = 4) and a full sliver wide move as vectors.
+ */
+function packB(shape: GemmShape): string {
+  const { nr } = shape;
+  const nv = nr / 4;
+  return `
+(func $packB (param $src i32) (param $rs i32) (param $cs i32) (param $kc i32) (param $nc i32) (param $dst i32)
+(local $j i32) (local $k i32) (local $jj i32) (local $s i32) (local $col i32)
+(local.set $j (i32.const 0))
+(block $jdone (loop $jloop
+  (br_if $jdone (i32.ge_u (local.get $j) (local.get $nc)))
+  (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.le_u (i32.add (local.get $j) (i32.const ${nr})) (local.get $nc)))
+    (then
+      (local.set $s (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $k (i32.const 0))
+      (block $kdone (loop $kloop
+        (br_if $kdone (i32.ge_u (local.get $k) (local.get $kc)))
+${range(nv)
+  .map(
+    (v) =>
+      `        (v128.store offset=${v * 16} (local.get $dst) (v128.load offset=${v * 16} (local.get $s)))`,
+  )
+  .join('\n')}
+        (local.set $dst (i32.add (local.get $dst) (i32.const ${nr * 4})))
+        (local.set $s (i32.add (local.get $s) (local.get $rs)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kloop))))
+    (else
+      (local.set $k (i32.const 0))
+      (block $kdone (loop $kloop
+        (br_if $kdone (i32.ge_u (local.get $k) (local.get $kc)))
+        (local.set $jj (i32.const 0))
+        (block $jjdone (loop $jjloop
+          (br_if $jjdone (i32.ge_u (local.get $jj) (i32.const ${nr})))
+          (local.set $col (i32.add (local.get $j) (local.get $jj)))
+          (f32.store (local.get $dst)
+            (if (result f32) (i32.lt_u (local.get $col) (local.get $nc))
+              (then (f32.load (i32.add (i32.add (local.get $src) (i32.mul (local.get $k) (local.get $rs))) (i32.mul (local.get $col) (local.get $cs)))))
+              (else (f32.const 0))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $jj (i32.add (local.get $jj) (i32.const 1)))
+          (br $jjloop)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kloop)))))
+  (local.set $j (i32.add (local.get $j) (i32.const ${nr})))
+  (br $jloop)))
+)`;
+}
+
+/** Copies an m×n tile of floats between two row strides (bytes). */
+const copyTile = `
+(func $copyTile (param $src i32) (param $srs i32) (param $dst i32) (param $drs i32) (param $m i32) (param $n i32)
+(local $i i32) (local $j i32)
+(block $idone (loop $iloop
+  (br_if $idone (i32.ge_u (local.get $i) (local.get $m)))
+  (local.set $j (i32.const 0))
+  (block $jdone (loop $jloop
+    (br_if $jdone (i32.ge_u (local.get $j) (local.get $n)))
+    (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+      (f32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2)))))
+    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+    (br $jloop)))
+  (local.set $src (i32.add (local.get $src) (local.get $srs)))
+  (local.set $dst (i32.add (local.get $dst) (local.get $drs)))
+  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+  (br $iloop)))
+)`;
+
+/**
+ * gemm(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, work): C = A·B with A(i,k) at a + i·ars + k·acs,
+ * B(k,j) at b + k·brs + j·bcs, C(i,j) at c + i·ldc + 4j; one of ars, acs must be 4. work: workBytes().
+ */
+function gemm(shape: GemmShape): string {
+  const { mr, nr, kc, nc } = shape;
+  return `
+(func (export "gemm") (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $brs i32) (param $bcs i32)
+  (param $c i32) (param $ldc i32) (param $M i32) (param $N i32) (param $K i32) (param $work i32)
+(local $jc i32) (local $ncur i32) (local $pc i32) (local $kcur i32) (local $ic i32) (local $mcur i32)
+(local $jr i32) (local $ncol i32) (local $acc i32) (local $tmp i32) (local $at i32) (local $bt i32) (local $ct i32)
+(local $row i32) (local $as i32)
+(local.set $tmp (i32.add (local.get $work) (i32.const ${kc * nc * 4})))
+(local.set $row (i32.eq (local.get $acs) (i32.const 4)))
+(local.set $as (select (local.get $ars) (local.get $acs) (local.get $row)))
+(block $jcdone (loop $jcloop
+  (br_if $jcdone (i32.ge_u (local.get $jc) (local.get $N)))
+  (local.set $ncur (select (i32.sub (local.get $N) (local.get $jc)) (i32.const ${nc}) (i32.lt_u (i32.sub (local.get $N) (local.get $jc)) (i32.const ${nc}))))
+  (local.set $pc (i32.const 0))
+  (block $pcdone (loop $pcloop
+    (br_if $pcdone (i32.ge_u (local.get $pc) (local.get $K)))
+    (local.set $kcur (select (i32.sub (local.get $K) (local.get $pc)) (i32.const ${kc}) (i32.lt_u (i32.sub (local.get $K) (local.get $pc)) (i32.const ${kc}))))
+    (call $packB
+      (i32.add (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $brs))) (i32.mul (local.get $jc) (local.get $bcs)))
+      (local.get $brs) (local.get $bcs) (local.get $kcur) (local.get $ncur) (local.get $work))
+    (local.set $acc (i32.gt_u (local.get $pc) (i32.const 0)))
+    (local.set $ic (i32.const 0))
+    (block $icdone (loop $icloop
+      (br_if $icdone (i32.ge_u (local.get $ic) (local.get $M)))
+      (local.set $mcur (select (i32.sub (local.get $M) (local.get $ic)) (i32.const ${mr}) (i32.lt_u (i32.sub (local.get $M) (local.get $ic)) (i32.const ${mr}))))
+      (local.set $at (i32.add (i32.add (local.get $a) (i32.mul (local.get $ic) (local.get $ars))) (i32.mul (local.get $pc) (local.get $acs))))
+      (local.set $jr (i32.const 0))
+      (block $jrdone (loop $jrloop
+        (br_if $jrdone (i32.ge_u (local.get $jr) (local.get $ncur)))
+        (local.set $ncol (select (i32.sub (local.get $ncur) (local.get $jr)) (i32.const ${nr}) (i32.lt_u (i32.sub (local.get $ncur) (local.get $jr)) (i32.const ${nr}))))
+        (local.set $bt (i32.add (local.get $work) (i32.mul (i32.shl (local.get $jr) (i32.const 2)) (local.get $kcur))))
+        (local.set $ct (i32.add (i32.add (local.get $c) (i32.mul (local.get $ic) (local.get $ldc))) (i32.shl (i32.add (local.get $jc) (local.get $jr)) (i32.const 2))))
+        (if (i32.and (i32.eq (local.get $mcur) (i32.const ${mr})) (i32.eq (local.get $ncol) (i32.const ${nr})))
+          (then
+            (if (local.get $row)
+              (then (call $kernel_row (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $ct) (local.get $ldc) (local.get $acc)))
+              (else (call $kernel_col (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $ct) (local.get $ldc) (local.get $acc)))))
+          (else
+            (if (local.get $acc)
+              (then (call $copyTile (local.get $ct) (local.get $ldc) (local.get $tmp) (i32.const ${nr * 4}) (local.get $mcur) (local.get $ncol))))
+            (if (local.get $row)
+              (then (call $kernel_row (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $tmp) (i32.const ${nr * 4}) (local.get $acc)))
+              (else (call $kernel_col (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $tmp) (i32.const ${nr * 4}) (local.get $acc))))
+            (call $copyTile (local.get $tmp) (i32.const ${nr * 4}) (local.get $ct) (local.get $ldc) (local.get $mcur) (local.get $ncol))))
+        (local.set $jr (i32.add (local.get $jr) (i32.const ${nr})))
+        (br $jrloop)))
+      (local.set $ic (i32.add (local.get $ic) (i32.const ${mr})))
+      (br $icloop)))
+    (local.set $pc (i32.add (local.get $pc) (i32.const ${kc})))
+    (br $pcloop)))
+  (local.set $jc (i32.add (local.get $jc) (i32.const ${nc})))
+  (br $jcloop)))
+)`;
+}
+
+/** biasRelu(c, ldc, m, n, bias, relu): C(i,j) += bias[j] (bias ≠ 0), then max(·, 0) when relu ≠ 0. */
+const biasRelu = `
+(func (export "biasRelu") (param $c i32) (param $ldc i32) (param $m i32) (param $n i32) (param $bias i32) (param $relu i32)
+(local $i i32) (local $j i32) (local $p i32) (local $v v128) (local $f f32)
+(block $idone (loop $iloop
+  (br_if $idone (i32.ge_u (local.get $i) (local.get $m)))
+  (local.set $p (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))))
+  (local.set $j (i32.const 0))
+  (block $vdone (loop $vloop
+    (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+    (local.set $v (v128.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))))
+    (if (local.get $bias) (then (local.set $v (f32x4.add (local.get $v) (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+    (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+    (v128.store (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))) (local.get $v))
+    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+    (br $vloop)))
+  (block $sdone (loop $sloop
+    (br_if $sdone (i32.ge_u (local.get $j) (local.get $n)))
+    (local.set $f (f32.load (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))))
+    (if (local.get $bias) (then (local.set $f (f32.add (local.get $f) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+    (if (local.get $relu) (then (local.set $f (f32.max (local.get $f) (f32.const 0)))))
+    (f32.store (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2))) (local.get $f))
+    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+    (br $sloop)))
+  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+  (br $iloop)))
+)`;
+
+/** The whole module; `shared` imports a shared memory (threads), otherwise a plain one. */
+export function gemmWat(options: { shared: boolean; shape?: GemmShape }): string {
+  const shape = options.shape ?? DEFAULT_SHAPE;
+  if (shape.nr % 4 !== 0 || shape.nc % shape.nr !== 0) {
+    throw new Error(`gemmWat: nr (${shape.nr}) must be a multiple of 4 and nc (${shape.nc}) of nr`);
+  }
+  return `(module
+(import "env" "memory" (memory 1 65536${options.shared ? ' shared' : ''}))
+${kernel(shape, true)}
+${kernel(shape, false)}
+${packB(shape)}
+${copyTile}
+${gemm(shape)}
+${biasRelu}
+)
+`;
+}
