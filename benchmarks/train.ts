@@ -6,6 +6,10 @@
  *   npm run bench:train                                   # batch 32, wasm + webgpu, 20 s each
  *   npm run bench:train -- --batch 8 --backends wasm,webgpu,cpu --seconds 10 --timeout 300
  *
+ * With ECG_TMP_GEMM=stock in the environment (passed on to the measuring processes) the wasm backend keeps
+ * tfjs-wasm's own matMul kernels instead of our GEMM — the "before" of docs/performance.md — and the file
+ * is train-<date>-tfjs-kernels.json.
+ *
  * Writes benchmarks/results/train-<date>.json: an array with one record per (model, backend):
  * { model, backend, device, batch, oursSamplesPerSec, stockTfjsSamplesPerSec, pytorchSamplesPerSec,
  * pytorchBatch, pytorchThreads, notes, machine } (null where a side could not run — e.g. stock tfjs on wasm lacks
@@ -93,6 +97,7 @@ for (const model of values.models!.split(',')) {
       backend,
       device: ours.device ?? stock.device ?? null,
       batch,
+      gemm: process.env.ECG_TMP_GEMM === 'stock' ? 'tfjs-wasm kernels' : 'ours',
       oursSamplesPerSec: ours.samplesPerSec ?? null,
       stockTfjsSamplesPerSec: stock.samplesPerSec ?? null,
       pytorchSamplesPerSec: torch.samplesPerSec ?? null,
@@ -123,7 +128,8 @@ const machine = {
   date: new Date().toISOString(),
 };
 await mkdir(join(HERE, 'results'), { recursive: true });
-const file = join(HERE, 'results', `train-${machine.date.slice(0, 10)}.json`);
+const suffix = process.env.ECG_TMP_GEMM === 'stock' ? '-tfjs-kernels' : '';
+const file = join(HERE, 'results', `train-${machine.date.slice(0, 10)}${suffix}.json`);
 await writeFile(
   file,
   `${JSON.stringify(
