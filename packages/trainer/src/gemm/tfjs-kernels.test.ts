@@ -88,6 +88,19 @@ describe('BatchMatMul and _FusedMatMul on wasm run our GEMM and equal tfjs-cpu',
     expectClose(await on('wasm', f), await on('cpu', f), 1e-4);
   });
 
+  it('Identity shares data instead of copying it, and a clone outlives its original', () => {
+    const x = rand([1000], 14);
+    const values = x.dataSync().slice();
+    const before = tf.memory().numBytes;
+    const y = tf.clone(x);
+    // One buffer in the backend, two references to it (the stock wasm Identity copied into a new one).
+    expect(y.dataId).toBe(x.dataId);
+    expect(tf.memory().numBytes - before).toBe(4000);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual(Array.from(values));
+    y.dispose();
+  });
+
   it('the gradient of a matMul with both operands transposed equals central differences', () => {
     const a = rand([6, 4], 11).arraySync() as number[][];
     const b = rand([5, 6], 12);

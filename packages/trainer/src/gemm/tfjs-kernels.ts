@@ -10,6 +10,11 @@
  * and hands what it does not cover (non-float32 dtypes, broadcasts over several batch dimensions,
  * fused activations other than ReLU, bias shapes other than a row vector) to the stock kernel it
  * replaced, so behaviour is unchanged outside the fast path.
+ *
+ * It also replaces Identity. tfjs-core clones (Identity) every tensor an op saves for its gradient, and
+ * tfjs-wasm's Identity copies the data: 1.6 GB of copies per SqueezeNet-1D step at batch 32. tfjs data is
+ * immutable (Variable.assign swaps data rather than writing it), so Identity here shares the data and
+ * counts a reference, as tfjs-backend-cpu's and tfjs-wasm's own Reshape do.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,6 +22,7 @@ import { createGemm, type Gemm } from './gemm.ts';
 
 /** The part of tfjs-backend-wasm's BackendWasm the kernels use. */
 interface WasmBackendView {
+  incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
 }
@@ -87,7 +93,7 @@ export interface InstalledGemm {
 }
 
 /**
- * Replaces BatchMatMul and _FusedMatMul of `backendName` (default 'wasm', which must be initialised:
+ * Replaces BatchMatMul, _FusedMatMul and Identity of `backendName` (default 'wasm', which must be initialised:
  * the stock kernels' setup has to have run for them to serve as the fallback).
  * @example
  * await tf.setBackend('wasm');
@@ -144,8 +150,20 @@ export function installGemmKernels(options: { backendName?: string; threads?: nu
     return run(gemm, backend, operands, shapes, { bias: biasRow, relu: activation === 'relu' });
   };
 
+  const stockIdentity = tf.getKernel(tf.Identity, backendName);
+  const identity: tf.KernelFunc = (args: KernelArgs) => {
+    const { x } = args.inputs as unknown as { x: tf.TensorInfo };
+    if (x.dtype === 'string' || stockIdentity === undefined) return stockIdentity!.kernelFunc(args);
+    (args.backend as unknown as WasmBackendView).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+
   tf.unregisterKernel(tf.BatchMatMul, backendName);
   tf.registerKernel({ kernelName: tf.BatchMatMul, backendName, kernelFunc: batchMatMul });
+  if (stockIdentity !== undefined) {
+    tf.unregisterKernel(tf.Identity, backendName);
+    tf.registerKernel({ kernelName: tf.Identity, backendName, kernelFunc: identity });
+  }
   tf.unregisterKernel(tf._FusedMatMul, backendName);
   tf.registerKernel({ kernelName: tf._FusedMatMul, backendName, kernelFunc: fusedMatMul });
 
@@ -156,6 +174,10 @@ export function installGemmKernels(options: { backendName?: string; threads?: nu
       tf.registerKernel(stockMatMul);
       tf.unregisterKernel(tf._FusedMatMul, backendName);
       tf.registerKernel(stockFused);
+      if (stockIdentity !== undefined) {
+        tf.unregisterKernel(tf.Identity, backendName);
+        tf.registerKernel(stockIdentity);
+      }
       await gemm.close();
     },
   };
