@@ -101,6 +101,23 @@ describe('BatchMatMul and _FusedMatMul on wasm run our GEMM and equal tfjs-cpu',
     y.dispose();
   });
 
+  it('Slice (and SplitV, which uses it) equal tfjs-cpu for 1- to 4-D, int32 and empty boxes', async () => {
+    const f = () => {
+      const x4 = rand([3, 5, 7, 4], 15);
+      return [
+        tf.slice(rand([10], 16), 3, 5),
+        tf.slice(rand([6, 9], 17), [1, 2], [4, -1]),
+        tf.slice(rand([4, 30, 12], 18), [0, 2, 0], [4, 20, 12]),
+        tf.slice(x4, [1, 0, 3, 1], [2, 5, 3, 2]),
+        tf.slice(x4, [0, 2, 0, 0], [3, 0, 7, 4]),
+        tf.cast(tf.slice(tf.range(0, 24, 1, 'int32').reshape([2, 3, 4]), [1, 1, 1], [1, 2, 2]), 'float32'),
+        ...tf.split(rand([2, 9, 6], 19), [2, 3, 1], 2),
+      ];
+    };
+    // A slice moves values: equal, not close.
+    expectClose(await on('wasm', f), await on('cpu', f), 1e-12);
+  });
+
   it('the gradient of a matMul with both operands transposed equals central differences', () => {
     const a = rand([6, 4], 11).arraySync() as number[][];
     const b = rand([5, 6], 12);

@@ -15,6 +15,10 @@
  * tfjs-wasm's Identity copies the data: 1.6 GB of copies per SqueezeNet-1D step at batch 32. tfjs data is
  * immutable (Variable.assign swaps data rather than writing it), so Identity here shares the data and
  * counts a reference, as tfjs-backend-cpu's and tfjs-wasm's own Reshape do.
+ *
+ * And Slice: tfjs-wasm's reads its whole input back into a new JavaScript array (readSync) to cut out a
+ * part — for every shifted view of a convolution and, through SplitV, for every piece of a concat's
+ * gradient (512 MB per SqueezeNet-1D step). Ours copies the contiguous rows straight from the heap.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -25,6 +29,28 @@ interface WasmBackendView {
   incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/** Copies the box [begin, begin + size) of x (row-major, shape) into out, one innermost run at a time. */
+function copyBox(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void {
+  const rank = shape.length;
+  if (rank === 0) {
+    out[0] = x[0]!;
+    return;
+  }
+  const strides = tf.util.computeStrides(shape);
+  const run = size[rank - 1]!;
+  const outer = tf.util.sizeFromShape(size.slice(0, -1));
+  const index = new Array<number>(Math.max(0, rank - 1)).fill(0);
+  for (let o = 0; o < outer; o++) {
+    let from = begin[rank - 1]!;
+    for (let d = 0; d < rank - 1; d++) from += (begin[d]! + index[d]!) * strides[d]!;
+    out.set(x.subarray(from, from + run), o * run);
+    for (let d = rank - 2; d >= 0; d--) {
+      if (++index[d]! < size[d]!) break;
+      index[d] = 0;
+    }
+  }
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -93,7 +119,7 @@ export interface InstalledGemm {
 }
 
 /**
- * Replaces BatchMatMul, _FusedMatMul and Identity of `backendName` (default 'wasm', which must be initialised:
+ * Replaces BatchMatMul, _FusedMatMul, Identity and Slice of `backendName` (default 'wasm', which must be initialised:
  * the stock kernels' setup has to have run for them to serve as the fallback).
  * @example
  * await tf.setBackend('wasm');
@@ -158,8 +184,29 @@ export function installGemmKernels(options: { backendName?: string; threads?: nu
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 
+  const stockSlice = tf.getKernel(tf.Slice, backendName);
+  const slice: tf.KernelFunc = (args: KernelArgs) => {
+    const { x } = args.inputs as unknown as { x: tf.TensorInfo };
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    if (x.dtype === 'string' || stockSlice === undefined) return stockSlice!.kernelFunc(args);
+    const [from, extent] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [
+      number[],
+      number[],
+    ];
+    const backend = args.backend as unknown as WasmBackendView;
+    const out = backend.makeOutput(extent, x.dtype);
+    if (tf.util.sizeFromShape(extent) > 0) {
+      copyBox(backend.typedArrayFromHeap(x), x.shape, from, extent, backend.typedArrayFromHeap(out));
+    }
+    return out;
+  };
+
   tf.unregisterKernel(tf.BatchMatMul, backendName);
   tf.registerKernel({ kernelName: tf.BatchMatMul, backendName, kernelFunc: batchMatMul });
+  if (stockSlice !== undefined) {
+    tf.unregisterKernel(tf.Slice, backendName);
+    tf.registerKernel({ kernelName: tf.Slice, backendName, kernelFunc: slice });
+  }
   if (stockIdentity !== undefined) {
     tf.unregisterKernel(tf.Identity, backendName);
     tf.registerKernel({ kernelName: tf.Identity, backendName, kernelFunc: identity });
@@ -177,6 +224,10 @@ export function installGemmKernels(options: { backendName?: string; threads?: nu
       if (stockIdentity !== undefined) {
         tf.unregisterKernel(tf.Identity, backendName);
         tf.registerKernel(stockIdentity);
+      }
+      if (stockSlice !== undefined) {
+        tf.unregisterKernel(tf.Slice, backendName);
+        tf.registerKernel(stockSlice);
       }
       await gemm.close();
     },
