@@ -63,7 +63,8 @@ const PAGE = 65536;
 const MAX_THREADS = 6;
 /**
  * The control block (int32): [0] round (generation), [2 + t] thread t started, [8 + t] last round
- * thread t finished, from [16] one call record per thread, its last int the round it is for.
+ * thread t finished, [15] a worker trapped, from [16] one call record per thread, its last int the
+ * round it is for.
  */
 const CONTROL_BYTES = PAGE;
 const RECORD_INTS = 20;
@@ -104,7 +105,10 @@ for (;;) {
   generation = Atomics.load(ctrl, 0);
   const record = 16 + index * recordInts;
   // A record is meant for this round only if the caller tagged it so (it writes the tag before waking).
-  if (Atomics.load(ctrl, record + recordInts - 1) === generation) runRecord(exports, ctrl, record);
+  // A trap must not leave the caller waiting: flag it (ctrl[15]) and report the round done.
+  if (Atomics.load(ctrl, record + recordInts - 1) === generation) {
+    try { runRecord(exports, ctrl, record); } catch { Atomics.store(ctrl, 15, 1); }
+  }
   Atomics.store(ctrl, 8 + index, generation);
   Atomics.notify(ctrl, 8 + index);
 }
@@ -289,6 +293,9 @@ export class Gemm {
       for (let done = Atomics.load(ctrl, 8 + t); done !== round; done = Atomics.load(ctrl, 8 + t)) {
         Atomics.wait(ctrl, 8 + t, done);
       }
+    }
+    if (Atomics.exchange(ctrl, 15, 0) !== 0) {
+      throw new GemmError(`matmul: a worker thread trapped on M ${m}, N ${n}, K ${k}, batch ${batch}`);
     }
     out.set(new Float32Array(this.#memory.buffer, cAt, out.length));
   }
