@@ -12,7 +12,7 @@ import { findToken, insertToken, sha256Hex } from '../src/db/index.ts';
 import { app } from '../src/index.ts';
 import { addressBlock } from '../src/ratelimit.ts';
 import { SECURITY_HEADERS } from '../src/security.ts';
-import { BASE, call, fakeVersion, publish, publishForm, publishToken } from './helpers.ts';
+import { BASE, call, fakeVersion, publish, publishForm, publishToken, snapshot } from './helpers.ts';
 
 const AREA = 'abuse and access';
 
@@ -21,16 +21,6 @@ async function errorOf(res: Response) {
   expect(Object.keys(body)).toEqual(['error']);
   expect(Object.keys(body.error).sort()).toEqual(['code', 'message']);
   return body.error;
-}
-
-/** Every registry table and the R2 object list, for before/after comparisons. */
-async function snapshot(): Promise<string> {
-  const tables: Record<string, unknown[]> = {};
-  for (const t of ['versions', 'aliases', 'blobs', 'tokens']) {
-    tables[t] = (await env.DB.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()).results;
-  }
-  const objects = (await env.BLOBS.list()).objects.map((o) => `${o.key}:${o.size}`).sort();
-  return JSON.stringify({ tables, objects });
 }
 
 /** Everything the Worker writes to the console while `fn` runs. */

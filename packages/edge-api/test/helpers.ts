@@ -70,3 +70,24 @@ export async function publish(
     body: publishForm(manifest, files),
   });
 }
+
+/** Every D1 table (those added by later migrations too) and every R2 object, as one comparable string. */
+export async function snapshot(): Promise<string> {
+  const { results: tables } = await env.DB.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name <> 'd1_migrations' ORDER BY name",
+  ).all<{ name: string }>();
+  const state: Record<string, string[]> = {};
+  for (const { name } of tables) {
+    const { results } = await env.DB.prepare(`SELECT * FROM "${name}"`).all();
+    state[name] = results.map((r) => JSON.stringify(r)).sort();
+  }
+  const objects: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.BLOBS.list(cursor === undefined ? {} : { cursor });
+    for (const o of page.objects) objects.push(`${o.key} ${o.size} ${o.etag}`);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor !== undefined);
+  state['r2 objects'] = objects.sort();
+  return JSON.stringify(state);
+}

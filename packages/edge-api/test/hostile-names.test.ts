@@ -6,11 +6,10 @@
  * name — fetch and workerd resolve it first — so it is counted apart and not sent.
  */
 
-import { env } from 'cloudflare:test';
 import { VERSION_PATTERN } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { reportFigure } from '../../../test/reliability.ts';
-import { BASE, call, fakeVersion, publish, publishForm, publishToken } from './helpers.ts';
+import { BASE, call, fakeVersion, publish, publishForm, publishToken, snapshot } from './helpers.ts';
 
 /** Hostile names as a client would put them in a path: raw ones (already percent-encoded) and text. */
 const RAW = [
@@ -77,15 +76,6 @@ function reachesRoute(template: string, segment: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function snapshot(): Promise<string> {
-  const tables: Record<string, unknown[]> = {};
-  for (const t of ['versions', 'aliases', 'blobs', 'tokens']) {
-    tables[t] = (await env.DB.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()).results;
-  }
-  const objects = (await env.BLOBS.list()).objects.map((o) => `${o.key}:${o.size}`).sort();
-  return JSON.stringify({ tables, objects });
 }
 
 describe('hostile model names, versions and aliases', () => {
