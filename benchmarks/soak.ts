@@ -28,6 +28,7 @@ import { N_LEADS, N_STEPS, parseManifest } from '@ecg-tmp/core';
 import { freePort, startEdge } from '../packages/edge-api/scripts/start.ts';
 import { createToken } from '../packages/edge-api/scripts/token.ts';
 import { ROOT } from '../packages/edge-api/scripts/wrangler.ts';
+import { fakeVersion } from '../packages/edge-api/test/fake-version.ts';
 
 export const DEFAULT_SOAK_SECONDS = 120;
 
@@ -89,31 +90,10 @@ function ecgBody(): string {
   return JSON.stringify({ inputs: [{ name: 'ecg', shape: [1, N_LEADS, N_STEPS], datatype: 'FP32', data }] });
 }
 
-/** A small valid version of the `soak` model: two made-up files with their real digests. */
+/** A small valid version of the `soak` model: two made-up files, unique to this run, with their real digests. */
 function soakVersion(version: string) {
-  const files = new Map<string, Uint8Array>();
-  const entries = [];
-  for (const path of ['model.onnx', 'model-1.onnx']) {
-    const bytes = new TextEncoder().encode(`${path} soak ${version} ${crypto.randomUUID()}`.repeat(20));
-    files.set(path, bytes);
-    entries.push({ path, role: 'model', sha256: sha256(bytes), bytes: bytes.length, dtype: 'fp32' });
-  }
-  const manifest = {
-    schemaVersion: 1,
-    name: 'soak',
-    version,
-    architecture: 'cnn-lstm',
-    parameters: 1,
-    inputs: [{ name: 'ecg', shape: ['batch', 12, 'time'], dtype: 'float32' }],
-    outputs: [{ name: 'tmp', shape: ['batch', 75, 'time'], dtype: 'float32' }],
-    normalisation: { ecg: 'lead-range', tmp: 'vm-affine' },
-    leads: 12,
-    sites: 75,
-    files: entries,
-    metrics: {},
-    training: { dataset: 'soak', seed: 1, epochs: 1, backend: 'cpu', commit: 'unknown' },
-  };
-  return { manifest, files };
+  const unique = () => `${crypto.randomUUID()} `.repeat(20);
+  return fakeVersion('soak', version, [unique(), unique()], { parameters: 1, dataset: 'soak' });
 }
 
 const quantile = (sorted: number[], q: number) =>
@@ -237,10 +217,10 @@ export async function runSoak(options: {
         200,
       );
     });
-    const published: ReturnType<typeof soakVersion>['manifest'][] = [];
+    const published: Awaited<ReturnType<typeof soakVersion>>['manifest'][] = [];
     const auth = { Authorization: `Bearer ${token}` };
     const publisher = loop(async (i) => {
-      const v = soakVersion(`0.${Math.floor(i / 1000)}.${i % 1000}`);
+      const v = await soakVersion(`0.${Math.floor(i / 1000)}.${i % 1000}`);
       let ok: boolean;
       if (i % 2 === 0) {
         const form = new FormData();

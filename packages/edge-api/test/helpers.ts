@@ -4,7 +4,7 @@
  */
 
 import { env, SELF } from 'cloudflare:test';
-import { insertToken, sha256Hex } from '../src/db/index.ts';
+import { insertToken } from '../src/db/index.ts';
 
 export const BASE = 'https://edge.test';
 
@@ -19,37 +19,7 @@ export async function publishToken(scopes: 'publish'[] = ['publish']): Promise<s
   return token;
 }
 
-/** A small made-up model version: manifest + files with their real digests. */
-export async function fakeVersion(
-  name: string,
-  version: string,
-  contents: string[] = ['graph one', 'graph two'],
-) {
-  const files = new Map<string, Uint8Array>();
-  const entries = [];
-  for (const [i, text] of contents.entries()) {
-    const bytes = new TextEncoder().encode(`${text} ${name} ${version}`);
-    const path = i === 0 ? 'model.onnx' : `model-${i}.onnx`;
-    files.set(path, bytes);
-    entries.push({ path, role: 'model', sha256: await sha256Hex(bytes), bytes: bytes.length, dtype: 'fp32' });
-  }
-  const manifest = {
-    schemaVersion: 1,
-    name,
-    version,
-    architecture: 'cnn-lstm',
-    parameters: 213835,
-    inputs: [{ name: 'ecg', shape: ['batch', 12, 'time'], dtype: 'float32' }],
-    outputs: [{ name: 'tmp', shape: ['batch', 75, 'time'], dtype: 'float32' }],
-    normalisation: { ecg: 'lead-range', tmp: 'vm-affine' },
-    leads: 12,
-    sites: 75,
-    files: entries,
-    metrics: {},
-    training: { dataset: 'test', seed: 1, epochs: 1, backend: 'cpu', commit: 'unknown' },
-  };
-  return { manifest, files };
-}
+export { fakeVersion } from './fake-version.ts';
 
 export function publishForm(manifest: unknown, files: Map<string, Uint8Array>): FormData {
   const form = new FormData();
