@@ -7,11 +7,8 @@
  * what it injected and reports it (test/reliability.ts). Reconstructions run for real (ORT wasm).
  */
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type Manifest, N_SITES, N_STEPS, parseManifest } from '@ecg-tmp/core';
-import { HttpResponse, http } from 'msw';
-import { setupServer } from 'msw/node';
+import { N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { reportFigure } from '../../../test/reliability.ts';
@@ -25,107 +22,34 @@ import {
   NetworkError,
   type ProgressEvent,
 } from '../src/index.ts';
+import { EDGE, fakeEdge, notFound } from './fake-edge.ts';
 
-const EDGE = 'https://edge.test';
-const ROOT = join(import.meta.dirname, '../../..');
 const MODELS = { 'cnn-lstm': aliases['cnn-lstm'].stable, transformer: aliases.transformer.stable };
 type Model = keyof typeof MODELS;
-
-const manifests = new Map<string, Manifest>();
-const blobs = new Map<string, Uint8Array>();
-/** Requests the fake edge saw, as "KIND detail". */
-let seen: string[] = [];
-type Kind = 'manifest' | 'blob' | 'ready' | 'infer';
-/** A test's fault: a Response replaces the normal answer, undefined lets it through. */
-let fault:
-  | ((request: Request, kind: Kind) => Response | undefined | Promise<Response | undefined>)
-  | undefined;
-
-const notFound = (message: string) =>
-  HttpResponse.json({ error: { code: 'not_found', message } }, { status: 404 });
-
-const server = setupServer(
-  http.get(`${EDGE}/v1/models/:name/versions/:version`, async ({ request, params }) => {
-    seen.push(`manifest ${params.name}/${params.version}`);
-    const override = await fault?.(request, 'manifest');
-    if (override) return override;
-    const m = manifests.get(params.name as string);
-    if (m === undefined || ![m.version, 'stable'].includes(params.version as string))
-      return notFound(`model '${params.name}' version '${params.version}' does not exist`);
-    return HttpResponse.json(m);
-  }),
-  http.get(`${EDGE}/v1/blobs/:sha`, async ({ request, params }) => {
-    const range = request.headers.get('range');
-    seen.push(`blob ${String(params.sha).slice(0, 8)}${range ? ` ${range}` : ''}`);
-    const override = await fault?.(request, 'blob');
-    if (override) return override;
-    const bytes = blobs.get(params.sha as string);
-    if (bytes === undefined) return notFound('no such blob');
-    const from = range === null ? undefined : Number(/^bytes=(\d+)-$/.exec(range)?.[1]);
-    if (from !== undefined)
-      return new HttpResponse(bytes.slice(from), {
-        status: 206,
-        headers: { 'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` },
-      });
-    return new HttpResponse(bytes.slice());
-  }),
-  http.get(`${EDGE}/v2/models/:name/versions/:version/ready`, async ({ request, params }) => {
-    seen.push(`ready ${params.name}`);
-    return (await fault?.(request, 'ready')) ?? HttpResponse.json({ name: params.name, ready: true });
-  }),
-  http.post(`${EDGE}/v2/models/:name/versions/:version/infer`, async ({ request }) => {
-    seen.push('infer');
-    const override = await fault?.(request, 'infer');
-    if (override) return override;
-    // A recognisable TMP (value = index) in the binary tensor extension, as the edge answers.
-    const out = new Float32Array(N_SITES * N_STEPS).map((_, i) => i);
-    const header = new TextEncoder().encode(
-      JSON.stringify({
-        outputs: [
-          {
-            name: 'tmp',
-            datatype: 'FP32',
-            shape: [1, 75, 500],
-            parameters: { binary_data_size: out.byteLength },
-          },
-        ],
-      }),
-    );
-    const body = new Uint8Array(header.length + out.byteLength);
-    body.set(header);
-    body.set(new Uint8Array(out.buffer), header.length);
-    return new HttpResponse(body, { headers: { 'Inference-Header-Content-Length': String(header.length) } });
-  }),
-);
+const edge = fakeEdge();
 
 /** Unhandled rejections anywhere in this file fail the last test (an abort must leave none behind). */
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
 beforeAll(async () => {
-  for (const [name, version] of Object.entries(MODELS)) {
-    const dir = join(ROOT, 'models', name, version);
-    const m = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
-    manifests.set(name, m);
-    for (const f of m.files) blobs.set(f.sha256, new Uint8Array(await readFile(join(dir, f.path))));
-  }
-  server.listen({ onUnhandledRequest: 'error' });
+  await edge.listen(MODELS);
   process.on('unhandledRejection', onUnhandled);
 });
 afterEach(() => {
-  fault = undefined;
-  seen = [];
+  edge.reset();
   vi.restoreAllMocks();
 });
 afterAll(() => {
-  server.close();
+  edge.close();
   process.off('unhandledRejection', onUnhandled);
 });
 
 const ecg = new Float32Array(12 * 500).map((_, i) => Math.sin(i * 0.029) * 0.5 + Math.cos(i * 0.004) * 0.3);
 const base = { model: 'cnn-lstm', edgeUrl: EDGE, device: 'wasm' as const, backoffMs: 1 };
-const fp32 = (model: Model = 'cnn-lstm') => manifests.get(model)!.files.filter((f) => f.dtype === 'fp32');
-const blobRequests = () => seen.filter((s) => s.startsWith('blob'));
+const fp32 = (model: Model = 'cnn-lstm') =>
+  edge.manifests.get(model)!.files.filter((f) => f.dtype === 'fp32');
+const blobRequests = () => edge.seen.filter((s) => s.startsWith('blob'));
 const failWith = (status: number, headers: Record<string, string> = {}) =>
   HttpResponse.json({ error: { code: 'unavailable', message: `injected ${status}` } }, { status, headers });
 const weights = (store: ReturnType<typeof memoryStore>) =>
@@ -153,7 +77,7 @@ describe('retries', () => {
     let failures = 0;
     // A fixed draw (msw draws too, so not a sequence), to check the formula exactly.
     vi.spyOn(Math, 'random').mockReturnValue(0.75);
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'manifest' && injected < 5 ? counted(() => injected++, failWith(503)) : undefined;
     const retries: Extract<ProgressEvent, { status: 'retry' }>[] = [];
     const r = await createReconstructor({
@@ -175,7 +99,7 @@ describe('retries', () => {
     const waits: number[][] = [[], [], []];
     for (let run = 0; run < 40; run++) {
       let left = 3;
-      fault = (_req, kind) =>
+      edge.fault = (_req, kind) =>
         kind === 'manifest' && left-- > 0 ? counted(() => injected++, failWith(502)) : undefined;
       const again = await createReconstructor({
         ...base,
@@ -210,7 +134,7 @@ describe('retries', () => {
 
   it('a Retry-After longer than the backoff is the least it waits; 429 is retried', async () => {
     let left = 1;
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'manifest' && left-- > 0 ? failWith(429, { 'Retry-After': '0.2' }) : undefined;
     const retries: number[] = [];
     const t0 = performance.now();
@@ -225,7 +149,7 @@ describe('retries', () => {
   });
 
   it('gives up with a NetworkError that carries the last status and says what to do', async () => {
-    fault = (_req, kind) => (kind === 'manifest' ? failWith(500) : undefined);
+    edge.fault = (_req, kind) => (kind === 'manifest' ? failWith(500) : undefined);
     const err = await createReconstructor({ ...base, retries: 2, cache: memoryStore() }).catch(
       (e: unknown) => e,
     );
@@ -251,7 +175,7 @@ describe('downloads cut off', () => {
     task,
   }) => {
     const file = fp32()[0]!;
-    const full = blobs.get(file.sha256)!;
+    const full = edge.blobs.get(file.sha256)!;
     let injected = 0;
     let failures = 0;
     for (let run = 0; run < 12; run++) {
@@ -259,7 +183,7 @@ describe('downloads cut off', () => {
       const cuts = [0.1, 0.4, 0.8].map((f) => Math.floor(full.length * (f + Math.random() * 0.1)));
       let served = 0;
       const ranges: (string | null)[] = [];
-      fault = (req, kind) => {
+      edge.fault = (req, kind) => {
         if (kind !== 'blob') return undefined;
         ranges.push(req.headers.get('range'));
         const from = Number(/^bytes=(\d+)-$/.exec(req.headers.get('range') ?? '')?.[1] ?? 0);
@@ -307,10 +231,10 @@ describe('downloads cut off', () => {
 
   it('a download stalled past timeoutMs is cut off and resumed from where it stopped', async ({ task }) => {
     const file = fp32()[0]!;
-    const full = blobs.get(file.sha256)!;
+    const full = edge.blobs.get(file.sha256)!;
     const half = Math.floor(full.length / 2);
     let stalls = 0;
-    fault = (req, kind) => {
+    edge.fault = (req, kind) => {
       if (kind !== 'blob' || req.headers.has('range')) return undefined;
       stalls++;
       // Half the bytes, then nothing: the attempt's timeout must end it.
@@ -321,14 +245,11 @@ describe('downloads cut off', () => {
     const t0 = performance.now();
     const r = await createReconstructor({ ...base, cache: memoryStore(), timeoutMs: 300 });
     expect(performance.now() - t0).toBeLessThan(5000);
-    expect(blobRequests()).toEqual([
-      `blob ${file.sha256.slice(0, 8)}`,
-      `blob ${file.sha256.slice(0, 8)} bytes=${half}-`,
-    ]);
+    expect(blobRequests()).toEqual([`blob ${file.sha256}`, `blob ${file.sha256} bytes=${half}-`]);
     expect((await r.reconstruct(ecg)).tmp).toEqual(clean);
     await r.dispose();
     // A manifest that never answers: each attempt times out, then a NetworkError.
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'manifest'
         ? new Promise<undefined>(() => {
             stalls++;
@@ -356,7 +277,7 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
   async function visited() {
     const store = memoryStore();
     await (await createReconstructor({ ...base, cache: store })).dispose();
-    seen = [];
+    edge.seen = [];
     return store;
   }
 
@@ -372,7 +293,7 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
       ['500 burst', () => failWith(500)],
     ];
     for (const [label, answer] of cases) {
-      fault = () => counted(() => injected++, answer());
+      edge.fault = () => counted(() => injected++, answer());
       const events: ProgressEvent[] = [];
       const r = await createReconstructor({
         ...base,
@@ -392,10 +313,10 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
       if (!ok) failures++;
       expect(ok, label).toBe(true);
       await r.dispose();
-      seen = [];
+      edge.seen = [];
     }
     // A 404 means the model or alias is gone: the cache must not hide that.
-    fault = (_req, kind) => (kind === 'manifest' ? notFound('no such model') : undefined);
+    edge.fault = (_req, kind) => (kind === 'manifest' ? notFound("model 'cnn-lstm'") : undefined);
     await expect(createReconstructor({ ...base, cache: store })).rejects.toBeInstanceOf(ModelNotFoundError);
     reportFigure(task, {
       area: 'faults',
@@ -411,7 +332,7 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     task,
   }) => {
     let injected = 0;
-    fault = (_req, kind) => (kind === 'blob' ? counted(() => injected++, failWith(503)) : undefined);
+    edge.fault = (_req, kind) => (kind === 'blob' ? counted(() => injected++, failWith(503)) : undefined);
     const events: ProgressEvent[] = [];
     const r = await createReconstructor({
       ...base,
@@ -424,7 +345,7 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     expect(r.fallbackReason).toMatch(
       /^webgpu: .*; wasm: the weights could not be downloaded \(.*answered 503/,
     );
-    expect(seen).toContain('ready cnn-lstm');
+    expect(edge.seen).toContain('ready cnn-lstm');
     expect(events.filter((e) => e.status === 'retry').length).toBeGreaterThan(0);
     expect((await r.reconstruct(ecg)).tmp[10]).toBe(10);
     await r.dispose();
@@ -445,9 +366,9 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     const store = memoryStore();
     await store.put(
       `manifest/${encodeURIComponent(EDGE)}/cnn-lstm/stable`,
-      new TextEncoder().encode(JSON.stringify(manifests.get('cnn-lstm'))),
+      new TextEncoder().encode(JSON.stringify(edge.manifests.get('cnn-lstm'))),
     );
-    fault = () => counted(() => injected++, HttpResponse.error());
+    edge.fault = () => counted(() => injected++, HttpResponse.error());
     const err = await createReconstructor({ ...base, device: 'auto', retries: 1, cache: store }).catch(
       (e: unknown) => e,
     );
@@ -466,9 +387,9 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     expect(bare).toBeInstanceOf(NetworkError);
     expect((bare as Error).message).toMatch(/could not be fetched after 2 attempts; check the connection/);
     // A remote reconstruct() whose edge has gone since.
-    fault = undefined;
+    edge.fault = undefined;
     const remote = await createReconstructor({ ...base, device: 'remote', retries: 1, cache: memoryStore() });
-    fault = () => counted(() => injected++, failWith(502));
+    edge.fault = () => counted(() => injected++, failWith(502));
     const call = await remote.reconstruct(ecg).catch((e: unknown) => e);
     expect(call).toBeInstanceOf(NetworkError);
     expect((call as NetworkError).status).toBe(502);
@@ -498,7 +419,7 @@ describe('abort signals', () => {
 
     // 1. During the manifest fetch (the edge stalls; the timeout is far away).
     let controller = new AbortController();
-    fault = (_req, kind) => (kind === 'manifest' ? new Promise<undefined>(() => {}) : undefined);
+    edge.fault = (_req, kind) => (kind === 'manifest' ? new Promise<undefined>(() => {}) : undefined);
     setTimeout(() => controller.abort(abortError()), 30);
     let t0 = performance.now();
     let err = await createReconstructor({ ...base, cache: store, signal: controller.signal }).catch(
@@ -508,7 +429,7 @@ describe('abort signals', () => {
 
     // 2. During the backoff between retries.
     controller = new AbortController();
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'manifest'
         ? counted(() => setTimeout(() => controller.abort(abortError()), 5), failWith(503))
         : undefined;
@@ -522,11 +443,11 @@ describe('abort signals', () => {
     check(isAbort(err) && performance.now() - t0 < 2000, 'backoff');
 
     // 3. Mid-download, twice: after some bytes, and after a reset while resuming.
-    const full = blobs.get(fp32()[0]!.sha256)!;
+    const full = edge.blobs.get(fp32()[0]!.sha256)!;
     for (const afterReset of [false, true]) {
       controller = new AbortController();
       let n = 0;
-      fault = (_req, kind) => {
+      edge.fault = (_req, kind) => {
         if (kind !== 'blob') return undefined;
         const first = n++ === 0;
         return new HttpResponse(
@@ -546,8 +467,8 @@ describe('abort signals', () => {
     }
 
     // A later load fetches the whole blob again, verifies it, caches it and runs.
-    fault = undefined;
-    seen = [];
+    edge.fault = undefined;
+    edge.seen = [];
     const events: ProgressEvent[] = [];
     const r = await createReconstructor({ ...base, cache: store, onProgress: (e) => events.push(e) });
     check(
@@ -572,14 +493,14 @@ describe('abort signals', () => {
     });
     for (const answer of [() => new Promise<undefined>(() => {}), () => failWith(503)]) {
       controller = new AbortController();
-      fault = (_req, kind) => (kind === 'infer' ? answer() : undefined);
+      edge.fault = (_req, kind) => (kind === 'infer' ? answer() : undefined);
       setTimeout(() => controller.abort(abortError()), 30);
       t0 = performance.now();
       err = await remote.reconstruct(ecg, { signal: controller.signal }).catch((e: unknown) => e);
       check(isAbort(err) && performance.now() - t0 < 2000, 'remote inference');
     }
     // The reconstructor is still usable after its calls were cancelled.
-    fault = undefined;
+    edge.fault = undefined;
     check((await remote.reconstruct(ecg)).tmp[10] === 10, 'remote after abort');
 
     // 6. During a local Transformer decode (WASM): stops between steps.
@@ -675,9 +596,9 @@ describe('bad input', () => {
   it('a manifest whose hash is wrong, a blob longer or shorter than it says, a manifest failing the schema: clear errors, nothing cached, nothing run', async ({
     task,
   }) => {
-    const m = manifests.get('cnn-lstm')!;
+    const m = edge.manifests.get('cnn-lstm')!;
     const file = fp32()[0]!;
-    const full = blobs.get(file.sha256)!;
+    const full = edge.blobs.get(file.sha256)!;
     const withFile = (change: Partial<typeof file>) => ({
       ...m,
       files: m.files.map((f) => (f === file ? { ...f, ...change } : f)),
@@ -786,7 +707,7 @@ describe('bad input', () => {
     for (const c of cases) {
       const store = memoryStore();
       const sessions = vi.fn();
-      fault = (_req, kind) =>
+      edge.fault = (_req, kind) =>
         kind === 'manifest' && c.manifest !== undefined
           ? HttpResponse.json(c.manifest)
           : kind === 'blob' && c.blob !== undefined
@@ -807,7 +728,7 @@ describe('bad input', () => {
       expect(err, c.what).toBeInstanceOf(c.error);
       expect((err as Error).message, c.what).toMatch(c.message);
       expect(ok, c.what).toBe(true);
-      seen = [];
+      edge.seen = [];
     }
     reportFigure(task, {
       area: 'bad input',
@@ -825,7 +746,7 @@ describe('bad input', () => {
     const key = weights(store)[0]!;
     const bad = store.entries.get(key)!;
     bad[200] = bad[200]! ^ 0xff;
-    seen = [];
+    edge.seen = [];
     const events: ProgressEvent[] = [];
     const r = await createReconstructor({ ...base, cache: store, onProgress: (e) => events.push(e) });
     expect(blobRequests()).toHaveLength(1);

@@ -4,11 +4,9 @@
  * resume, the remote fallback and input validation. Reconstructions run for real (ORT wasm in Node).
  */
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { denormaliseVm, type Manifest, N_SITES, N_STEPS, normaliseEcg, parseManifest } from '@ecg-tmp/core';
-import { HttpResponse, http } from 'msw';
-import { setupServer } from 'msw/node';
+import { denormaliseVm, type Manifest, N_SITES, N_STEPS, normaliseEcg } from '@ecg-tmp/core';
+import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openModel } from '../../trainer/src/export/verify.ts';
 import {
@@ -20,115 +18,25 @@ import {
   NetworkError,
   type ProgressEvent,
 } from '../src/index.ts';
+import { EDGE, fakeEdge } from './fake-edge.ts';
 
-const EDGE = 'https://edge.test';
-const ROOT = join(import.meta.dirname, '../../..');
-const MODEL_DIR = join(ROOT, 'models/cnn-lstm/0.1.0');
-
+const MODEL_DIR = join(import.meta.dirname, '../../../models/cnn-lstm/0.1.0');
+const edge = fakeEdge();
+/** The shipped cnn-lstm 0.1.0 the fake edge serves. */
 let manifest: Manifest;
-const blobs = new Map<string, Uint8Array>();
-/** Requests seen by the fake edge, as "METHOD path [range]". */
-let seen: string[] = [];
-/** Per-test overrides: return a Response to replace the normal answer, or undefined. */
-let fault:
-  | ((
-      request: Request,
-      kind: 'manifest' | 'blob' | 'infer',
-    ) => Response | undefined | Promise<Response | undefined>)
-  | undefined;
-
-const server = setupServer(
-  http.get(`${EDGE}/v1/models/:name/versions/:version`, async ({ request, params }) => {
-    seen.push(`GET manifest ${params.name}/${params.version}`);
-    const override = await fault?.(request, 'manifest');
-    if (override) return override;
-    if (params.name !== 'cnn-lstm' || !['stable', '0.1.0'].includes(params.version as string)) {
-      return HttpResponse.json(
-        { error: { code: 'not_found', message: `model '${params.name}' does not exist` } },
-        { status: 404 },
-      );
-    }
-    return HttpResponse.json(manifest);
-  }),
-  http.get(`${EDGE}/v1/blobs/:sha`, async ({ request, params }) => {
-    const range = request.headers.get('range');
-    seen.push(`GET blob ${params.sha}${range ? ` ${range}` : ''}`);
-    const override = await fault?.(request, 'blob');
-    if (override) return override;
-    const bytes = blobs.get(params.sha as string);
-    if (bytes === undefined)
-      return HttpResponse.json({ error: { code: 'not_found', message: 'no blob' } }, { status: 404 });
-    const m = range === null ? null : /^bytes=(\d+)-$/.exec(range);
-    if (m !== null) {
-      const from = Number(m[1]);
-      return new HttpResponse(bytes.slice(from), {
-        status: 206,
-        headers: {
-          'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}`,
-          ETag: `"${params.sha}"`,
-        },
-      });
-    }
-    return new HttpResponse(bytes.slice(), { headers: { ETag: `"${params.sha}"` } });
-  }),
-  http.post(`${EDGE}/v2/models/:name/versions/:version/infer`, async ({ request }) => {
-    seen.push('POST infer');
-    const override = await fault?.(request, 'infer');
-    if (override) return override;
-    // Checks the binary request the SDK sends and answers in kind with a recognisable tensor.
-    const headerLength = Number(request.headers.get('inference-header-content-length'));
-    const body = new Uint8Array(await request.arrayBuffer());
-    const header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLength))) as {
-      inputs: { shape: number[]; parameters: { binary_data_size: number } }[];
-      parameters: { limited_time: boolean };
-    };
-    const [b] = header.inputs[0]!.shape as [number];
-    expect(body.length - headerLength).toBe(header.inputs[0]!.parameters.binary_data_size);
-    const out = new Float32Array(b * N_SITES * N_STEPS).map((_, i) =>
-      header.parameters.limited_time ? -i : i,
-    );
-    const json = new TextEncoder().encode(
-      JSON.stringify({
-        model_name: 'cnn-lstm',
-        outputs: [
-          {
-            name: 'tmp',
-            datatype: 'FP32',
-            shape: [b, 75, 500],
-            parameters: { binary_data_size: out.byteLength },
-          },
-        ],
-      }),
-    );
-    const reply = new Uint8Array(json.length + out.byteLength);
-    reply.set(json);
-    reply.set(new Uint8Array(out.buffer), json.length);
-    return new HttpResponse(reply, {
-      headers: {
-        'Inference-Header-Content-Length': String(json.length),
-        'Content-Type': 'application/octet-stream',
-      },
-    });
-  }),
-);
 
 /** A deterministic ECG in mV. */
 const ecg = new Float32Array(12 * 500).map((_, i) => Math.sin(i * 0.031) * 0.6 + Math.cos(i * 0.0071) * 0.2);
 const base = { model: 'cnn-lstm', edgeUrl: EDGE, device: 'wasm' as const, backoffMs: 1 };
 
 beforeAll(async () => {
-  manifest = parseManifest(JSON.parse(await readFile(join(MODEL_DIR, 'manifest.json'), 'utf8')));
-  for (const f of manifest.files)
-    blobs.set(f.sha256, new Uint8Array(await readFile(join(MODEL_DIR, f.path))));
-  server.listen({ onUnhandledRequest: 'error' });
+  await edge.listen({ 'cnn-lstm': '0.1.0' });
+  manifest = edge.manifests.get('cnn-lstm')!;
 });
-afterEach(() => {
-  fault = undefined;
-  seen = [];
-});
-afterAll(() => server.close());
+afterEach(() => edge.reset());
+afterAll(() => edge.close());
 
-const blobRequests = () => seen.filter((s) => s.startsWith('GET blob'));
+const blobRequests = () => edge.seen.filter((s) => s.startsWith('blob'));
 const fp32 = () => manifest.files.find((f) => f.dtype === 'fp32')!;
 
 describe('loading from the edge', () => {
@@ -147,11 +55,11 @@ describe('loading from the edge', () => {
       loadedAll: fp32().bytes,
     });
     expect(events.find((e) => e.status === 'verify')).toMatchObject({ cached: false });
-    expect(blobRequests()).toEqual([`GET blob ${fp32().sha256}`]);
+    expect(blobRequests()).toEqual([`blob ${fp32().sha256}`]);
     expect(store.entries.has(`sha256/${fp32().sha256}`)).toBe(true);
     await r.dispose();
 
-    seen = [];
+    edge.seen = [];
     const again: ProgressEvent[] = [];
     const r2 = await createReconstructor({ ...base, cache: store, onProgress: (e) => again.push(e) });
     expect(blobRequests()).toEqual([]);
@@ -192,9 +100,9 @@ describe('loading from the edge', () => {
 
   it('refuses a blob whose bytes do not match the manifest, and does not cache it', async () => {
     const store = memoryStore();
-    fault = (_req, kind) => {
+    edge.fault = (_req, kind) => {
       if (kind !== 'blob') return undefined;
-      const bad = blobs.get(fp32().sha256)!.slice();
+      const bad = edge.blobs.get(fp32().sha256)!.slice();
       bad[100] = bad[100]! ^ 0xff;
       return new HttpResponse(bad);
     };
@@ -205,7 +113,7 @@ describe('loading from the edge', () => {
   });
 
   it('refuses a blob longer than the manifest says', async () => {
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'blob' ? new HttpResponse(new Uint8Array(fp32().bytes + 10)) : undefined;
     await expect(createReconstructor({ ...base, cache: memoryStore() })).rejects.toBeInstanceOf(
       IntegrityError,
@@ -218,35 +126,36 @@ describe('loading from the edge', () => {
     );
     expect(err).toBeInstanceOf(ModelNotFoundError);
     expect((err as Error).message).toMatch(/model 'nope' does not exist/);
-    expect(seen).toHaveLength(1);
+    expect(edge.seen).toHaveLength(1);
   });
 });
 
 describe('network faults', () => {
   it('retries 5xx bursts with backoff and then succeeds', async () => {
     let failures = 0;
-    fault = () =>
+    edge.fault = () =>
       failures++ < 3
         ? HttpResponse.json({ error: { code: 'internal', message: 'boom' } }, { status: 503 })
         : undefined;
     const r = await createReconstructor({ ...base, cache: memoryStore() });
-    expect(seen.filter((s) => s.startsWith('GET manifest'))).toHaveLength(4);
+    expect(edge.seen.filter((s) => s.startsWith('manifest'))).toHaveLength(4);
     await r.dispose();
   });
 
   it('gives up with a NetworkError after its retries', async () => {
-    fault = (_req, kind) => (kind === 'manifest' ? new HttpResponse('down', { status: 502 }) : undefined);
+    edge.fault = (_req, kind) =>
+      kind === 'manifest' ? new HttpResponse('down', { status: 502 }) : undefined;
     const err = await createReconstructor({ ...base, cache: memoryStore(), retries: 2 }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toMatch(/after 3 attempts/);
-    expect(seen).toHaveLength(3);
+    expect(edge.seen).toHaveLength(3);
   });
 
   it('retries a response slower than timeoutMs', async () => {
     let slow = true;
-    fault = async (_req, kind) => {
+    edge.fault = async (_req, kind) => {
       if (kind !== 'manifest' || !slow) return undefined;
       slow = false;
       await new Promise((r) => setTimeout(r, 500));
@@ -254,16 +163,16 @@ describe('network faults', () => {
     };
     const t0 = performance.now();
     const r = await createReconstructor({ ...base, cache: memoryStore(), timeoutMs: 100 });
-    expect(seen.filter((s) => s.startsWith('GET manifest'))).toHaveLength(2);
+    expect(edge.seen.filter((s) => s.startsWith('manifest'))).toHaveLength(2);
     expect(performance.now() - t0).toBeLessThan(2000);
     await r.dispose();
   });
 
   it('resumes a download cut off mid-body with a Range request', async () => {
-    const full = blobs.get(fp32().sha256)!;
+    const full = edge.blobs.get(fp32().sha256)!;
     const cut = 300_000;
     let first = true;
-    fault = (req, kind) => {
+    edge.fault = (req, kind) => {
       if (kind !== 'blob' || !first) return undefined;
       first = false;
       expect(req.headers.get('range')).toBeNull();
@@ -278,7 +187,7 @@ describe('network faults', () => {
     };
     const events: ProgressEvent[] = [];
     const r = await createReconstructor({ ...base, cache: memoryStore(), onProgress: (e) => events.push(e) });
-    expect(blobRequests()).toEqual([`GET blob ${fp32().sha256}`, `GET blob ${fp32().sha256} bytes=${cut}-`]);
+    expect(blobRequests()).toEqual([`blob ${fp32().sha256}`, `blob ${fp32().sha256} bytes=${cut}-`]);
     const loaded = events.flatMap((e) => (e.status === 'download' ? [e.loaded] : []));
     // Progress never went backwards across the resume.
     expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
@@ -289,8 +198,8 @@ describe('network faults', () => {
   it('works offline from the cache once loaded', async () => {
     const store = memoryStore();
     (await createReconstructor({ ...base, cache: store })).dispose();
-    fault = () => HttpResponse.error();
-    seen = [];
+    edge.fault = () => HttpResponse.error();
+    edge.seen = [];
     const offline = await createReconstructor({ ...base, cache: store, retries: 1 });
     expect(offline.version).toBe('0.1.0');
     expect((await offline.reconstruct(ecg)).tmp.length).toBe(N_SITES * N_STEPS);
@@ -305,7 +214,7 @@ describe('network faults', () => {
 
   it('stops cleanly when its signal aborts mid-download', async () => {
     const controller = new AbortController();
-    fault = (_req, kind) => {
+    edge.fault = (_req, kind) => {
       if (kind !== 'blob') return undefined;
       const stream = new ReadableStream<Uint8Array>({
         start(c) {
@@ -332,7 +241,7 @@ describe('the remote backend', () => {
     expect(full.tmp[10]).toBe(10);
     const limited = await r.reconstruct(ecg, { limitedTime: true });
     expect(limited.tmp[10]).toBe(-10);
-    fault = (_req, kind) =>
+    edge.fault = (_req, kind) =>
       kind === 'infer'
         ? HttpResponse.json(
             { error: { code: 'bad_shape', message: 'shape [1, 12, 7] is wrong' } },
