@@ -15,9 +15,21 @@
  *
  * `causal` masks key j for query i when j > i + offset; `offset` = Lk − Lq lets incremental decoding
  * (queries are the newest tokens, keys the whole cached prefix) use the same op.
+ *
+ * That is the tfjs-op path, kept for the backends without a kernel of their own. On cpu and wasm,
+ * `attention` runs the fused WebAssembly SIMD kernel instead (kernels/attention/: one pass per query,
+ * four heads per vector, over worker threads — the same maths, ~two orders of magnitude faster);
+ * `implementationFor` is the one place that decides.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { AttentionError } from '../kernels/attention/kernel.ts';
+import { fusedAttention } from '../kernels/attention/tfjs-op.ts';
+
+export { AttentionError };
+
+import { webgpuAttention, webgpuAttentionFits } from '../webgpu/attention.ts';
+import { onWebgpu } from '../webgpu/program.ts';
 
 /** Largest intermediate a chunk may hold, in floats (2^23 = 32 MiB). */
 export const DEFAULT_CHUNK_FLOATS = 2 ** 23;
@@ -186,6 +198,31 @@ function backward(
   return [dQ, dK, dV];
 }
 
+/** Which implementation runs attention on a tfjs backend without a GPU program of its own. */
+export function implementationFor(backend: string): 'wasm-simd' | 'tfjs-ops' {
+  return backend === 'cpu' || backend === 'wasm' ? 'wasm-simd' : 'tfjs-ops';
+}
+
+function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, causal: boolean): void {
+  const fits =
+    q.rank === 3 &&
+    k.rank === 3 &&
+    v.rank === 3 &&
+    k.shape[0] === q.shape[0] &&
+    k.shape[2] === q.shape[2] &&
+    v.shape.every((n, i) => n === k.shape[i]);
+  if (!fits) {
+    throw new AttentionError(
+      `attention: q [${q.shape}], k [${k.shape}] and v [${v.shape}] must be [B, Lq, H], [B, Lk, H] and [B, Lk, H] with the same B and H`,
+    );
+  }
+  if (causal && k.shape[1]! < q.shape[1]!) {
+    throw new AttentionError(
+      `attention: causal attention needs at least as many keys as queries (queries ${q.shape[1]}, keys ${k.shape[1]})`,
+    );
+  }
+}
+
 /**
  * softmax(q·kᵀ)·v per width-1 head: q [B, Lq, H], k and v [B, Lk, H] → [B, Lq, H].
  * @example
@@ -197,6 +234,15 @@ export function attention(
   v: tf.Tensor3D,
   options: AttentionOptions,
 ): tf.Tensor3D {
+  checkShapes(q, k, v, options.causal);
+  // On WebGPU three WGSL programs do the same without even a chunk of the map (webgpu/attention.ts).
+  if (onWebgpu() && webgpuAttentionFits(q, k, options.causal))
+    return webgpuAttention(q, k, v, options.causal);
+  if (implementationFor(tf.getBackend()) === 'wasm-simd') {
+    const o = fusedAttention(q, k, v, options.causal);
+    attentionMemory.sample();
+    return o;
+  }
   const budget = options.chunkFloats ?? DEFAULT_CHUNK_FLOATS;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qi, ki, vi] = args as tf.Tensor3D[];

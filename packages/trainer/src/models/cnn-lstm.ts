@@ -8,13 +8,14 @@
  *
  * Written for speed: the LSTM's input projection for all 500 steps is one matMul hoisted out of the
  * recurrence, and the recurrence itself is one op with a hand-written backward pass over typed arrays
- * (lstm-fused.ts) instead of 500 steps × a dozen tfjs kernels (on WebGPU the steps stay on the device as
- * tfjs ops). Zero initial state. PyTorch's default
+ * (lstm-fused.ts; on WebGPU one WGSL dispatch each way, webgpu/lstm.ts) instead of 500 steps × a dozen
+ * tfjs kernels. Zero initial state. PyTorch's default
  * inits (U(±1/√fan_in), U(±1/√H) for the LSTM).
  * Tensors are channels-last: [B, T, 12] → [B, T, 75].
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { webgpuLstmFits } from '../webgpu/lstm.ts';
 import {
   type BatchNorm,
   batchNorm,
@@ -76,11 +77,10 @@ export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outCha
 /** x [B, T, In] → hidden states [B, T, H]. */
 export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
   const projected = linear(x, cell.inputWeight, tf.add(cell.inputBias, cell.hiddenBias));
-  // On the CPU backends the recurrence is one fused op with a hand-written gradient, because 500 steps of
-  // per-step tfjs ops made this layer's speed a matter of launch overhead. It reads its inputs with
-  // dataSync, which tfjs-webgpu cannot do in Node (no OffscreenCanvas) and which would stall a GPU
-  // queue anyway, so WebGPU keeps the recurrence on the device as per-step ops.
-  return tf.getBackend() === 'webgpu'
+  // The recurrence is one fused op with a hand-written gradient, because 500 steps of per-step tfjs ops
+  // made this layer's speed a matter of launch overhead: typed-array loops on the CPU backends, one WGSL
+  // dispatch each way on WebGPU. A layer wider than one WebGPU workgroup keeps the per-step ops there.
+  return tf.getBackend() === 'webgpu' && !webgpuLstmFits(cell.hiddenWeight.shape[0]!)
     ? lstmSteps(projected, cell.hiddenWeight as tf.Tensor2D)
     : lstmSequence(projected, cell.hiddenWeight as tf.Tensor2D);
 }

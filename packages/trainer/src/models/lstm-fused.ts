@@ -4,225 +4,104 @@
  *
  * Written with stock tfjs ops, each of the 500 steps costs about a dozen kernel launches forward and as
  * many again in the gradient, and at [32, 64] per step the per-op overhead of tfjs — not the arithmetic —
- * set the CNN-LSTM's speed (about one sample per second on wasm). Here the whole recurrence runs in plain
- * loops over typed arrays: the inputs are read once with dataSync (a readback on webgpu, which is still
- * far cheaper than 6,000 launches), the forward keeps every step's activated gates and cell state for
- * the backward pass, and the backward walks the steps in reverse in the same way. Any backend runs it.
+ * set the CNN-LSTM's speed (about one sample per second on wasm). Here the whole recurrence runs as one
+ * WebAssembly SIMD kernel forward and one backward (kernels/lstm/: the per-step h·W_hh product with
+ * W_hh resident, polynomial sigmoid/tanh, the cell update, the trace kept in the kernel's memory for the
+ * backward pass, d(W_hh) as one blocked product after it). On tfjs-wasm the inputs are copied straight
+ * from the backend's heap and the outputs written into tensors it allocated; elsewhere they go through
+ * dataSync (a readback on webgpu, still far cheaper than 6,000 launches). Hidden sizes that are not a
+ * multiple of 4 run the plain-JavaScript version (kernels/lstm/reference.ts), which is also what the
+ * kernels are tested against.
  *
  * Only the recurrence is fused: the input projection x·W_ih + b_ih + b_hh for all steps is one matMul
  * the caller hoists out of the loop, and its gradient is left to tfjs.
  *
- * Layouts are row-major and channels-last, so every innermost loop walks contiguous memory:
- *   projected, gates, d(projected)  [B, T, 4H]  gate order i, f, g, o (PyTorch's)
- *   hidden, cell                    [B, T, H]
- *   hiddenWeight, d(hiddenWeight)   [H, 4H]
+ * Layouts are row-major and channels-last:
+ *   projected, d(projected)  [B, T, 4H]  gate order i, f, g, o (PyTorch's)
+ *   hidden                   [B, T, H]
+ *   hiddenWeight, d(W_hh)    [H, 4H]
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { createLstmKernels, type LstmKernels, type LstmShape } from '../kernels/lstm/lstm.ts';
+import * as reference from '../kernels/lstm/reference.ts';
 
-function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
+/** The part of tfjs-backend-wasm's BackendWasm used to read and write its heap without a readback. */
+interface WasmHeap {
+  readonly dataIdMap: { has(dataId: tf.DataId): boolean };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
 }
 
-/** 2/(1+e^(−2x)) − 1: one Math.exp, and ±1 rather than NaN when the exponential overflows. */
-function tanh(x: number): number {
-  return 2 / (1 + Math.exp(-2 * x)) - 1;
+function wasmHeap(): WasmHeap | null {
+  const backend = tf.backend() as unknown as Partial<WasmHeap>;
+  return tf.getBackend() === 'wasm' && typeof backend.typedArrayFromHeap === 'function'
+    ? (backend as WasmHeap)
+    : null;
 }
 
-/** What the forward pass keeps for the backward one. */
-interface Trace {
-  readonly batch: number;
-  readonly steps: number;
-  readonly units: number;
-  readonly weight: Float32Array;
-  /** Activated gates i, f, g, o per step [B, T, 4H]. */
-  readonly gates: Float32Array;
-  /** Cell state per step [B, T, H]. */
-  readonly cell: Float32Array;
-  /** Hidden state per step [B, T, H] — also the op's output. */
-  readonly hidden: Float32Array;
+/** Copies a float32 tensor's values into `dst`: from the wasm heap when they live there, else dataSync. */
+function readInto(x: tf.Tensor, dst: Float32Array): void {
+  const heap = wasmHeap();
+  if (heap?.dataIdMap.has(x.dataId)) dst.set(heap.typedArrayFromHeap(x));
+  else dst.set(x.dataSync() as Float32Array);
 }
 
-// The three products below take four rows of a matrix per pass over a contiguous row: a quarter of the
-// loads and stores of the accumulator, measured ~2× faster in V8 than one row per pass (eight: no gain).
-
-/** acc += x·M for the row x = v[from, from + rows) and M [rows, n]. */
-function addRowTimesMatrix(
-  acc: Float64Array,
-  v: Float32Array,
-  from: number,
-  m: Float32Array,
-  rows: number,
-): void {
-  const n = acc.length;
-  let k = 0;
-  for (; k + 3 < rows; k += 4) {
-    const x0 = v[from + k]!;
-    const x1 = v[from + k + 1]!;
-    const x2 = v[from + k + 2]!;
-    const x3 = v[from + k + 3]!;
-    const m0 = k * n;
-    const m1 = m0 + n;
-    const m2 = m1 + n;
-    const m3 = m2 + n;
-    for (let j = 0; j < n; j++)
-      acc[j] = acc[j]! + x0 * m[m0 + j]! + x1 * m[m1 + j]! + x2 * m[m2 + j]! + x3 * m[m3 + j]!;
-  }
-  for (; k < rows; k++) {
-    const x = v[from + k]!;
-    const m0 = k * n;
-    for (let j = 0; j < n; j++) acc[j] = acc[j]! + x * m[m0 + j]!;
-  }
+/** A new tensor holding a copy of `values` (which may be a view into kernel memory that is reused). */
+function tensorOf(values: Float32Array, shape: number[]): tf.Tensor {
+  const heap = wasmHeap();
+  if (heap === null) return tf.tensor(values.slice(), shape, 'float32');
+  const info = heap.makeOutput(shape, 'float32');
+  heap.typedArrayFromHeap(info).set(values);
+  return tf.engine().makeTensorFromTensorInfo(info);
 }
 
-/** out = x·Mᵀ for the row x [n] and M [out.length, n]: one dot product per row of M. */
-function rowTimesMatrixT(out: Float64Array, x: Float64Array, m: Float32Array): void {
-  const n = x.length;
-  const rows = out.length;
-  let k = 0;
-  for (; k + 3 < rows; k += 4) {
-    const m0 = k * n;
-    const m1 = m0 + n;
-    const m2 = m1 + n;
-    const m3 = m2 + n;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let j = 0; j < n; j++) {
-      const d = x[j]!;
-      s0 += d * m[m0 + j]!;
-      s1 += d * m[m1 + j]!;
-      s2 += d * m[m2 + j]!;
-      s3 += d * m[m3 + j]!;
-    }
-    out[k] = s0;
-    out[k + 1] = s1;
-    out[k + 2] = s2;
-    out[k + 3] = s3;
-  }
-  for (; k < rows; k++) {
-    const m0 = k * n;
-    let s = 0;
-    for (let j = 0; j < n; j++) s += x[j]! * m[m0 + j]!;
-    out[k] = s;
-  }
+let kernels: LstmKernels | null = null;
+
+/** The recurrence in plain JavaScript (the reference), for H not a multiple of 4. */
+function javascriptOp(shape: LstmShape) {
+  const { batch, steps, units } = shape;
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [p, w] = args as [tf.Tensor3D, tf.Tensor2D];
+    // The trace stays in this closure as typed arrays; nothing writes trace.hidden after this, so a
+    // backend that keeps the array as the output's storage (cpu) is safe.
+    const trace = reference.forward(p.dataSync() as Float32Array, w.dataSync() as Float32Array, batch, steps, units);
+    return {
+      value: tf.tensor3d(trace.hidden, [batch, steps, units]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const { dProjected, dWeight } = reference.backward((dy as tf.Tensor).dataSync() as Float32Array, trace);
+        return [tf.tensor3d(dProjected, [batch, steps, 4 * units]), tf.tensor2d(dWeight, [units, 4 * units])];
+      },
+    };
+  });
 }
 
-/**
- * d(W_hh) = Σ over samples and steps t ≥ 1 of h_{t−1}ᵀ·dz_t, taken after the recurrence as one product
- * over all B·T rows: each pass over W's row k gathers four steps of dz, and d(W_hh) (H·4H doubles) stays
- * in cache.
- */
-function hiddenWeightGradient(trace: Trace, dz: Float32Array): Float32Array {
-  const { batch, steps, units, hidden } = trace;
-  const g4 = 4 * units;
-  // Summed over B·T terms: doubles keep the rounding of the sum out of the gradient.
-  const dw = new Float64Array(units * g4);
-  for (let b = 0; b < batch; b++) {
-    let t = 1;
-    for (; t + 3 < steps; t += 4) {
-      const d0 = (b * steps + t) * g4;
-      const [d1, d2, d3] = [d0 + g4, d0 + 2 * g4, d0 + 3 * g4];
-      const p0 = (b * steps + t - 1) * units;
-      const [p1, p2, p3] = [p0 + units, p0 + 2 * units, p0 + 3 * units];
-      for (let k = 0; k < units; k++) {
-        const h0 = hidden[p0 + k]!;
-        const h1 = hidden[p1 + k]!;
-        const h2 = hidden[p2 + k]!;
-        const h3 = hidden[p3 + k]!;
-        const w = k * g4;
-        for (let j = 0; j < g4; j++) {
-          dw[w + j] = dw[w + j]! + h0 * dz[d0 + j]! + h1 * dz[d1 + j]! + h2 * dz[d2 + j]! + h3 * dz[d3 + j]!;
-        }
-      }
-    }
-    for (; t < steps; t++) {
-      const d0 = (b * steps + t) * g4;
-      const p0 = (b * steps + t - 1) * units;
-      for (let k = 0; k < units; k++) {
-        const h0 = hidden[p0 + k]!;
-        const w = k * g4;
-        for (let j = 0; j < g4; j++) dw[w + j] = dw[w + j]! + h0 * dz[d0 + j]!;
-      }
-    }
-  }
-  return Float32Array.from(dw);
-}
-
-function forward(
-  projected: Float32Array,
-  weight: Float32Array,
-  batch: number,
-  steps: number,
-  units: number,
-): Trace {
-  const g4 = 4 * units;
-  const gates = new Float32Array(batch * steps * g4);
-  const cell = new Float32Array(batch * steps * units);
-  const hidden = new Float32Array(batch * steps * units);
-  // One row of pre-activations, accumulated in doubles and reused for every (sample, step).
-  const z = new Float64Array(g4);
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < steps; t++) {
-      const zBase = (b * steps + t) * g4;
-      const hBase = (b * steps + t) * units;
-      for (let j = 0; j < g4; j++) z[j] = projected[zBase + j]!;
-      if (t > 0) addRowTimesMatrix(z, hidden, hBase - units, weight, units);
-      for (let u = 0; u < units; u++) {
-        const i = sigmoid(z[u]!);
-        const f = sigmoid(z[units + u]!);
-        const g = tanh(z[2 * units + u]!);
-        const o = sigmoid(z[3 * units + u]!);
-        gates[zBase + u] = i;
-        gates[zBase + units + u] = f;
-        gates[zBase + 2 * units + u] = g;
-        gates[zBase + 3 * units + u] = o;
-        const c = (t > 0 ? f * cell[hBase - units + u]! : 0) + i * g;
-        cell[hBase + u] = c;
-        hidden[hBase + u] = o * tanh(c);
-      }
-    }
-  }
-  return { batch, steps, units, weight, gates, cell, hidden };
-}
-
-/** Backpropagation through time: dy [B, T, H] → d(projected) [B, T, 4H] and d(W_hh) [H, 4H]. */
-function backward(dy: Float32Array, trace: Trace): { dProjected: Float32Array; dWeight: Float32Array } {
-  const { batch, steps, units, weight, gates, cell } = trace;
-  const g4 = 4 * units;
-  const dProjected = new Float32Array(batch * steps * g4);
-  // Gradients flowing into step t from step t+1 for one sample, and the step's pre-activation gradient.
-  const dhNext = new Float64Array(units);
-  const dcNext = new Float64Array(units);
-  const dz = new Float64Array(g4);
-  for (let b = 0; b < batch; b++) {
-    dhNext.fill(0);
-    dcNext.fill(0);
-    for (let t = steps - 1; t >= 0; t--) {
-      const zBase = (b * steps + t) * g4;
-      const hBase = (b * steps + t) * units;
-      for (let u = 0; u < units; u++) {
-        const i = gates[zBase + u]!;
-        const f = gates[zBase + units + u]!;
-        const g = gates[zBase + 2 * units + u]!;
-        const o = gates[zBase + 3 * units + u]!;
-        const tc = tanh(cell[hBase + u]!);
-        const dh = dy[hBase + u]! + dhNext[u]!;
-        const dc = dcNext[u]! + dh * o * (1 - tc * tc);
-        const cPrev = t > 0 ? cell[hBase - units + u]! : 0;
-        dz[u] = dc * g * i * (1 - i);
-        dz[units + u] = dc * cPrev * f * (1 - f);
-        dz[2 * units + u] = dc * i * (1 - g * g);
-        dz[3 * units + u] = dh * tc * o * (1 - o);
-        dcNext[u] = dc * f;
-      }
-      for (let j = 0; j < g4; j++) dProjected[zBase + j] = dz[j]!;
-      // h_{−1} = 0 is a constant: at t = 0 nothing flows further back.
-      if (t > 0) rowTimesMatrixT(dhNext, dz, weight);
-    }
-  }
-  return { dProjected, dWeight: hiddenWeightGradient(trace, dProjected) };
+/** The recurrence on the WebAssembly kernels. */
+function kernelOp(shape: LstmShape, run: LstmKernels) {
+  const { batch, steps, units } = shape;
+  const forward = (p: tf.Tensor, w: tf.Tensor) => {
+    const weight = new Float32Array(4 * units * units);
+    readInto(w, weight);
+    return run.forward(shape, (dst) => readInto(p, dst), weight);
+  };
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [p, w, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
+    // Kept in case later forwards take this one's trace slot before its gradient is asked for (two LSTMs
+    // in one model, a forward between); sharing, not copying, on cpu and on wasm with our kernels.
+    save([p, w]);
+    const { trace, hidden } = forward(p, w);
+    return {
+      value: tensorOf(hidden, [batch, steps, units]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const fill = (dst: Float32Array) => readInto(dy as tf.Tensor, dst);
+        const grads = run.backward(trace, fill) ?? run.backward(forward(saved[0]!, saved[1]!).trace, fill)!;
+        return [
+          tensorOf(grads.dProjected, [batch, steps, 4 * units]),
+          tf.tensor2d(grads.dWeight, [units, 4 * units]),
+        ];
+      },
+    };
+  });
 }
 
 /**
@@ -240,19 +119,22 @@ export function lstmSequence(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D):
       `lstmSequence: projected [${projected.shape}] and hiddenWeight [${hiddenWeight.shape}] do not fit [B, T, 4H] and [H, 4H]`,
     );
   }
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [p, w] = args as [tf.Tensor3D, tf.Tensor2D];
-    // The trace stays in this closure as typed arrays: saved tensors would copy it into the backend only
-    // for the gradient to read it back. Nothing writes trace.hidden after this, so a backend that keeps
-    // the array as the output's storage (cpu) is safe.
-    const trace = forward(p.dataSync() as Float32Array, w.dataSync() as Float32Array, batch, steps, units);
-    return {
-      value: tf.tensor3d(trace.hidden, [batch, steps, units]),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-        const { dProjected, dWeight } = backward((dy as tf.Tensor).dataSync() as Float32Array, trace);
-        return [tf.tensor3d(dProjected, [batch, steps, gateWidth]), tf.tensor2d(dWeight, [units, gateWidth])];
-      },
-    };
-  });
+  const shape = { batch, steps, units };
+  const op = units % 4 === 0 ? kernelOp(shape, (kernels ??= createLstmKernels())) : javascriptOp(shape);
   return op(projected, hiddenWeight) as tf.Tensor3D;
+}
+
+/**
+ * lstmSequence with its own kernels (`slots` trace slots) or, with `'javascript'`, the plain-JavaScript
+ * reference — for tests and benchmarks that compare the two or force a slot to be taken.
+ */
+export function lstmSequenceWith(
+  impl: 'javascript' | { slots: number },
+): (projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D) => tf.Tensor3D {
+  const own = impl === 'javascript' ? null : createLstmKernels(impl.slots);
+  return (projected, hiddenWeight) => {
+    const [batch, steps] = projected.shape;
+    const shape = { batch, steps, units: hiddenWeight.shape[0] };
+    return (own === null ? javascriptOp(shape) : kernelOp(shape, own))(projected, hiddenWeight) as tf.Tensor3D;
+  };
 }
