@@ -1,0 +1,398 @@
+/**
+ * @module
+ * Runs the fused width-1-head attention (wat.ts, assembled into the committed attention*.wasm by
+ * build.ts) over worker threads that share one WebAssembly.Memory, on plain Float32Arrays.
+ *
+ * Every (batch item, group of four heads) is an independent task in both directions, so a call packs
+ * its operands into the shared memory on the calling thread ([B, L, H] → [B, ⌈H/4⌉, L, 4], a memory
+ * pass), wakes the workers, runs a contiguous range of tasks on each thread (the calling thread
+ * included), and unpacks the results. Threads wait on Atomics over the first page of the memory, as the
+ * GEMM's do (gemm/gemm.ts): a call costs a wake-up, not a message round trip. Calls under
+ * PARALLEL_SCORES scores (the decoder's cross-attention, incremental decoding) run on the calling
+ * thread alone.
+ *
+ * The forward returns O and the per-row statistics the backward needs (the base-2 row maximum and the
+ * reciprocal row sum, packed [2, tasks, Lq, 4]); nothing of size Lq × Lk is ever stored.
+ */
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LANES } from './wat.ts';
+
+export class AttentionError extends Error {
+  override readonly name = 'AttentionError';
+}
+
+/** Sizes of one attention call: q [batch, queries, heads], k and v [batch, keys, heads]. */
+export interface AttentionShape {
+  readonly batch: number;
+  readonly queries: number;
+  readonly keys: number;
+  readonly heads: number;
+  /** Key j is visible to query i only when j ≤ i + keys − queries (needs keys ≥ queries). */
+  readonly causal: boolean;
+}
+
+/** What forward keeps for backward: O itself is the caller's; `stats` is opaque to it. */
+export interface AttentionForward {
+  /** [batch, queries, heads]. */
+  readonly o: Float32Array;
+  /** Packed row maximum and reciprocal row sum, length statsLength(shape). */
+  readonly stats: Float32Array;
+}
+
+export interface AttentionGradients {
+  readonly dq: Float32Array;
+  readonly dk: Float32Array;
+  readonly dv: Float32Array;
+}
+
+/** The WebAssembly JS API as used here (the project's TypeScript lib settings carry no DOM types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface AttentionExports {
+  forward(...args: number[]): void;
+  backward(...args: number[]): void;
+  pack(src: number, dst: number, b: number, l: number, h: number): void;
+  unpack(src: number, dst: number, b: number, l: number, h: number): void;
+}
+
+const PAGE = 65536;
+const MAX_THREADS = 8;
+/**
+ * The control block (int32): [0] round, [1] a worker trapped, [8 + t] thread t started, [24 + t] last
+ * round thread t finished, from [64] one call record per thread (kind, 15 arguments, round tag).
+ */
+const CONTROL_BYTES = PAGE;
+const STARTED = 8;
+const DONE = 24;
+const RECORDS = 64;
+const RECORD_INTS = 17;
+const FORWARD = 1;
+const BACKWARD = 2;
+/** Below this many (query, key, head) scores a wake-up of the other threads costs more than it saves. */
+const PARALLEL_SCORES = 1_000_000;
+
+/** Runs call record r at o: [kind, arguments…]; a task range of [0, 0) is a no-op. */
+function runRecord(exports: AttentionExports, r: Int32Array, o: number): void {
+  const args = Array.from(r.subarray(o + 1, o + RECORD_INTS - 1));
+  if (r[o] === 1) exports.forward(...args.slice(0, 11));
+  else exports.backward(...args);
+}
+
+// The worker side: plain JavaScript evaluated by worker_threads, so it needs no TypeScript loader.
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, index } = workerData;
+const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const ctrl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+const RECORD_INTS = ${RECORD_INTS};
+const runRecord = ${runRecord.toString()};
+let generation = Atomics.load(ctrl, 0);
+Atomics.store(ctrl, ${STARTED} + index, 1);
+for (;;) {
+  Atomics.wait(ctrl, 0, generation);
+  generation = Atomics.load(ctrl, 0);
+  const record = ${RECORDS} + index * RECORD_INTS;
+  // A record is meant for this round only if the caller tagged it so; a trap must not leave the caller
+  // waiting, so it is flagged and the round still reported done.
+  if (Atomics.load(ctrl, record + RECORD_INTS - 1) === generation) {
+    try { runRecord(exports, ctrl, record); } catch { Atomics.store(ctrl, 1, 1); }
+  }
+  Atomics.store(ctrl, ${DONE} + index, generation);
+  Atomics.notify(ctrl, ${DONE} + index);
+}
+`;
+
+/** Floats of the packed form of an [batch, rows, heads] tensor. */
+function packedLength(batch: number, rows: number, heads: number): number {
+  return batch * Math.ceil(heads / LANES) * rows * LANES;
+}
+
+/** Length of AttentionForward.stats for a shape. */
+export function statsLength(shape: AttentionShape): number {
+  return 2 * packedLength(shape.batch, shape.queries, shape.heads);
+}
+
+function checkShape(shape: AttentionShape): void {
+  const { batch, queries, keys, heads, causal } = shape;
+  const dims = { batch, queries, keys, heads };
+  for (const [name, n] of Object.entries(dims)) {
+    if (!Number.isInteger(n) || n < 0) throw new AttentionError(`attention: ${name} ${n} is not a size`);
+  }
+  if (keys === 0 && batch * queries * heads > 0) {
+    throw new AttentionError('attention: no keys to attend to (keys is 0)');
+  }
+  if (causal && keys < queries) {
+    throw new AttentionError(
+      `attention: causal attention needs at least as many keys as queries (queries ${queries}, keys ${keys})`,
+    );
+  }
+}
+
+function checkLength(name: string, x: Float32Array, length: number, shape: AttentionShape): void {
+  if (x.length !== length) {
+    throw new AttentionError(
+      `attention: ${name} has ${x.length} floats, expected ${length} for batch ${shape.batch}, queries ${shape.queries}, keys ${shape.keys}, heads ${shape.heads}`,
+    );
+  }
+}
+
+/** What an AttentionKernel runs on, for logs and benchmark records. */
+export interface AttentionKernelInfo {
+  readonly threads: number;
+  readonly shared: boolean;
+}
+
+/**
+ * The fused attention engine: one memory, `threads − 1` workers plus the calling thread.
+ * @example
+ * const kernel = createAttentionKernel({ threads: 2 });
+ * const shape = { batch: 32, queries: 490, keys: 490, heads: 75, causal: true };
+ * const { o, stats } = kernel.forward(q, k, v, shape);
+ * const { dq, dk, dv } = kernel.backward(q, k, v, o, stats, dO, shape);
+ */
+export class AttentionKernel {
+  readonly info: AttentionKernelInfo;
+  /** Errors of worker threads that died (their share then runs on the calling thread). */
+  readonly workerErrors: Error[] = [];
+  readonly #memory: WasmMemory;
+  readonly #exports: AttentionExports;
+  readonly #workers: Worker[] = [];
+
+  constructor(threads: number) {
+    threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(threads)));
+    const shared = threads > 1 && typeof SharedArrayBuffer !== 'undefined';
+    const file = shared ? 'attention-shared.wasm' : 'attention.wasm';
+    const module = new wasm.Module(readFileSync(new URL(file, import.meta.url)));
+    this.#memory = new wasm.Memory({ initial: CONTROL_BYTES / PAGE + 1, maximum: 65536, shared });
+    this.#exports = new wasm.Instance(module, { env: { memory: this.#memory } })
+      .exports as unknown as AttentionExports;
+    const count = shared ? threads : 1;
+    for (let index = 1; index < count; index++) {
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, memory: this.#memory, index },
+      });
+      // Idle workers block in Atomics.wait; they must not keep the process alive.
+      worker.unref();
+      // A worker that fails to start never marks itself ready, so calls run without it.
+      worker.on('error', (err) => {
+        this.workerErrors.push(err);
+      });
+      this.#workers.push(worker);
+    }
+    this.info = { threads: count, shared };
+  }
+
+  /** Resolves once every worker has started or `timeoutMs` passed; gives the threads running. */
+  async started(timeoutMs = 10_000): Promise<number> {
+    const ctrl = new Int32Array(this.#memory.buffer, 0, 64);
+    const count = () => 1 + this.#workers.filter((_, i) => Atomics.load(ctrl, STARTED + 1 + i) === 1).length;
+    const until = Date.now() + timeoutMs;
+    while (count() < this.info.threads && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    return count();
+  }
+
+  /** Ends the worker threads; the instance runs single-threaded afterwards. */
+  async close(): Promise<void> {
+    const workers = this.#workers.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  /** softmax(q·kᵀ)·v per head, with the statistics backward needs. */
+  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): AttentionForward {
+    checkShape(shape);
+    const { batch, queries, keys, heads } = shape;
+    checkLength('q', q, batch * queries * heads, shape);
+    checkLength('k', k, batch * keys * heads, shape);
+    checkLength('v', v, batch * keys * heads, shape);
+    const o = new Float32Array(batch * queries * heads);
+    const stats = new Float32Array(statsLength(shape));
+    if (o.length === 0) return { o, stats };
+    const layout = this.#layout(shape, ['q', 'o', 'm', 'r'], ['k', 'v']);
+    this.#packIn(q, layout.at.q!, queries, shape, layout.staging);
+    this.#packIn(k, layout.at.k!, keys, shape, layout.staging);
+    this.#packIn(v, layout.at.v!, keys, shape, layout.staging);
+    const { at } = layout;
+    this.#run(
+      FORWARD,
+      [at.q!, at.k!, at.v!, at.o!, at.m!, at.r!, queries, keys, shape.causal ? 1 : 0],
+      shape,
+    );
+    this.#unpackOut(at.o!, o, queries, shape, layout.staging);
+    // m and r are adjacent: one copy.
+    stats.set(new Float32Array(this.#memory.buffer, at.m!, stats.length));
+    return { o, stats };
+  }
+
+  /** Gradients of Σ dO ∘ forward(q, k, v).o with respect to q, k and v. */
+  backward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    o: Float32Array,
+    stats: Float32Array,
+    dO: Float32Array,
+    shape: AttentionShape,
+  ): AttentionGradients {
+    checkShape(shape);
+    const { batch, queries, keys, heads } = shape;
+    checkLength('q', q, batch * queries * heads, shape);
+    checkLength('k', k, batch * keys * heads, shape);
+    checkLength('v', v, batch * keys * heads, shape);
+    checkLength('o', o, batch * queries * heads, shape);
+    checkLength('dO', dO, batch * queries * heads, shape);
+    checkLength('stats', stats, statsLength(shape), shape);
+    const dq = new Float32Array(q.length);
+    const dk = new Float32Array(k.length);
+    const dv = new Float32Array(v.length);
+    if (dq.length === 0) return { dq, dk, dv };
+    const layout = this.#layout(shape, ['q', 'o', 'm', 'r', 'dO', 'dq'], ['k', 'v', 'dk', 'dv']);
+    const { at } = layout;
+    this.#packIn(q, at.q!, queries, shape, layout.staging);
+    this.#packIn(k, at.k!, keys, shape, layout.staging);
+    this.#packIn(v, at.v!, keys, shape, layout.staging);
+    this.#packIn(o, at.o!, queries, shape, layout.staging);
+    this.#packIn(dO, at.dO!, queries, shape, layout.staging);
+    new Float32Array(this.#memory.buffer, at.m!, stats.length).set(stats);
+    this.#run(
+      BACKWARD,
+      [
+        at.q!,
+        at.k!,
+        at.v!,
+        at.o!,
+        at.m!,
+        at.r!,
+        at.dO!,
+        at.dq!,
+        at.dk!,
+        at.dv!,
+        queries,
+        keys,
+        shape.causal ? 1 : 0,
+      ],
+      shape,
+    );
+    this.#unpackOut(at.dq!, dq, queries, shape, layout.staging);
+    this.#unpackOut(at.dk!, dk, keys, shape, layout.staging);
+    this.#unpackOut(at.dv!, dv, keys, shape, layout.staging);
+    return { dq, dk, dv };
+  }
+
+  /**
+   * Addresses of the packed query-sized and key-sized regions (in this order, so m and r are adjacent)
+   * and of a staging area for [B, L, H] data, with 64 bytes of slack after each (pack reads and unpack
+   * writes up to 12 bytes past a tensor).
+   */
+  #layout(
+    shape: AttentionShape,
+    queryRegions: string[],
+    keyRegions: string[],
+  ): { at: Record<string, number>; staging: number } {
+    const { batch, queries, keys, heads } = shape;
+    const qBytes = packedLength(batch, queries, heads) * 4 + 64;
+    const kBytes = packedLength(batch, keys, heads) * 4 + 64;
+    const at: Record<string, number> = {};
+    let next = CONTROL_BYTES;
+    for (const name of queryRegions) {
+      at[name] = next;
+      // m and r are read and written as one stats array: no slack between them.
+      next += name === 'm' ? qBytes - 64 : qBytes;
+    }
+    for (const name of keyRegions) {
+      at[name] = next;
+      next += kBytes;
+    }
+    const staging = next;
+    this.#reserve(staging + batch * Math.max(queries, keys) * heads * 4 + 64);
+    return { at, staging };
+  }
+
+  #packIn(x: Float32Array, to: number, rows: number, shape: AttentionShape, staging: number): void {
+    new Float32Array(this.#memory.buffer, staging, x.length).set(x);
+    this.#exports.pack(staging, to, shape.batch, rows, shape.heads);
+  }
+
+  #unpackOut(from: number, x: Float32Array, rows: number, shape: AttentionShape, staging: number): void {
+    this.#exports.unpack(from, staging, shape.batch, rows, shape.heads);
+    x.set(new Float32Array(this.#memory.buffer, staging, x.length));
+  }
+
+  /** Runs one kernel over every task, split among the calling thread and the started workers. */
+  #run(kind: number, args: number[], shape: AttentionShape): void {
+    const tasks = shape.batch * Math.ceil(shape.heads / LANES);
+    const ctrl = new Int32Array(this.#memory.buffer, 0, CONTROL_BYTES / 4);
+    const round = Atomics.load(ctrl, 0) + 1;
+    const slots = [0];
+    const scores = shape.batch * shape.queries * shape.keys * shape.heads;
+    if (scores >= PARALLEL_SCORES) {
+      this.#workers.forEach((_, i) => {
+        if (Atomics.load(ctrl, STARTED + 1 + i) === 1) slots.push(i + 1);
+      });
+    }
+    const used = Math.min(slots.length, tasks);
+    slots.slice(0, used).forEach((t, p) => {
+      const o = RECORDS + t * RECORD_INTS;
+      const from = Math.floor((tasks * p) / used);
+      const to = Math.floor((tasks * (p + 1)) / used);
+      const full = [...args, from, to];
+      ctrl[o] = kind;
+      ctrl.fill(0, o + 1, o + RECORD_INTS - 1);
+      ctrl.set(full, o + 1);
+      Atomics.store(ctrl, o + RECORD_INTS - 1, round);
+    });
+    if (used > 1) {
+      Atomics.store(ctrl, 0, round);
+      Atomics.notify(ctrl, 0);
+    }
+    let trapped: unknown = null;
+    try {
+      runRecord(this.#exports, ctrl, RECORDS);
+    } catch (err) {
+      trapped = err;
+    }
+    for (const t of slots.slice(1, used)) {
+      for (let done = Atomics.load(ctrl, DONE + t); done !== round; done = Atomics.load(ctrl, DONE + t)) {
+        Atomics.wait(ctrl, DONE + t, done);
+      }
+    }
+    if (trapped !== null || Atomics.exchange(ctrl, 1, 0) !== 0) {
+      throw new AttentionError(
+        `attention: the kernel trapped on batch ${shape.batch}, queries ${shape.queries}, keys ${shape.keys}, heads ${shape.heads}`,
+        { cause: trapped ?? undefined },
+      );
+    }
+  }
+
+  #reserve(bytes: number): void {
+    const have = this.#memory.buffer.byteLength;
+    if (bytes <= have) return;
+    try {
+      this.#memory.grow(Math.ceil((bytes - have) / PAGE));
+    } catch (err) {
+      throw new AttentionError(
+        `attention: operands need ${bytes} bytes, more than WebAssembly memory holds`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+}
+
+/** A fused attention on `threads` threads (default: every core), single-threaded without shared memory. */
+export function createAttentionKernel(options: { threads?: number } = {}): AttentionKernel {
+  return new AttentionKernel(options.threads ?? availableParallelism());
+}

@@ -1,0 +1,274 @@
+/**
+ * @module
+ * Writes the WebAssembly text of the Transformer's fused attention for width-1 heads, forward and
+ * backward, with 128-bit SIMD (f32x4: four heads per vector).
+ *
+ * Layout. The kernels work on "packed" tensors: [B, L, H] (H innermost, as tfjs holds them) becomes
+ * [B, ⌈H/4⌉, L, 4] — one task per (batch item, group of four heads), each task's L vectors contiguous —
+ * so the inner loop over keys reads 16 consecutive bytes per key and a task's keys and values (490 × 16
+ * bytes each) stay in L1. `pack` / `unpack` convert (the last group's missing heads are zeros; `unpack`
+ * writes whole vectors in row order, so it spills up to 3 floats past each row, which the next row then
+ * overwrites: the destination needs 16 bytes of slack and one thread).
+ *
+ * Forward, one pass per query. With width-1 heads the score is s_j = q·k_j, so the row maximum over the
+ * visible keys is exact without a first pass: q ≥ 0 ? q·max k : q·min k (a running prefix max/min of
+ * the keys in the causal case). Each query then sums p_j = exp(s_j − m) and p_j·v_j in one sweep and
+ * stores O = Σ p v / Σ p, the maximum m and 1/Σ p (the backward's P = exp(s − m)·(1/Σ p) needs no log).
+ *
+ * Backward, recomputing P: with a = P·dO and D = dO·O (width 1), dS = P·(dO·v − D) = a·(v − O), so per
+ * visible (query, key): dV_j += a, dQ_i += dS·k_j, dK_j += dS·q_i.
+ *
+ * exp. Scores are taken in base 2 (q is scaled by log2 e once per query), t = q'·k − m' ≤ 0, clamped at
+ * −125 (2^−125 ≈ 2e−38: still a normal float, and nothing a sum of ≥ 1 notices). t = n + f with n the
+ * nearest integer (adding 1.5·2^23 rounds and leaves n in the low mantissa bits, which a shift by 23
+ * moves into the exponent field) and f ∈ [−½, ½]; 2^f is the degree-6 Taylor polynomial of e^(f·ln 2)
+ * (truncation ≤ (½ ln 2)^7/7! ≈ 1.2e−7 relative), then 2^n is added to its exponent.
+ *
+ * Causal: key j is visible to query i when j ≤ i + Lk − Lq (the offset lets incremental decoding pass
+ * only the newest queries); the caller guarantees Lk ≥ Lq so every query sees at least one key.
+ */
+
+/** Floats per vector; a packed row is one vector. */
+export const LANES = 4;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Coefficients of 2^f = Σ (f ln 2)^i / i!, i = 0..6. */
+const EXP2_COEFFICIENTS = range(7).map((i) => Math.LN2 ** i / range(i).reduce((p, j) => p * (j + 1), 1));
+
+const splat = (x: number) => `(v128.const f32x4 ${x} ${x} ${x} ${x})`;
+
+/**
+ * The constants exp2 uses, as locals set once per call: V8 rebuilds a v128.const from immediates at
+ * every use inside a loop, which costs more than the arithmetic it feeds.
+ */
+const EXP2_CONSTANTS = [
+  ['$lo', -125],
+  ['$round', 12582912],
+  ...EXP2_COEFFICIENTS.slice(1).map((c, i) => [`$c${i + 1}`, c] as const),
+] as const;
+
+const exp2Locals = EXP2_CONSTANTS.map(([name]) => `(local ${name} v128)`).join(' ');
+const exp2Setup = EXP2_CONSTANTS.map(([name, x]) => `(local.set ${name} ${splat(x)})`).join('\n');
+
+/** Sets `$p` to 2^`$t` for t ≤ 0 (uses `$n`, `$f` as scratch). */
+function exp2(): string {
+  let poly = '(local.get $c6)';
+  for (let i = 5; i >= 1; i--) poly = `(f32x4.add (f32x4.mul ${poly} (local.get $f)) (local.get $c${i}))`;
+  poly = `(f32x4.add (f32x4.mul ${poly} (local.get $f)) ${splat(1)})`;
+  return `
+(local.set $t (f32x4.pmax (local.get $lo) (local.get $t)))
+(local.set $n (f32x4.add (local.get $t) (local.get $round)))
+(local.set $f (f32x4.sub (local.get $t) (f32x4.sub (local.get $n) (local.get $round))))
+(local.set $p (i32x4.add ${poly} (i32x4.shl (local.get $n) (i32.const 23))))`;
+}
+
+const LOG2E = Math.LOG2E;
+
+/** Per-task pointers: base + task · rows · 16. */
+const taskBase = (name: string, rows: string) =>
+  `(local.set $${name}b (i32.add (local.get $${name}) (i32.mul (local.get $task) (i32.shl (local.get ${rows}) (i32.const 4)))))`;
+
+/**
+ * forward(q, k, v, o, m, r, Lq, Lk, causal, task0, task1): for each task in [task0, task1), packed
+ * q [Lq], k, v [Lk] → o, m (base-2 row maximum), r (1 / row sum), all [Lq] vectors.
+ */
+const forward = `
+(func (export "forward") (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $m i32) (param $r i32)
+  (param $lq i32) (param $lk i32) (param $causal i32) (param $task0 i32) (param $task1 i32)
+(local $task i32) (local $qb i32) (local $kb i32) (local $vb i32) (local $ob i32) (local $mb i32) (local $rb i32)
+(local $i i32) (local $at i32) (local $count i32) (local $seen i32) (local $kp i32) (local $vp i32) (local $end i32) (local $off i32)
+(local $kmax v128) (local $kmin v128) (local $x v128) (local $q2 v128) (local $m2 v128) (local $l v128) (local $acc v128)
+(local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
+${exp2Setup}
+(local.set $off (i32.sub (local.get $lk) (local.get $lq)))
+(local.set $task (local.get $task0))
+(block $tdone (loop $tloop
+  (br_if $tdone (i32.ge_u (local.get $task) (local.get $task1)))
+  ${taskBase('q', '$lq')} ${taskBase('o', '$lq')} ${taskBase('m', '$lq')} ${taskBase('r', '$lq')}
+  ${taskBase('k', '$lk')} ${taskBase('v', '$lk')}
+  (local.set $kmax (v128.load (local.get $kb)))
+  (local.set $kmin (local.get $kmax))
+  (local.set $seen (i32.const 1))
+  (local.set $count (local.get $lk))
+  (if (i32.eqz (local.get $causal)) (then
+    ;; every query sees every key: one max/min over all of them
+    (local.set $kp (i32.add (local.get $kb) (i32.const 16)))
+    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $lk) (i32.const 4))))
+    (block $mdone (loop $mloop
+      (br_if $mdone (i32.ge_u (local.get $kp) (local.get $end)))
+      (local.set $x (v128.load (local.get $kp)))
+      (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $x)))
+      (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $x)))
+      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
+      (br $mloop)))))
+  (local.set $i (i32.const 0))
+  (block $idone (loop $iloop
+    (br_if $idone (i32.ge_u (local.get $i) (local.get $lq)))
+    (if (local.get $causal) (then
+      ;; the keys this query sees: a prefix one longer than the previous query's
+      (local.set $count (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const 1)))
+      (block $sdone (loop $sloop
+        (br_if $sdone (i32.ge_u (local.get $seen) (local.get $count)))
+        (local.set $x (v128.load (i32.add (local.get $kb) (i32.shl (local.get $seen) (i32.const 4)))))
+        (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $x)))
+        (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $x)))
+        (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
+        (br $sloop)))))
+    (local.set $q2 (f32x4.mul (v128.load (i32.add (local.get $qb) (i32.shl (local.get $i) (i32.const 4)))) ${splat(LOG2E)}))
+    (local.set $m2 (f32x4.mul (local.get $q2)
+      (v128.bitselect (local.get $kmax) (local.get $kmin) (f32x4.ge (local.get $q2) ${splat(0)}))))
+    (local.set $l ${splat(0)})
+    (local.set $acc ${splat(0)})
+    (local.set $kp (local.get $kb))
+    (local.set $vp (local.get $vb))
+    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $count) (i32.const 4))))
+    (loop $jloop
+      (local.set $t (f32x4.sub (f32x4.mul (local.get $q2) (v128.load (local.get $kp))) (local.get $m2)))
+      ${exp2()}
+      (local.set $l (f32x4.add (local.get $l) (local.get $p)))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $p) (v128.load (local.get $vp)))))
+      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
+      (local.set $vp (i32.add (local.get $vp) (i32.const 16)))
+      (br_if $jloop (i32.lt_u (local.get $kp) (local.get $end))))
+    (local.set $at (i32.shl (local.get $i) (i32.const 4)))
+    (v128.store (i32.add (local.get $ob) (local.get $at)) (f32x4.div (local.get $acc) (local.get $l)))
+    (v128.store (i32.add (local.get $mb) (local.get $at)) (local.get $m2))
+    (v128.store (i32.add (local.get $rb) (local.get $at)) (f32x4.div ${splat(1)} (local.get $l)))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $iloop)))
+  (local.set $task (i32.add (local.get $task) (i32.const 1)))
+  (br $tloop)))
+)`;
+
+/**
+ * backward(q, k, v, o, m, r, dO, dQ, dK, dV, Lq, Lk, causal, task0, task1): the gradients of forward's
+ * o for each task in [task0, task1), recomputing P from m and r.
+ */
+const backward = `
+(func (export "backward") (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $m i32) (param $r i32)
+  (param $do i32) (param $dq i32) (param $dk i32) (param $dv i32)
+  (param $lq i32) (param $lk i32) (param $causal i32) (param $task0 i32) (param $task1 i32)
+(local $task i32) (local $qb i32) (local $kb i32) (local $vb i32) (local $ob i32) (local $mb i32) (local $rb i32)
+(local $dob i32) (local $dqb i32) (local $dkb i32) (local $dvb i32)
+(local $i i32) (local $at i32) (local $count i32) (local $kp i32) (local $vp i32) (local $dkp i32) (local $dvp i32)
+(local $end i32) (local $off i32)
+(local $qv v128) (local $q2 v128) (local $m2 v128) (local $c v128) (local $ov v128) (local $dqv v128) (local $kv v128)
+(local $a v128) (local $ds v128)
+(local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
+${exp2Setup}
+(local.set $off (i32.sub (local.get $lk) (local.get $lq)))
+(local.set $task (local.get $task0))
+(block $tdone (loop $tloop
+  (br_if $tdone (i32.ge_u (local.get $task) (local.get $task1)))
+  ${taskBase('q', '$lq')} ${taskBase('o', '$lq')} ${taskBase('m', '$lq')} ${taskBase('r', '$lq')}
+  ${taskBase('do', '$lq')} ${taskBase('dq', '$lq')}
+  ${taskBase('k', '$lk')} ${taskBase('v', '$lk')} ${taskBase('dk', '$lk')} ${taskBase('dv', '$lk')}
+  (memory.fill (local.get $dkb) (i32.const 0) (i32.shl (local.get $lk) (i32.const 4)))
+  (memory.fill (local.get $dvb) (i32.const 0) (i32.shl (local.get $lk) (i32.const 4)))
+  (local.set $count (local.get $lk))
+  (local.set $i (i32.const 0))
+  (block $idone (loop $iloop
+    (br_if $idone (i32.ge_u (local.get $i) (local.get $lq)))
+    (if (local.get $causal) (then
+      (local.set $count (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const 1)))))
+    (local.set $at (i32.shl (local.get $i) (i32.const 4)))
+    (local.set $qv (v128.load (i32.add (local.get $qb) (local.get $at))))
+    (local.set $q2 (f32x4.mul (local.get $qv) ${splat(LOG2E)}))
+    (local.set $m2 (v128.load (i32.add (local.get $mb) (local.get $at))))
+    (local.set $c (f32x4.mul (v128.load (i32.add (local.get $rb) (local.get $at))) (v128.load (i32.add (local.get $dob) (local.get $at)))))
+    (local.set $ov (v128.load (i32.add (local.get $ob) (local.get $at))))
+    (local.set $dqv ${splat(0)})
+    (local.set $kp (local.get $kb))
+    (local.set $vp (local.get $vb))
+    (local.set $dkp (local.get $dkb))
+    (local.set $dvp (local.get $dvb))
+    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $count) (i32.const 4))))
+    (loop $jloop
+      (local.set $kv (v128.load (local.get $kp)))
+      (local.set $t (f32x4.sub (f32x4.mul (local.get $q2) (local.get $kv)) (local.get $m2)))
+      ${exp2()}
+      (local.set $a (f32x4.mul (local.get $p) (local.get $c)))
+      (v128.store (local.get $dvp) (f32x4.add (v128.load (local.get $dvp)) (local.get $a)))
+      (local.set $ds (f32x4.mul (local.get $a) (f32x4.sub (v128.load (local.get $vp)) (local.get $ov))))
+      (local.set $dqv (f32x4.add (local.get $dqv) (f32x4.mul (local.get $ds) (local.get $kv))))
+      (v128.store (local.get $dkp) (f32x4.add (v128.load (local.get $dkp)) (f32x4.mul (local.get $ds) (local.get $qv))))
+      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
+      (local.set $vp (i32.add (local.get $vp) (i32.const 16)))
+      (local.set $dkp (i32.add (local.get $dkp) (i32.const 16)))
+      (local.set $dvp (i32.add (local.get $dvp) (i32.const 16)))
+      (br_if $jloop (i32.lt_u (local.get $kp) (local.get $end))))
+    (v128.store (i32.add (local.get $dqb) (local.get $at)) (local.get $dqv))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $iloop)))
+  (local.set $task (i32.add (local.get $task) (i32.const 1)))
+  (br $tloop)))
+)`;
+
+/** Lane mask for the last group of `$h` heads: lanes below h mod 4 (all lanes when h is a multiple of 4). */
+const lastMask = `
+(local.set $mask (i32x4.lt_s (v128.const i32x4 0 1 2 3)
+  (i32x4.splat (select (i32.and (local.get $h) (i32.const 3)) (i32.const 4) (i32.and (local.get $h) (i32.const 3))))))`;
+
+/** pack(src, dst, B, L, H): [B, L, H] → [B, ⌈H/4⌉, L, 4], missing heads zero (reads ≤ 12 bytes past src). */
+const pack = `
+(func (export "pack") (param $src i32) (param $dst i32) (param $b i32) (param $l i32) (param $h i32)
+(local $groups i32) (local $at i32) (local $step i32) (local $row i32) (local $rows i32) (local $g i32) (local $s i32) (local $mask v128) (local $x v128)
+(local.set $groups (i32.shr_u (i32.add (local.get $h) (i32.const 3)) (i32.const 2)))
+${lastMask}
+(local.set $rows (i32.mul (local.get $b) (local.get $l)))
+(local.set $step (i32.shl (local.get $l) (i32.const 4)))
+(block $rdone (loop $rloop
+  (br_if $rdone (i32.ge_u (local.get $row) (local.get $rows)))
+  (local.set $s (i32.add (local.get $src) (i32.shl (i32.mul (local.get $row) (local.get $h)) (i32.const 2))))
+  (local.set $at (i32.shl (i32.add (i32.mul (i32.mul (i32.div_u (local.get $row) (local.get $l)) (local.get $groups)) (local.get $l))
+    (i32.rem_u (local.get $row) (local.get $l))) (i32.const 4)))
+  (local.set $g (i32.const 0))
+  (block $gdone (loop $gloop
+    (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+    (local.set $x (v128.load (i32.add (local.get $s) (i32.shl (local.get $g) (i32.const 4)))))
+    (if (i32.eq (local.get $g) (i32.sub (local.get $groups) (i32.const 1)))
+      (then (local.set $x (v128.and (local.get $x) (local.get $mask)))))
+    (v128.store
+      (i32.add (local.get $dst) (i32.add (local.get $at) (i32.mul (local.get $g) (local.get $step))))
+      (local.get $x))
+    (local.set $g (i32.add (local.get $g) (i32.const 1)))
+    (br $gloop)))
+  (local.set $row (i32.add (local.get $row) (i32.const 1)))
+  (br $rloop)))
+)`;
+
+/** unpack(src, dst, B, L, H): [B, ⌈H/4⌉, L, 4] → [B, L, H] (writes ≤ 12 bytes past dst). */
+const unpack = `
+(func (export "unpack") (param $src i32) (param $dst i32) (param $b i32) (param $l i32) (param $h i32)
+(local $groups i32) (local $at i32) (local $step i32) (local $row i32) (local $rows i32) (local $g i32) (local $d i32)
+(local.set $groups (i32.shr_u (i32.add (local.get $h) (i32.const 3)) (i32.const 2)))
+(local.set $rows (i32.mul (local.get $b) (local.get $l)))
+(local.set $step (i32.shl (local.get $l) (i32.const 4)))
+(block $rdone (loop $rloop
+  (br_if $rdone (i32.ge_u (local.get $row) (local.get $rows)))
+  (local.set $d (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $row) (local.get $h)) (i32.const 2))))
+  (local.set $at (i32.shl (i32.add (i32.mul (i32.mul (i32.div_u (local.get $row) (local.get $l)) (local.get $groups)) (local.get $l))
+    (i32.rem_u (local.get $row) (local.get $l))) (i32.const 4)))
+  (local.set $g (i32.const 0))
+  (block $gdone (loop $gloop
+    (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+    (v128.store (i32.add (local.get $d) (i32.shl (local.get $g) (i32.const 4)))
+      (v128.load (i32.add (local.get $src) (i32.add (local.get $at) (i32.mul (local.get $g) (local.get $step))))))
+    (local.set $g (i32.add (local.get $g) (i32.const 1)))
+    (br $gloop)))
+  (local.set $row (i32.add (local.get $row) (i32.const 1)))
+  (br $rloop)))
+)`;
+
+/** The whole module; `shared` imports a shared memory (worker threads), otherwise a plain one. */
+export function attentionWat(options: { shared: boolean }): string {
+  return `(module
+(import "env" "memory" (memory 1 65536${options.shared ? ' shared' : ''}))
+${forward}
+${backward}
+${pack}
+${unpack}
+)
+`;
+}
