@@ -15,7 +15,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import { webgpuLstmFits } from '../webgpu/lstm.ts';
+import { webgpuLstmFits, webgpuLstmSequence } from '../webgpu/lstm.ts';
 import {
   type BatchNorm,
   batchNorm,
@@ -77,12 +77,15 @@ export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outCha
 /** x [B, T, In] → hidden states [B, T, H]. */
 export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
   const projected = linear(x, cell.inputWeight, tf.add(cell.inputBias, cell.hiddenBias));
+  const weight = cell.hiddenWeight as tf.Tensor2D;
   // The recurrence is one fused op with a hand-written gradient, because 500 steps of per-step tfjs ops
-  // made this layer's speed a matter of launch overhead: typed-array loops on the CPU backends, one WGSL
-  // dispatch each way on WebGPU. A layer wider than one WebGPU workgroup keeps the per-step ops there.
-  return tf.getBackend() === 'webgpu' && !webgpuLstmFits(cell.hiddenWeight.shape[0]!)
-    ? lstmSteps(projected, cell.hiddenWeight as tf.Tensor2D)
-    : lstmSequence(projected, cell.hiddenWeight as tf.Tensor2D);
+  // made this layer's speed a matter of launch overhead: kernels over typed arrays on the CPU backends
+  // (which read their inputs back, impossible for tfjs-webgpu in Node), one WGSL dispatch each way on
+  // WebGPU. A layer wider than one WebGPU workgroup keeps the per-step ops there.
+  if (tf.getBackend() !== 'webgpu') return lstmSequence(projected, weight);
+  return webgpuLstmFits(weight.shape[0])
+    ? webgpuLstmSequence(projected, weight)
+    : lstmSteps(projected, weight);
 }
 
 /** The recurrence as per-step tfjs ops (autograd gives the gradient): projected [B, T, 4H] → [B, T, H]. */
