@@ -128,3 +128,69 @@ describe('gemm against the plain triple loop', () => {
     ).toThrow(GemmError);
   });
 });
+
+describe('product over operands in the engine memory', () => {
+  it('reads overlapping A rows (im2col windows), writes a column slice of C and accumulates, on 1 and 2 threads', async () => {
+    expect(await gemms[1]!.started()).toBe(2);
+    // Per item: A(t, q) = x[t·cin + q] over a window of 3·cin (rows overlap), C has ldc 2n and the product
+    // goes into columns [n, 2n), then a second product accumulates into the same place.
+    // 4.8 M multiply-adds: past PARALLEL_FLOPS, so two threads split the items.
+    const [items, rows, cin, n] = [4, 2000, 5, 40];
+    const span = rows + 2;
+    const k = 3 * cin;
+    const r = random(77);
+    const x = Float32Array.from({ length: items * span * cin + 8 }, r);
+    const w = Float32Array.from({ length: k * n }, r);
+    const want = new Float64Array(items * rows * 2 * n);
+    for (let b = 0; b < items; b++) {
+      for (let t = 0; t < rows; t++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let q = 0; q < k; q++) s += x[(b * span + t) * cin + q]! * w[q * n + j]!;
+          want[(b * rows + t) * 2 * n + n + j] = 2 * s;
+        }
+      }
+    }
+    const results = gemms.map((gemm) => {
+      const [xAt, wAt, cAt] = gemm.arena([x.length, w.length, want.length]) as [number, number, number];
+      const heap = gemm.heap();
+      heap.set(x, xAt / 4);
+      heap.set(w, wAt / 4);
+      heap.fill(0, cAt / 4, cAt / 4 + want.length);
+      for (const accumulate of [false, true]) {
+        gemm.product({
+          m: rows,
+          n,
+          k,
+          batch: items,
+          a: { at: xAt, rowStride: cin * 4, colStride: 4, itemStride: span * cin * 4 },
+          b: { at: wAt, rowStride: n * 4, colStride: 4 },
+          c: { at: cAt + n * 4, rowStride: 2 * n * 4, itemStride: rows * 2 * n * 4 },
+          accumulate,
+        });
+      }
+      return gemm.heap().slice(cAt / 4, cAt / 4 + want.length);
+    });
+    for (const got of results) {
+      let worst = 0;
+      // Columns [0, n) of C were never written: they stay zero.
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      expect(worst).toBeLessThan(1e-4);
+    }
+    expect(Buffer.compare(Buffer.from(results[0]!.buffer), Buffer.from(results[1]!.buffer))).toBe(0);
+  });
+
+  it('refuses a product that reaches outside the memory or has no unit stride in A', () => {
+    const gemm = gemms[0]!;
+    const [at] = gemm.arena([16]) as [number];
+    const size = gemm.heap().length * 4;
+    const ok = { at, rowStride: 16, colStride: 4 };
+    expect(() => gemm.product({ m: 2, n: 2, k: 2, a: ok, b: ok, c: { at: size - 8, rowStride: 8 } })).toThrow(
+      /outside the arena/,
+    );
+    expect(() =>
+      gemm.product({ m: 2, n: 2, k: 2, a: { at, rowStride: 8, colStride: 8 }, b: ok, c: ok }),
+    ).toThrow(GemmError);
+    expect(() => gemm.product({ m: 2, n: 2, k: 0, a: ok, b: ok, c: ok })).toThrow(GemmError);
+  });
+});

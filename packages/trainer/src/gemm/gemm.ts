@@ -41,6 +41,32 @@ export interface MatMulJob {
   readonly relu?: boolean;
 }
 
+/** Where an operand of product() lies in the engine's memory: byte address and strides. */
+export interface StridedOperand {
+  readonly at: number;
+  readonly rowStride: number;
+  readonly colStride: number;
+  /** Bytes from one batch item to the next; 0 (default) broadcasts one matrix to every item. */
+  readonly itemStride?: number;
+}
+
+/** One (batched) product over operands in the engine's memory; see Gemm.product. */
+export interface StridedProduct {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly batch?: number;
+  readonly a: StridedOperand;
+  readonly b: StridedOperand;
+  /** C(i,j) at at + i·rowStride + 4j (+ item·itemStride). */
+  readonly c: { readonly at: number; readonly rowStride: number; readonly itemStride?: number };
+  /** Byte address of N floats added to every row of C. */
+  readonly bias?: number;
+  readonly relu?: boolean;
+  /** Add the product to C instead of overwriting it (the bias is added again: pass none). */
+  readonly accumulate?: boolean;
+}
+
 /** The WebAssembly JS API as used here (the project's TypeScript lib settings carry no DOM types). */
 interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -74,17 +100,30 @@ const PARALLEL_FLOPS = 4_000_000;
 
 /**
  * A call record (int32): a, ars, acs, b, brs, bcs, c, ldc, M, N, K, count, aStride, bStride, cStride,
- * bias, relu, work. Items i of [0, count) use a + i·aStride etc. (stride 0: broadcast).
+ * bias, relu, work, accumulate. Items i of [0, count) use a + i·aStride etc. (stride 0: broadcast).
  */
 function runRecord(exports: GemmExports, r: Int32Array, o: number): void {
-  const [a, ars, acs, b, brs, bcs, c, ldc, m, n, k, count, as, bs, cs, bias, relu, work] = r.subarray(
-    o,
-    o + 18,
-  );
+  const [a, ars, acs, b, brs, bcs, c, ldc, m, n, k, count, as, bs, cs, bias, relu, work, accumulate] =
+    r.subarray(o, o + 19);
   for (let i = 0; i < count!; i++) {
     if (m! > 0 && n! > 0) {
-      exports.gemm(a! + i * as!, ars!, acs!, b! + i * bs!, brs!, bcs!, c! + i * cs!, ldc!, m!, n!, k!, work!);
-      if (bias !== 0 || relu !== 0) exports.biasRelu(c! + i * cs!, ldc!, m!, n!, bias!, relu!);
+      const ci = c! + i * cs!;
+      exports.gemm(
+        a! + i * as!,
+        ars!,
+        acs!,
+        b! + i * bs!,
+        brs!,
+        bcs!,
+        ci,
+        ldc!,
+        m!,
+        n!,
+        k!,
+        work!,
+        accumulate!,
+      );
+      if (bias !== 0 || relu !== 0) exports.biasRelu(ci, ldc!, m!, n!, bias!, relu!);
     }
   }
 }
@@ -213,41 +252,108 @@ export class Gemm {
       }
       return;
     }
-    const threads = this.#workers.length + 1;
-    // Layout after the control block and the per-thread work areas; 64 bytes of slack after each operand
-    // because an edge tile of a column-major A reads up to MR−1 floats past its last column.
-    const base = CONTROL_BYTES + threads * WORK;
-    const aAt = base;
-    const bAt = aAt + job.a.length * 4 + 64;
-    const biasAt = bAt + job.b.length * 4 + 64;
-    const cAt = biasAt + n * 4 + 64;
-    this.#reserve(cAt + out.length * 4 + 64);
-    const heap = new Float32Array(this.#memory.buffer);
+    const [aAt, bAt, biasAt, cAt] = this.arena([job.a.length, job.b.length, n, out.length]) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const heap = this.heap();
     heap.set(job.a, aAt / 4);
     heap.set(job.b, bAt / 4);
     if (bias !== undefined) heap.set(bias, biasAt / 4);
-    const ctrl = new Int32Array(this.#memory.buffer, 0, CONTROL_BYTES / 4);
+    this.product({
+      m,
+      n,
+      k,
+      batch,
+      a: {
+        at: aAt,
+        rowStride: transposeA ? 4 : 4 * k,
+        colStride: transposeA ? 4 * m : 4,
+        itemStride: aItems === 1 ? 0 : m * k * 4,
+      },
+      b: {
+        at: bAt,
+        rowStride: transposeB ? 4 : 4 * n,
+        colStride: transposeB ? 4 * k : 4,
+        itemStride: bItems === 1 ? 0 : k * n * 4,
+      },
+      c: { at: cAt, rowStride: 4 * n, itemStride: m * n * 4 },
+      ...(bias === undefined ? {} : { bias: biasAt }),
+      relu,
+    });
+    out.set(new Float32Array(this.#memory.buffer, cAt, out.length));
+  }
 
-    const ars = transposeA ? 4 : 4 * k;
-    const acs = transposeA ? 4 * m : 4;
-    const brs = transposeB ? 4 : 4 * n;
-    const bcs = transposeB ? 4 * k : 4;
-    const aStride = aItems === 1 ? 0 : m * k * 4;
-    const bStride = bItems === 1 ? 0 : k * n * 4;
-    const cStride = m * n * 4;
+  /**
+   * Reserves regions of `floats[i]` floats in the engine's memory, after its control block and work
+   * areas, and gives their byte addresses (16-byte aligned, 64 bytes of slack after each because an edge
+   * tile of a column-major A reads up to MR−1 floats past its last column). The regions are the
+   * caller's until its next arena, matmul or matmulInto call. Views from heap() taken before are stale.
+   */
+  arena(floats: readonly number[]): number[] {
+    const threads = this.#workers.length + 1;
+    let at = CONTROL_BYTES + threads * WORK;
+    const addresses = floats.map((count) => {
+      const here = at;
+      at += Math.ceil((count * 4 + 64) / 16) * 16;
+      return here;
+    });
+    this.#reserve(at);
+    return addresses;
+  }
+
+  /** The whole memory as floats (index = byte address / 4); take it after arena(), which may grow it. */
+  heap(): Float32Array {
+    return new Float32Array(this.#memory.buffer);
+  }
+
+  /**
+   * C[item] (+)= A[item]·B[item] (+ bias, ReLU) over operands already in the engine's memory (arena()),
+   * every address and stride in bytes. One of A's strides must be 4; its rows may overlap. The items (or,
+   * with fewer items than threads, bands of C's rows) are split among the threads.
+   * @example
+   * // a 'same' kernel-3 convolution of one sample: row t of A is the window xpad[t·Cin, t·Cin + 3·Cin)
+   * gemm.product({ m: T, n: Cout, k: 3 * Cin, a: { at: xpad, rowStride: 4 * Cin, colStride: 4 },
+   *   b: { at: w, rowStride: 4 * Cout, colStride: 4 }, c: { at: y, rowStride: 4 * Cout } });
+   */
+  product(p: StridedProduct): void {
+    const { m, n, k, batch = 1, a, b, c, bias, relu = false, accumulate = false } = p;
+    if (a.rowStride !== 4 && a.colStride !== 4) {
+      throw new GemmError(`product: A needs a unit stride (row ${a.rowStride}, column ${a.colStride} bytes)`);
+    }
+    const aStride = a.itemStride ?? 0;
+    const bStride = b.itemStride ?? 0;
+    const cStride = c.itemStride ?? 0;
+    const last = (at: number, item: number, rows: number, rs: number, cols: number, cs: number) =>
+      at + (batch - 1) * item + (rows - 1) * rs + (cols - 1) * cs + 4;
+    const size = this.#memory.buffer.byteLength;
+    if (
+      m <= 0 ||
+      n <= 0 ||
+      k <= 0 ||
+      Math.min(a.at, b.at, c.at) < CONTROL_BYTES ||
+      last(a.at, aStride, m, a.rowStride, k, a.colStride) > size ||
+      last(b.at, bStride, k, b.rowStride, n, b.colStride) > size ||
+      last(c.at, cStride, m, c.rowStride, n, 4) > size
+    ) {
+      throw new GemmError(`product: batch ${batch}, M ${m}, N ${n}, K ${k} reaches outside the arena`);
+    }
+    const ctrl = new Int32Array(this.#memory.buffer, 0, CONTROL_BYTES / 4);
     const round = Atomics.load(ctrl, 0) + 1;
     const record = (t: number, item0: number, items: number, row0: number, rows: number) => {
       const o = 16 + t * RECORD_INTS;
       ctrl.set(
         [
-          aAt + item0 * aStride + row0 * ars,
-          ars,
-          acs,
-          bAt + item0 * bStride,
-          brs,
-          bcs,
-          cAt + item0 * cStride + row0 * 4 * n,
-          4 * n,
+          a.at + item0 * aStride + row0 * a.rowStride,
+          a.rowStride,
+          a.colStride,
+          b.at + item0 * bStride,
+          b.rowStride,
+          b.colStride,
+          c.at + item0 * cStride + row0 * c.rowStride,
+          c.rowStride,
           rows,
           n,
           k,
@@ -255,15 +361,17 @@ export class Gemm {
           aStride,
           bStride,
           cStride,
-          bias === undefined ? 0 : biasAt,
+          bias ?? 0,
           relu ? 1 : 0,
           CONTROL_BYTES + t * WORK,
+          accumulate ? 1 : 0,
         ],
         o,
       );
       Atomics.store(ctrl, o + RECORD_INTS - 1, round);
     };
     // The calling thread (0) and the workers that have started.
+    const threads = this.#workers.length + 1;
     const slots = [0];
     if (batch * m * n * k >= PARALLEL_FLOPS) {
       for (let t = 1; t < threads; t++) if (Atomics.load(ctrl, 2 + t) === 1) slots.push(t);
@@ -271,16 +379,16 @@ export class Gemm {
     const used = slots.length;
     if (batch >= used) {
       // Whole items per thread.
-      slots.forEach((t, p) => {
-        const from = Math.floor((batch * p) / used);
-        record(t, from, Math.floor((batch * (p + 1)) / used) - from, 0, m);
+      slots.forEach((t, q) => {
+        const from = Math.floor((batch * q) / used);
+        record(t, from, Math.floor((batch * (q + 1)) / used) - from, 0, m);
       });
     } else {
       // Fewer items than threads: rows of C per thread, in whole register tiles.
       const tiles = Math.ceil(m / DEFAULT_SHAPE.mr);
-      slots.forEach((t, p) => {
-        const from = Math.min(m, Math.floor((tiles * p) / used) * DEFAULT_SHAPE.mr);
-        const to = Math.min(m, Math.floor((tiles * (p + 1)) / used) * DEFAULT_SHAPE.mr);
+      slots.forEach((t, q) => {
+        const from = Math.min(m, Math.floor((tiles * q) / used) * DEFAULT_SHAPE.mr);
+        const to = Math.min(m, Math.floor((tiles * (q + 1)) / used) * DEFAULT_SHAPE.mr);
         record(t, 0, batch, from, to - from);
       });
     }
@@ -295,9 +403,8 @@ export class Gemm {
       }
     }
     if (Atomics.exchange(ctrl, 15, 0) !== 0) {
-      throw new GemmError(`matmul: a worker thread trapped on M ${m}, N ${n}, K ${k}, batch ${batch}`);
+      throw new GemmError(`product: a worker thread trapped on M ${m}, N ${n}, K ${k}, batch ${batch}`);
     }
-    out.set(new Float32Array(this.#memory.buffer, cAt, out.length));
   }
 
   #reserve(bytes: number): void {

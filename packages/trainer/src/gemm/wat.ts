@@ -204,14 +204,16 @@ const copyTile = `
 )`;
 
 /**
- * gemm(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, work): C = A·B with A(i,k) at a + i·ars + k·acs,
- * B(k,j) at b + k·brs + j·bcs, C(i,j) at c + i·ldc + 4j; one of ars, acs must be 4. work: workBytes().
+ * gemm(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, work, accumulate): C = A·B (accumulate = 0) or
+ * C += A·B (accumulate ≠ 0) with A(i,k) at a + i·ars + k·acs, B(k,j) at b + k·brs + j·bcs, C(i,j) at
+ * c + i·ldc + 4j; one of ars, acs must be 4. work: workBytes(). Rows of A may overlap (ars smaller than
+ * K·4): that is how a convolution's im2col windows are read in place (conv1d.ts).
  */
 function gemm(shape: GemmShape): string {
   const { mr, nr, kc, nc } = shape;
   return `
 (func (export "gemm") (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $brs i32) (param $bcs i32)
-  (param $c i32) (param $ldc i32) (param $M i32) (param $N i32) (param $K i32) (param $work i32)
+  (param $c i32) (param $ldc i32) (param $M i32) (param $N i32) (param $K i32) (param $work i32) (param $accumulate i32)
 (local $jc i32) (local $ncur i32) (local $pc i32) (local $kcur i32) (local $ic i32) (local $mcur i32)
 (local $jr i32) (local $ncol i32) (local $acc i32) (local $tmp i32) (local $at i32) (local $bt i32) (local $ct i32)
 (local $row i32) (local $as i32)
@@ -228,7 +230,7 @@ function gemm(shape: GemmShape): string {
     (call $packB
       (i32.add (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $brs))) (i32.mul (local.get $jc) (local.get $bcs)))
       (local.get $brs) (local.get $bcs) (local.get $kcur) (local.get $ncur) (local.get $work))
-    (local.set $acc (i32.gt_u (local.get $pc) (i32.const 0)))
+    (local.set $acc (i32.or (i32.gt_u (local.get $pc) (i32.const 0)) (local.get $accumulate)))
     (local.set $ic (i32.const 0))
     (block $icdone (loop $icloop
       (br_if $icdone (i32.ge_u (local.get $ic) (local.get $M)))

@@ -1,9 +1,11 @@
 /**
  * @module
- * The layers the three models are built from, written as plain tfjs ops over channels-last tensors
- * [batch, time, channels] so every heavy step is one matMul:
- *   - a 1-D convolution is a matMul over k shifted views of the padded input (im2col along time);
- *     this needs no Conv2DBackpropFilter, which tfjs-backend-wasm does not register;
+ * The layers the three models are built from, over channels-last tensors [batch, time, channels]:
+ *   - a 1-D convolution is, on the cpu and wasm backends, one fused op with a hand-written gradient
+ *     computed as implicit GEMMs on our WebAssembly SIMD engine (gemm/conv1d.ts; bias and ReLU in the
+ *     GEMM, several convolutions of one input written side by side without a concat); elsewhere (and
+ *     with ECG_TMP_CONV=ops) a matMul over k shifted views of the padded input (im2col along time) —
+ *     which needs no Conv2DBackpropFilter, which tfjs-backend-wasm does not register;
  *   - max-pooling (k3, s1, p1) is the maximum of three shifted views;
  *   - BatchNorm, LayerNorm and dropout are written out, with dropout masks drawn from our own seeded
  *     generator so a step's masks are identical on every backend and after a resume.
@@ -11,6 +13,7 @@
 
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
+import { conv1dFused, fusedConvAvailable } from '../gemm/conv1d.ts';
 import { constant, type Init, kaimingUniform, type ParamSet, torchDefault } from './params.ts';
 
 /** What one forward pass needs besides its inputs. */
@@ -98,9 +101,23 @@ export function shiftedViews(x: tf.Tensor3D, kernel: number): tf.Tensor3D {
   return tf.concat(views, 2);
 }
 
-/** x [B, T, Cin] → [B, T, Cout]. */
-export function conv1d(x: tf.Tensor3D, conv: Conv1d): tf.Tensor3D {
-  return linear(shiftedViews(x, conv.kernel), conv.weight, conv.bias);
+/** x [B, T, Cin] → [B, T, Cout], then the ReLU if asked. */
+export function conv1d(x: tf.Tensor3D, conv: Conv1d, options: { relu?: boolean } = {}): tf.Tensor3D {
+  return convolutions(x, [conv], options);
+}
+
+/** Several convolutions of x side by side along channels: [B, T, Cin] → [B, T, ΣCout], then the ReLU if asked. */
+export function convolutions(
+  x: tf.Tensor3D,
+  convs: readonly Conv1d[],
+  options: { relu?: boolean } = {},
+): tf.Tensor3D {
+  if (fusedConvAvailable()) return conv1dFused(x, convs, options);
+  const ys = convs.map((conv) => {
+    const y = linear(shiftedViews(x, conv.kernel), conv.weight, conv.bias);
+    return options.relu ? tf.relu(y) : y;
+  });
+  return ys.length === 1 ? ys[0]! : tf.concat(ys, 2);
 }
 
 /** x [..., In] · W [In, Out] + b. */

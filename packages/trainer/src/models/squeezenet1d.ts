@@ -18,8 +18,16 @@
  * Tensors are channels-last: [B, T, 12] → [B, T, 75].
  */
 
-import * as tf from '@tensorflow/tfjs-core';
-import { type Conv1d, conv1d, conv1dParams, type ForwardContext, kaimingConv, maxPool3 } from './layers.ts';
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  type Conv1d,
+  conv1d,
+  conv1dParams,
+  convolutions,
+  type ForwardContext,
+  kaimingConv,
+  maxPool3,
+} from './layers.ts';
 import type { ParamSet } from './params.ts';
 
 interface Fire {
@@ -72,10 +80,11 @@ export function squeezeNet1dParams(
 
 /** x [B, T, Cin] → [B, T, Cout]. */
 export function squeezeNet1d(net: SqueezeNet1d, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
-  let h = maxPool3(tf.relu(conv1d(x, net.stem)));
+  let h = maxPool3(conv1d(x, net.stem, { relu: true }));
   net.fires.forEach((fire, i) => {
-    const s = tf.relu(conv1d(h, fire.squeeze));
-    h = tf.concat([tf.relu(conv1d(s, fire.expand1)), tf.relu(conv1d(s, fire.expand3))], 2);
+    const s = conv1d(h, fire.squeeze, { relu: true });
+    // Both expands in one op on cpu/wasm: one copy of s, each written into its half of h.
+    h = convolutions(s, [fire.expand1, fire.expand3], { relu: true });
     if (POOL_AFTER_FIRE.has(i)) h = maxPool3(h);
   });
   return conv1d(ctx.dropout(h, net.dropout), net.head);
