@@ -65,11 +65,20 @@ function javascriptOp(shape: LstmShape) {
     const [p, w] = args as [tf.Tensor3D, tf.Tensor2D];
     // The trace stays in this closure as typed arrays; nothing writes trace.hidden after this, so a
     // backend that keeps the array as the output's storage (cpu) is safe.
-    const trace = reference.forward(p.dataSync() as Float32Array, w.dataSync() as Float32Array, batch, steps, units);
+    const trace = reference.forward(
+      p.dataSync() as Float32Array,
+      w.dataSync() as Float32Array,
+      batch,
+      steps,
+      units,
+    );
     return {
       value: tf.tensor3d(trace.hidden, [batch, steps, units]),
       gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-        const { dProjected, dWeight } = reference.backward((dy as tf.Tensor).dataSync() as Float32Array, trace);
+        const { dProjected, dWeight } = reference.backward(
+          (dy as tf.Tensor).dataSync() as Float32Array,
+          trace,
+        );
         return [tf.tensor3d(dProjected, [batch, steps, 4 * units]), tf.tensor2d(dWeight, [units, 4 * units])];
       },
     };
@@ -120,7 +129,9 @@ export function lstmSequence(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D):
     );
   }
   const shape = { batch, steps, units };
-  const op = units % 4 === 0 ? kernelOp(shape, (kernels ??= createLstmKernels())) : javascriptOp(shape);
+  if (units % 4 !== 0) return javascriptOp(shape)(projected, hiddenWeight) as tf.Tensor3D;
+  kernels ??= createLstmKernels();
+  const op = kernelOp(shape, kernels);
   return op(projected, hiddenWeight) as tf.Tensor3D;
 }
 
@@ -135,6 +146,9 @@ export function lstmSequenceWith(
   return (projected, hiddenWeight) => {
     const [batch, steps] = projected.shape;
     const shape = { batch, steps, units: hiddenWeight.shape[0] };
-    return (own === null ? javascriptOp(shape) : kernelOp(shape, own))(projected, hiddenWeight) as tf.Tensor3D;
+    return (own === null ? javascriptOp(shape) : kernelOp(shape, own))(
+      projected,
+      hiddenWeight,
+    ) as tf.Tensor3D;
   };
 }
