@@ -183,34 +183,40 @@ function backward(
   const engine = gemm();
   const { batch, steps, cin, pad, rows, couts, offsets, ctot } = g;
   const span = steps + 2 * pad;
+  const size = batch * steps * ctot;
   const regions = engine.arena([
     rows * cin,
     batch * steps * cin,
+    size,
+    y === undefined ? 0 : size,
+    2 * ctot,
     ...branches.flatMap((br, i) => [rows * couts[i]!, br.weight.length, br.weight.length]),
   ]);
-  const [xAt, dxAt] = regions as [number, number];
-  const at = (i: number, what: 0 | 1 | 2) => regions[2 + 3 * i + what]!;
+  const [xAt, dxAt, dyAt, yAt, sumsAt] = regions as [number, number, number, number, number];
+  const at = (i: number, what: 0 | 1 | 2) => regions[5 + 3 * i + what]!;
   const heap = engine.heap();
   placeInput(heap, xAt, x, g);
+  heap.set(dy.subarray(0, size), dyAt / 4);
+  if (y !== undefined) heap.set(y.subarray(0, size), yAt / 4);
+  const sums = new Float64Array(heap.buffer, sumsAt, ctot);
+  sums.fill(0);
 
-  // dy through the ReLU (y > 0 ⇔ its input > 0) into each branch's padded buffer; bias gradients on the way.
-  const dBiasSums = couts.map((c) => new Float64Array(c));
   branches.forEach((_, i) => {
     const c = couts[i]!;
-    const base = at(i, 0) / 4;
     zeroPadding(heap, at(i, 0), g, c);
-    const off = offsets[i]!;
-    const sums = dBiasSums[i]!;
+    // dy through the ReLU (y > 0 ⇔ its input > 0) into the branch's padded buffer, bias gradient on the way.
     for (let b = 0; b < batch; b++) {
-      for (let t = 0; t < steps; t++) {
-        const src = (b * steps + t) * ctot + off;
-        const dst = base + (b * span + pad + t) * c;
-        for (let j = 0; j < c; j++) {
-          const v = y === undefined || y[src + j]! > 0 ? dy[src + j]! : 0;
-          heap[dst + j] = v;
-          sums[j] = sums[j]! + v;
-        }
-      }
+      const src = (b * steps * ctot + offsets[i]!) * 4;
+      engine.maskRows({
+        src: dyAt + src,
+        srcStride: ctot * 4,
+        mask: y === undefined ? 0 : yAt + src,
+        dst: at(i, 0) + (b * span + pad) * c * 4,
+        dstStride: c * 4,
+        rows: steps,
+        cols: c,
+        sums: sumsAt + offsets[i]! * 8,
+      });
     }
     // B of the input gradient: WT[j'·Cout + co, ci] = W[(k − 1 − j')·Cin + ci, co].
     const { kernel, weight } = branches[i]!;
@@ -250,7 +256,7 @@ function backward(
   return {
     dx: (out) => out.set(view.subarray(dxAt / 4, dxAt / 4 + batch * steps * cin)),
     dWeights: branches.map((br, i) => view.slice(at(i, 2) / 4, at(i, 2) / 4 + br.weight.length)),
-    dBiases: dBiasSums.map((s) => Float32Array.from(s)),
+    dBiases: couts.map((c, i) => Float32Array.from(sums.subarray(offsets[i]!, offsets[i]! + c))),
   };
 }
 

@@ -82,6 +82,7 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 interface GemmExports {
   gemm(...args: number[]): void;
   biasRelu(...args: number[]): void;
+  maskRows(...args: number[]): void;
 }
 
 const PAGE = 65536;
@@ -302,6 +303,24 @@ export class Gemm {
     });
     this.#reserve(at);
     return addresses;
+  }
+
+  /**
+   * Copies a rows×cols block of floats within the engine's memory (byte addresses and row strides),
+   * zeroing the values whose `mask` entry (same layout as src; 0: no mask) is not > 0, and adds each
+   * column's copied values to the doubles at `sums` — a ReLU's and a bias's gradient on the way.
+   */
+  maskRows(p: {
+    src: number;
+    srcStride: number;
+    mask: number;
+    dst: number;
+    dstStride: number;
+    rows: number;
+    cols: number;
+    sums: number;
+  }): void {
+    this.#exports.maskRows(p.src, p.srcStride, p.mask, p.dst, p.dstStride, p.rows, p.cols, p.sums);
   }
 
   /** The whole memory as floats (index = byte address / 4); take it after arena(), which may grow it. */

@@ -293,6 +293,52 @@ const biasRelu = `
   (br $iloop)))
 )`;
 
+/**
+ * maskRows(src, ss, mask, dst, ds, rows, cols, sums): copies a rows×cols block of floats (row strides ss,
+ * ds in bytes) from src to dst, zeroing each value whose mask entry (same layout as src) is not > 0 when
+ * mask ≠ 0 — a ReLU's gradient — and adds each column's copied values to the f64 sums[col] (a bias
+ * gradient). Used by conv1d.ts to lay out dy for the input- and weight-gradient products.
+ */
+const maskRows = `
+(func (export "maskRows") (param $src i32) (param $ss i32) (param $mask i32) (param $dst i32) (param $ds i32)
+  (param $rows i32) (param $cols i32) (param $sums i32)
+(local $r i32) (local $j i32) (local $o i32) (local $sp i32) (local $v v128) (local $f f32)
+(block $rdone (loop $rloop
+  (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+  (local.set $j (i32.const 0))
+  (block $vdone (loop $vloop
+    (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $v (v128.load (i32.add (local.get $src) (local.get $o))))
+    (if (local.get $mask) (then
+      (local.set $v (v128.and (local.get $v)
+        (f32x4.gt (v128.load (i32.add (local.get $mask) (local.get $o))) (v128.const f32x4 0 0 0 0))))))
+    (v128.store (i32.add (local.get $dst) (local.get $o)) (local.get $v))
+    (local.set $sp (i32.add (local.get $sums) (i32.shl (local.get $j) (i32.const 3))))
+    (v128.store (local.get $sp) (f64x2.add (v128.load (local.get $sp)) (f64x2.promote_low_f32x4 (local.get $v))))
+    (v128.store offset=16 (local.get $sp) (f64x2.add (v128.load offset=16 (local.get $sp))
+      (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+    (br $vloop)))
+  (block $sdone (loop $sloop
+    (br_if $sdone (i32.ge_u (local.get $j) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $f (f32.load (i32.add (local.get $src) (local.get $o))))
+    (if (local.get $mask) (then
+      (if (i32.eqz (f32.gt (f32.load (i32.add (local.get $mask) (local.get $o))) (f32.const 0)))
+        (then (local.set $f (f32.const 0))))))
+    (f32.store (i32.add (local.get $dst) (local.get $o)) (local.get $f))
+    (local.set $sp (i32.add (local.get $sums) (i32.shl (local.get $j) (i32.const 3))))
+    (f64.store (local.get $sp) (f64.add (f64.load (local.get $sp)) (f64.promote_f32 (local.get $f))))
+    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+    (br $sloop)))
+  (local.set $src (i32.add (local.get $src) (local.get $ss)))
+  (if (local.get $mask) (then (local.set $mask (i32.add (local.get $mask) (local.get $ss)))))
+  (local.set $dst (i32.add (local.get $dst) (local.get $ds)))
+  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+  (br $rloop)))
+)`;
+
 /** The whole module; `shared` imports a shared memory (threads), otherwise a plain one. */
 export function gemmWat(options: { shared: boolean; shape?: GemmShape }): string {
   const shape = options.shape ?? DEFAULT_SHAPE;
@@ -307,6 +353,7 @@ ${packB(shape)}
 ${copyTile}
 ${gemm(shape)}
 ${biasRelu}
+${maskRows}
 )
 `;
 }
