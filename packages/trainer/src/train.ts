@@ -22,6 +22,7 @@ import { type Batch, gatherBatch } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { learningRate, type TrainConfig } from './config.ts';
 import { type Cache, openCache } from './data.ts';
+import { FusedAdam } from './kernels/adam/adam.ts';
 import { createModel, type Model } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
@@ -109,15 +110,25 @@ function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): 
   return tf.mean(tf.add(tf.mul(0.5, tf.square(quadratic)), tf.mul(delta, tf.sub(a, quadratic))));
 }
 
-/** Adam with decoupled state we can checkpoint, and global-norm gradient clipping. */
+/**
+ * Adam with decoupled state we can checkpoint, and global-norm gradient clipping. On the CPU backends
+ * (cpu, wasm) the update is one fused WebAssembly SIMD pass over all parameters (kernels/adam/), with
+ * the same f32 arithmetic as the tfjs ops below, which the GPU backend keeps (a fused pass there would
+ * read everything back). `fused` forces either path (tests compare them).
+ */
 export class Adam {
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
+  readonly #fused: FusedAdam | null;
 
   constructor(
     readonly model: Model,
     readonly config: TrainConfig,
+    options: { readonly fused?: boolean } = {},
   ) {
+    const fused = options.fused ?? ['cpu', 'wasm'].includes(tf.getBackend());
+    this.#fused = fused ? new FusedAdam(model.params.trainable) : null;
+    if (fused) return;
     for (const p of model.params.trainable) {
       this.m.set(p.name, tf.variable(tf.zeros([...p.shape]), false));
       this.v.set(p.name, tf.variable(tf.zeros([...p.shape]), false));
@@ -127,6 +138,10 @@ export class Adam {
   /** `t` is the 1-based step number (bias correction). */
   apply(grads: Map<string, tf.Tensor>, lr: number, t: number): void {
     const { beta1: b1, beta2: b2, eps, gradClip } = this.config;
+    if (this.#fused) {
+      this.#fused.apply(grads, { beta1: b1, beta2: b2, eps, gradClip, lr, t });
+      return;
+    }
     tf.tidy(() => {
       let scale: tf.Tensor | number = 1;
       if (gradClip > 0) {
@@ -151,6 +166,7 @@ export class Adam {
   }
 
   async read(): Promise<Map<string, Float32Array>> {
+    if (this.#fused) return this.#fused.read();
     const out = new Map<string, Float32Array>();
     for (const [name, m] of this.m) out.set(`adam.m.${name}`, (await m.data()) as Float32Array);
     for (const [name, v] of this.v) out.set(`adam.v.${name}`, (await v.data()) as Float32Array);
@@ -158,6 +174,7 @@ export class Adam {
   }
 
   write(arrays: ReadonlyMap<string, Float32Array>): void {
+    this.#fused?.write(arrays);
     for (const [prefix, map] of [
       ['adam.m.', this.m],
       ['adam.v.', this.v],

@@ -25,36 +25,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createLstmKernels, type LstmKernels, type LstmShape } from '../kernels/lstm/lstm.ts';
 import * as reference from '../kernels/lstm/reference.ts';
-
-/** The part of tfjs-backend-wasm's BackendWasm used to read and write its heap without a readback. */
-interface WasmHeap {
-  readonly dataIdMap: { has(dataId: tf.DataId): boolean };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
-function wasmHeap(): WasmHeap | null {
-  const backend = tf.backend() as unknown as Partial<WasmHeap>;
-  return tf.getBackend() === 'wasm' && typeof backend.typedArrayFromHeap === 'function'
-    ? (backend as WasmHeap)
-    : null;
-}
-
-/** Copies a float32 tensor's values into `dst`: from the wasm heap when they live there, else dataSync. */
-function readInto(x: tf.Tensor, dst: Float32Array): void {
-  const heap = wasmHeap();
-  if (heap?.dataIdMap.has(x.dataId)) dst.set(heap.typedArrayFromHeap(x));
-  else dst.set(x.dataSync() as Float32Array);
-}
-
-/** A new tensor holding a copy of `values` (which may be a view into kernel memory that is reused). */
-function tensorOf(values: Float32Array, shape: number[]): tf.Tensor {
-  const heap = wasmHeap();
-  if (heap === null) return tf.tensor(values.slice(), shape, 'float32');
-  const info = heap.makeOutput(shape, 'float32');
-  heap.typedArrayFromHeap(info).set(values);
-  return tf.engine().makeTensorFromTensorInfo(info);
-}
+import { readInto, tensorOf } from '../kernels/tfjs-heap.ts';
 
 let kernels: LstmKernels | null = null;
 
