@@ -6,9 +6,10 @@
 
 import type { Architecture } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Batch } from '../batches.ts';
 import { DEFAULTS, preset, type TrainConfig } from '../config.ts';
 import { createModel } from '../models/index.ts';
-import { Adam, type Batch, trainStep } from '../train.ts';
+import { Adam, trainStep } from '../train.ts';
 import { kernelRuns } from './program.ts';
 
 const [B, T] = [2, 16];
