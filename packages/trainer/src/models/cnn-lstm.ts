@@ -16,6 +16,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { webgpuLstmFits, webgpuLstmSequence } from '../webgpu/lstm.ts';
+import { onWebgpu } from '../webgpu/program.ts';
 import {
   type BatchNorm,
   batchNorm,
@@ -81,9 +82,10 @@ export function lstm(cell: Lstm, x: tf.Tensor3D): tf.Tensor3D {
   // The recurrence is one fused op with a hand-written gradient, because 500 steps of per-step tfjs ops
   // made this layer's speed a matter of launch overhead: kernels over typed arrays on the CPU backends
   // (which read their inputs back, impossible for tfjs-webgpu in Node), one WGSL dispatch each way on
-  // WebGPU. A layer wider than one WebGPU workgroup keeps the per-step ops there.
+  // WebGPU. A layer wider than one WebGPU workgroup (or ECG_TMP_WEBGPU_KERNELS=stock) keeps the per-step
+  // ops there.
   if (tf.getBackend() !== 'webgpu') return lstmSequence(projected, weight);
-  return webgpuLstmFits(weight.shape[0])
+  return onWebgpu() && webgpuLstmFits(weight.shape[0])
     ? webgpuLstmSequence(projected, weight)
     : lstmSteps(projected, weight);
 }

@@ -18,9 +18,13 @@ export class WebgpuKernelError extends Error {
   override readonly name = 'WebgpuKernelError';
 }
 
-/** True when tfjs runs on tfjs-backend-webgpu, where our programs can run. */
+/**
+ * True when tfjs runs on tfjs-backend-webgpu and the models are to use our programs there.
+ * ECG_TMP_WEBGPU_KERNELS=stock keeps the models on tfjs ops instead (before/after measurements), as
+ * ECG_TMP_GEMM=stock does for the wasm GEMM; it is read at every call, so a benchmark can alternate.
+ */
 export function onWebgpu(): boolean {
-  return tf.getBackend() === 'webgpu';
+  return tf.getBackend() === 'webgpu' && globalThis.process?.env.ECG_TMP_WEBGPU_KERNELS !== 'stock';
 }
 
 /** What a program of ours declares; tfjs fills in `pipeline` and may reshape `dispatch`. */
@@ -47,7 +51,7 @@ export function flatDispatch(invocations: number, size: number): [number, number
  * const o = runProgram(new ForwardProgram(b, lq, lk, h, true), [q, k, v], [lq, lk]);
  */
 export function runProgram(program: KernelProgram, inputs: tf.Tensor[], uniforms: number[] = []): tf.Tensor {
-  if (!onWebgpu()) {
+  if (tf.getBackend() !== 'webgpu') {
     throw new WebgpuKernelError(
       `${program.shaderKey}: needs the webgpu backend, tfjs runs '${tf.getBackend()}'`,
     );
