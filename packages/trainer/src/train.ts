@@ -114,7 +114,7 @@ function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): 
  * Adam with decoupled state we can checkpoint, and global-norm gradient clipping. On the CPU backends
  * (cpu, wasm) the update is one fused WebAssembly SIMD pass over all parameters (kernels/adam/), with
  * the same f32 arithmetic as the tfjs ops below, which the GPU backend keeps (a fused pass there would
- * read everything back). `fused` forces either path (tests compare them).
+ * read everything back). `fused` forces either path (tests compare them), as ECG_TMP_ADAM=ops does.
  */
 export class Adam {
   readonly m = new Map<string, tf.Variable>();
@@ -126,7 +126,9 @@ export class Adam {
     readonly config: TrainConfig,
     options: { readonly fused?: boolean } = {},
   ) {
-    const fused = options.fused ?? ['cpu', 'wasm'].includes(tf.getBackend());
+    // ECG_TMP_ADAM=ops keeps the tfjs ops everywhere (benchmarks measure both in one run).
+    const fused =
+      options.fused ?? (process.env.ECG_TMP_ADAM !== 'ops' && ['cpu', 'wasm'].includes(tf.getBackend()));
     this.#fused = fused ? new FusedAdam(model.params.trainable) : null;
     if (fused) return;
     for (const p of model.params.trainable) {

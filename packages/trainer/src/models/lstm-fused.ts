@@ -100,7 +100,10 @@ export function lstmSequence(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D):
     );
   }
   const shape = { batch, steps, units };
-  if (units % 4 !== 0) return javascriptOp(shape)(projected, hiddenWeight) as tf.Tensor3D;
+  // ECG_TMP_LSTM=javascript keeps the JS loops (benchmarks measure both in one run).
+  if (units % 4 !== 0 || process.env.ECG_TMP_LSTM === 'javascript') {
+    return javascriptOp(shape)(projected, hiddenWeight) as tf.Tensor3D;
+  }
   kernels ??= createLstmKernels();
   const op = kernelOp(shape, kernels);
   return op(projected, hiddenWeight) as tf.Tensor3D;
