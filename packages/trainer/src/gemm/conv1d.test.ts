@@ -168,6 +168,87 @@ describe.each(BACKENDS)('conv1dFused on %s equals the tfjs-op convolution', (bac
   });
 });
 
+/** The CNN-LSTM's block with tfjs ops: conv → BatchNorm (batch statistics, as layers.ts) → ReLU. */
+function referenceBn(x: tf.Tensor3D, conv: ConvBranch, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor3D {
+  const z = reference(x, [conv], false);
+  const { mean, variance } = tf.moments(z, [0, 1]);
+  return tf.relu(
+    tf.add(tf.mul(tf.sub(z, mean), tf.mul(tf.rsqrt(tf.add(variance, 1e-5)), gamma)), beta),
+  ) as tf.Tensor3D;
+}
+
+describe.each(BACKENDS)(
+  'conv1dFused with BatchNorm on %s equals conv → BatchNorm → ReLU in tfjs ops',
+  (backend) => {
+    const shapes = [
+      { name: 'CNN-LSTM conv0 12→64 k3', batch: 3, steps: 17, cin: 12, cout: 64 },
+      { name: 'CNN-LSTM conv2 128→256 k3', batch: 2, steps: 9, cin: 128, cout: 256 },
+      { name: 'odd 5→7 k3', batch: 2, steps: 3, cin: 5, cout: 7 },
+    ];
+    it.each(shapes)('$name: output, gradients of x, W, b, γ, β, and the batch statistics', async (c) => {
+      await tf.setBackend(backend);
+      const run = (fused: boolean) =>
+        tf.tidy(() => {
+          const { x, branches, r } = inputs(
+            {
+              name: c.name,
+              batch: c.batch,
+              steps: c.steps,
+              cin: c.cin,
+              branches: [{ kernel: 3, cout: c.cout, bias: true }],
+              relu: true,
+            },
+            3,
+          );
+          const gamma = tf.randomUniform([c.cout], 0.5, 1.5, 'float32', 91);
+          const beta = tf.randomUniform([c.cout], -0.5, 0.5, 'float32', 92);
+          let stats: Float32Array[] = [];
+          const f = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => {
+            const conv = { kernel: 3, weight: w, bias: b };
+            return fused
+              ? conv1dFused(xx as tf.Tensor3D, [conv], {
+                  relu: true,
+                  batchNorm: { gamma: gm, beta: bt, eps: 1e-5, onStatistics: (m, v) => (stats = [m, v]) },
+                })
+              : referenceBn(xx as tf.Tensor3D, conv, gm, bt);
+          };
+          const flat = [x, branches[0]!.weight, branches[0]!.bias!, gamma, beta];
+          const y = f(...(flat as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]));
+          const grads = tf.grads((...ts: tf.Tensor[]) =>
+            tf.sum(tf.mul(f(...(ts as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), r)),
+          )(flat);
+          if (!fused) {
+            const z = reference(x, branches, false);
+            const { mean, variance } = tf.moments(z, [0, 1]);
+            const n = c.batch * c.steps;
+            stats = [
+              mean.dataSync() as Float32Array,
+              tf.mul(variance, n / (n - 1)).dataSync() as Float32Array,
+            ];
+          }
+          return { values: [y, ...grads].map((t) => t.dataSync() as Float32Array), stats };
+        });
+      const want = run(false);
+      const got = run(true);
+      // The conv bias's gradient is ~0 (BatchNorm removes a per-channel shift): judge it on dγ's scale.
+      let scale = 0;
+      for (const v of want.values[4]!) scale = Math.max(scale, Math.abs(v));
+      got.values.forEach((g, i) => {
+        const w = want.values[i]!;
+        if (i === 3) {
+          let worst = 0;
+          for (let j = 0; j < g.length; j++) worst = Math.max(worst, Math.abs(g[j]! - w[j]!));
+          expect(worst / scale, 'conv bias gradient').toBeLessThan(1e-5);
+        } else {
+          expect(worstRelative(g, w), i === 0 ? 'y' : `gradient ${i - 1}`).toBeLessThan(2e-5);
+        }
+      });
+      expect(worstRelative(got.stats[0]!, want.stats[0]!), 'batch mean').toBeLessThan(1e-5);
+      expect(worstRelative(got.stats[1]!, want.stats[1]!), 'unbiased batch variance').toBeLessThan(1e-5);
+    });
+  },
+);
+
 describe('conv1dFused gradients equal central differences', () => {
   const c: Case = {
     name: 'fd',
@@ -231,6 +312,46 @@ describe('conv1dFused gradients equal central differences', () => {
   });
 });
 
+describe('conv1dFused with BatchNorm: gradients equal central differences', () => {
+  it.each(BACKENDS)('on %s, along a random direction in x, W, b, γ and β', async (backend) => {
+    await tf.setBackend(backend);
+    const x = tf.randomUniform([2, 6, 3], -1, 1, 'float32', 41);
+    const flat = [
+      x,
+      tf.randomUniform([9, 4], -0.5, 0.5, 'float32', 42),
+      tf.randomUniform([4], -0.5, 0.5, 'float32', 43),
+      tf.randomUniform([4], 0.5, 1.5, 'float32', 44),
+      tf.randomUniform([4], -0.5, 0.5, 'float32', 45),
+    ];
+    const r = tf.randomUniform([2, 6, 4], -1, 1, 'float32', 46);
+    const f = (ts: tf.Tensor[]) =>
+      conv1dFused(ts[0] as tf.Tensor3D, [{ kernel: 3, weight: ts[1]!, bias: ts[2]! }], {
+        relu: true,
+        batchNorm: { gamma: ts[3]!, beta: ts[4]!, eps: 1e-5 },
+      });
+    const loss = (ts: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const y = f(ts).dataSync();
+        const w = r.dataSync();
+        let sum = 0;
+        for (let i = 0; i < y.length; i++) sum += y[i]! * w[i]!;
+        return sum;
+      });
+    const grads = tf.grads((...ts: tf.Tensor[]) => tf.sum(tf.mul(f(ts), r)))(flat);
+    const eps = 1e-3;
+    flat.forEach((t, i) => {
+      const v = tf.randomUniform(t.shape, -1, 1, 'float32', 200 + i);
+      const plus = flat.map((u, j) => (j === i ? tf.add(u, tf.mul(v, eps)) : u));
+      const minus = flat.map((u, j) => (j === i ? tf.sub(u, tf.mul(v, eps)) : u));
+      const numeric = (loss(plus) - loss(minus)) / (2 * eps);
+      const analytic = tf.sum(tf.mul(grads[i]!, v)).dataSync()[0]!;
+      expect(Math.abs(numeric - analytic), `input ${i}: ${numeric} vs ${analytic}`).toBeLessThan(
+        3e-3 * Math.max(1, Math.abs(analytic)),
+      );
+    });
+  });
+});
+
 describe('conv1dFused rejects what it cannot compute', () => {
   it('a weight that does not fit k·Cin rows, an even kernel, a bias of the wrong length', async () => {
     await tf.setBackend('wasm');
@@ -241,5 +362,14 @@ describe('conv1dFused rejects what it cannot compute', () => {
       ConvError,
     );
     expect(() => conv1dFused(x, [])).toThrow(ConvError);
+    const conv = { kernel: 3, weight: tf.zeros([9, 2]) };
+    expect(() =>
+      conv1dFused(x, [conv], { batchNorm: { gamma: tf.ones([3]), beta: tf.zeros([2]), eps: 1e-5 } }),
+    ).toThrow(/γ \[3\] and β \[2\] must be \[2\]/);
+    expect(() =>
+      conv1dFused(tf.zeros([1, 1, 3]) as tf.Tensor3D, [conv], {
+        batchNorm: { gamma: tf.ones([2]), beta: tf.zeros([2]), eps: 1e-5 },
+      }),
+    ).toThrow(/more than one row/);
   });
 });

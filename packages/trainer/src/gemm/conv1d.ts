@@ -123,26 +123,53 @@ function placeInput(heap: Float32Array, at: number, x: Float32Array, g: Geometry
   }
 }
 
+/** BatchNorm over batch and time after the convolutions, with batch statistics (training). */
+export interface FusedBatchNorm {
+  /** [ΣCout] */
+  readonly gamma: tf.Tensor;
+  /** [ΣCout] */
+  readonly beta: tf.Tensor;
+  readonly eps: number;
+  /** Receives the batch mean and the unbiased batch variance (for the running statistics). */
+  readonly onStatistics?: (mean: Float32Array, unbiasedVariance: Float32Array) => void;
+}
+
+/** What the forward pass of a BatchNorm keeps for the backward one (per channel). */
+interface NormTrace {
+  readonly gamma: Float32Array;
+  /** 1/√(var + eps) */
+  readonly invStd: Float32Array;
+}
+
+/**
+ * The convolutions (+ bias), then BatchNorm if `norm`, then the ReLU if `relu`. `out(name)` allocates an
+ * output tensor's storage: 'y' always, 'normalized' (ẑ, for the BatchNorm gradient) with a BatchNorm.
+ */
 function forward(
   x: Float32Array,
   branches: readonly { kernel: number; weight: Float32Array; bias?: Float32Array }[],
   g: Geometry,
   relu: boolean,
-  out: () => Float32Array,
-): void {
+  norm: { gamma: Float32Array; beta: Float32Array; eps: number } | undefined,
+  out: (name: 'y' | 'normalized') => Float32Array,
+): { trace?: NormTrace; mean?: Float32Array; unbiasedVariance?: Float32Array } {
   const engine = gemm();
   const { batch, steps, cin, pad, rows, couts, offsets, ctot } = g;
+  const n = batch * steps;
   const regions = engine.arena([
     rows * cin,
-    batch * steps * ctot,
+    n * ctot,
+    norm === undefined ? 0 : n * ctot,
+    norm === undefined ? 0 : 4 * ctot,
+    norm === undefined ? 0 : 4 * ctot,
     ...branches.flatMap((br) => [br.weight.length, br.bias?.length ?? 0]),
   ]);
-  const [xAt, yAt] = regions as [number, number];
+  const [xAt, zAt, yAt, momentsAt, kAt] = regions as [number, number, number, number, number];
   const heap = engine.heap();
   placeInput(heap, xAt, x, g);
   branches.forEach((br, i) => {
-    const wAt = regions[2 + 2 * i]!;
-    const bAt = regions[3 + 2 * i]!;
+    const wAt = regions[5 + 2 * i]!;
+    const bAt = regions[6 + 2 * i]!;
     heap.set(br.weight, wAt / 4);
     if (br.bias !== undefined) heap.set(br.bias, bAt / 4);
     const p = (br.kernel - 1) / 2;
@@ -158,19 +185,61 @@ function forward(
         itemStride: (steps + 2 * pad) * cin * 4,
       },
       b: { at: wAt, rowStride: couts[i]! * 4, colStride: 4 },
-      c: { at: yAt + offsets[i]! * 4, rowStride: ctot * 4, itemStride: steps * ctot * 4 },
+      c: { at: zAt + offsets[i]! * 4, rowStride: ctot * 4, itemStride: steps * ctot * 4 },
       ...(br.bias === undefined ? {} : { bias: bAt }),
-      relu,
+      relu: relu && norm === undefined,
     });
   });
-  // After the products: allocating the output may grow the wasm heap and detach earlier views of it.
-  out().set(engine.heap().subarray(yAt / 4, yAt / 4 + batch * steps * ctot));
+  if (norm === undefined) {
+    // After the products: allocating the output may grow the wasm heap and detach earlier views of it.
+    out('y').set(engine.heap().subarray(zAt / 4, zAt / 4 + n * ctot));
+    return {};
+  }
+
+  // Batch statistics in doubles, then y = ReLU(γ·(z − mean)/σ + β) and ẑ = (z − mean)/σ (in place of z).
+  const sums = new Float64Array(heap.buffer, momentsAt, ctot);
+  const squares = new Float64Array(heap.buffer, momentsAt + 8 * ctot, ctot);
+  sums.fill(0);
+  squares.fill(0);
+  engine.colMoments({
+    src: zAt,
+    srcStride: ctot * 4,
+    aux: 0,
+    rows: n,
+    cols: ctot,
+    sums: momentsAt,
+    prods: momentsAt + 8 * ctot,
+  });
+  const mean = new Float32Array(ctot);
+  const unbiasedVariance = new Float32Array(ctot);
+  const invStd = new Float32Array(ctot);
+  const k = new Float32Array(heap.buffer, kAt, 4 * ctot);
+  for (let j = 0; j < ctot; j++) {
+    const m = sums[j]! / n;
+    const variance = Math.max(0, squares[j]! / n - m * m);
+    mean[j] = m;
+    unbiasedVariance[j] = (variance * n) / Math.max(1, n - 1);
+    invStd[j] = 1 / Math.sqrt(variance + norm.eps);
+    k[j] = norm.gamma[j]! * invStd[j]!;
+    k[ctot + j] = norm.beta[j]! - m * k[j]!;
+    k[2 * ctot + j] = invStd[j]!;
+    k[3 * ctot + j] = -m * invStd[j]!;
+  }
+  const block = { srcStride: ctot * 4, aux: 0, dstStride: ctot * 4, rows: n, cols: ctot, k2: 0 };
+  engine.affineRows({ ...block, src: zAt, dst: yAt, k1: kAt, k3: kAt + 4 * ctot, relu });
+  engine.affineRows({ ...block, src: zAt, dst: zAt, k1: kAt + 8 * ctot, k3: kAt + 12 * ctot, relu: false });
+  out('y').set(engine.heap().subarray(yAt / 4, yAt / 4 + n * ctot));
+  out('normalized').set(engine.heap().subarray(zAt / 4, zAt / 4 + n * ctot));
+  // γ copied: a view of the wasm heap would be detached once the heap grows.
+  return { trace: { gamma: norm.gamma.slice(), invStd }, mean, unbiasedVariance };
 }
 
 interface Gradients {
   readonly dx: (out: Float32Array) => void;
   readonly dWeights: Float32Array[];
   readonly dBiases: Float32Array[];
+  readonly dGamma?: Float32Array;
+  readonly dBeta?: Float32Array;
 }
 
 function backward(
@@ -179,43 +248,107 @@ function backward(
   x: Float32Array,
   branches: readonly { kernel: number; weight: Float32Array }[],
   g: Geometry,
+  norm: { normalized: Float32Array; trace: NormTrace } | undefined,
 ): Gradients {
   const engine = gemm();
   const { batch, steps, cin, pad, rows, couts, offsets, ctot } = g;
   const span = steps + 2 * pad;
-  const size = batch * steps * ctot;
+  const n = batch * steps;
+  const size = n * ctot;
   const regions = engine.arena([
     rows * cin,
-    batch * steps * cin,
+    n * cin,
     size,
     y === undefined ? 0 : size,
-    2 * ctot,
+    norm === undefined ? 0 : size,
+    norm === undefined ? 0 : size,
+    8 * ctot,
+    3 * ctot,
     ...branches.flatMap((br, i) => [rows * couts[i]!, br.weight.length, br.weight.length]),
   ]);
-  const [xAt, dxAt, dyAt, yAt, sumsAt] = regions as [number, number, number, number, number];
-  const at = (i: number, what: 0 | 1 | 2) => regions[5 + 3 * i + what]!;
+  const [xAt, dxAt, dyAt, yAt, zAt, gAt, sumsAt, kAt] = regions as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const at = (i: number, what: 0 | 1 | 2) => regions[8 + 3 * i + what]!;
   const heap = engine.heap();
   placeInput(heap, xAt, x, g);
   heap.set(dy.subarray(0, size), dyAt / 4);
   if (y !== undefined) heap.set(y.subarray(0, size), yAt / 4);
-  const sums = new Float64Array(heap.buffer, sumsAt, ctot);
+  // f64 column sums: [0, ctot) Σ of what reaches the convolutions (their bias gradient), then the
+  // BatchNorm's Σg, Σg·ẑ, and two spare.
+  const sums = new Float64Array(heap.buffer, sumsAt, 4 * ctot);
   sums.fill(0);
+  const mask = y === undefined ? 0 : yAt;
+
+  let dGamma: Float32Array | undefined;
+  let dBeta: Float32Array | undefined;
+  // Where each branch's pre-activation gradient comes from: dy through the ReLU, or the BatchNorm's dz.
+  let source = dyAt;
+  if (norm !== undefined) {
+    // g = dy through the ReLU; dβ = Σg, dγ = Σg·ẑ; dz = γ/σ·(g − dβ/N − ẑ·dγ/N), written by affineRows below.
+    heap.set(norm.normalized.subarray(0, size), zAt / 4);
+    const block = { srcStride: ctot * 4, dstStride: ctot * 4, rows: n, cols: ctot };
+    engine.maskRows({ ...block, src: dyAt, mask, dst: gAt, sums: sumsAt + 8 * ctot });
+    engine.colMoments({ ...block, src: gAt, aux: zAt, sums: sumsAt + 24 * ctot, prods: sumsAt + 16 * ctot });
+    const sg = sums.subarray(ctot, 2 * ctot);
+    const sgz = sums.subarray(2 * ctot, 3 * ctot);
+    const k = new Float32Array(heap.buffer, kAt, 3 * ctot);
+    for (let j = 0; j < ctot; j++) {
+      const scale = norm.trace.gamma[j]! * norm.trace.invStd[j]!;
+      k[j] = scale;
+      k[ctot + j] = (-scale * sgz[j]!) / n;
+      k[2 * ctot + j] = (-scale * sg[j]!) / n;
+    }
+    dBeta = Float32Array.from(sg);
+    dGamma = Float32Array.from(sgz);
+    source = gAt;
+  }
 
   branches.forEach((_, i) => {
     const c = couts[i]!;
     zeroPadding(heap, at(i, 0), g, c);
-    // dy through the ReLU (y > 0 ⇔ its input > 0) into the branch's padded buffer, bias gradient on the way.
     for (let b = 0; b < batch; b++) {
-      const src = (b * steps * ctot + offsets[i]!) * 4;
-      engine.maskRows({
-        src: dyAt + src,
+      const from = (b * steps * ctot + offsets[i]!) * 4;
+      const common = {
+        src: source + from,
         srcStride: ctot * 4,
-        mask: y === undefined ? 0 : yAt + src,
         dst: at(i, 0) + (b * span + pad) * c * 4,
         dstStride: c * 4,
         rows: steps,
         cols: c,
+      };
+      if (norm === undefined) {
+        // dy through the ReLU (y > 0 ⇔ its input > 0), the bias gradient summed on the way.
+        engine.maskRows({ ...common, mask: mask === 0 ? 0 : mask + from, sums: sumsAt + offsets[i]! * 8 });
+      } else {
+        const k = kAt + offsets[i]! * 4;
+        engine.affineRows({
+          ...common,
+          aux: zAt + from,
+          k1: k,
+          k2: k + 4 * ctot,
+          k3: k + 8 * ctot,
+          relu: false,
+        });
+      }
+    }
+    if (norm !== undefined) {
+      // The bias gradient Σdz over the whole padded buffer (its padding rows are zero).
+      engine.colMoments({
+        src: at(i, 0),
+        srcStride: c * 4,
+        aux: 0,
+        rows: rows,
+        cols: c,
         sums: sumsAt + offsets[i]! * 8,
+        prods: sumsAt + (24 * ctot + offsets[i]! * 8),
       });
     }
     // B of the input gradient: WT[j'·Cout + co, ci] = W[(k − 1 − j')·Cin + ci, co].
@@ -254,15 +387,17 @@ function backward(
   });
   const view = engine.heap();
   return {
-    dx: (out) => out.set(view.subarray(dxAt / 4, dxAt / 4 + batch * steps * cin)),
+    dx: (out) => out.set(view.subarray(dxAt / 4, dxAt / 4 + n * cin)),
     dWeights: branches.map((br, i) => view.slice(at(i, 2) / 4, at(i, 2) / 4 + br.weight.length)),
     dBiases: couts.map((c, i) => Float32Array.from(sums.subarray(offsets[i]!, offsets[i]! + c))),
+    ...(dGamma === undefined ? {} : { dGamma, dBeta }),
   };
 }
 
 /**
  * x [B, T, Cin] → [B, T, ΣCout]: each branch's 'same' convolution (+ bias) in its own column slice, then
- * an optional ReLU over all. Differentiable in x, every weight and every bias. Odd kernels only.
+ * BatchNorm with batch statistics over all ΣCout channels if asked, then an optional ReLU. Differentiable
+ * in x, every weight and bias, γ and β. Odd kernels only.
  * @example
  * // a Fire module's expands, concatenated: [B, T, s] → [B, T, 2e]
  * const h = conv1dFused(s, [expand1, expand3], { relu: true });
@@ -270,9 +405,10 @@ function backward(
 export function conv1dFused(
   x: tf.Tensor3D,
   branches: readonly ConvBranch[],
-  options: { relu?: boolean } = {},
+  options: { relu?: boolean; batchNorm?: FusedBatchNorm } = {},
 ): tf.Tensor3D {
   const relu = options.relu ?? false;
+  const bn = options.batchNorm;
   const [batch, steps, cin] = x.shape;
   if (branches.length === 0) throw new ConvError('conv1dFused: no convolution given');
   const couts: number[] = [];
@@ -295,6 +431,19 @@ export function conv1dFused(
     offsets.push(ctot);
     ctot += cout;
   }
+  if (
+    bn !== undefined &&
+    (bn.gamma.size !== ctot || bn.beta.size !== ctot || bn.gamma.rank !== 1 || bn.beta.rank !== 1)
+  ) {
+    throw new ConvError(
+      `conv1dFused: BatchNorm γ [${bn.gamma.shape}] and β [${bn.beta.shape}] must be [${ctot}]`,
+    );
+  }
+  if (bn !== undefined && batch * steps < 2) {
+    throw new ConvError(
+      `conv1dFused: BatchNorm needs batch statistics over more than one row (B ${batch}, T ${steps})`,
+    );
+  }
   const pad = Math.max(...branches.map((br) => (br.kernel - 1) / 2));
   const g: Geometry = {
     batch,
@@ -308,16 +457,12 @@ export function conv1dFused(
   };
   const outShape = [batch, steps, ctot];
   if (batch * steps * ctot === 0 || cin === 0) {
-    // Nothing to multiply: leave the degenerate shapes to tfjs ops.
-    const ys = branches.map((br) => {
-      const y = tf.add(tf.zeros([batch, steps, br.weight.shape[1]!]), br.bias ?? 0);
-      return relu ? tf.relu(y) : y;
-    });
-    return tf.concat(ys, 2) as tf.Tensor3D;
+    throw new ConvError(`conv1dFused: nothing to compute for x [${x.shape}] and ${ctot} output channels`);
   }
 
   const inputs: tf.Tensor[] = [x];
   for (const br of branches) inputs.push(br.weight, ...(br.bias === undefined ? [] : [br.bias]));
+  if (bn !== undefined) inputs.push(bn.gamma, bn.beta);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.at(-1) as tf.GradSaveFunc;
     const tensors = args.slice(0, -1) as tf.Tensor[];
@@ -327,8 +472,8 @@ export function conv1dFused(
       const bias = br.bias === undefined ? undefined : tensors[next++]!;
       return { kernel: br.kernel, weight, bias };
     });
-    let y: tf.Tensor | undefined;
-    forward(
+    const outputs: Partial<Record<'y' | 'normalized', tf.Tensor>> = {};
+    const result = forward(
       read(tensors[0]!),
       parts.map((p) => ({
         kernel: p.kernel,
@@ -337,32 +482,54 @@ export function conv1dFused(
       })),
       g,
       relu,
-      () => {
+      bn === undefined
+        ? undefined
+        : { gamma: read(tensors[next]!), beta: read(tensors[next + 1]!), eps: bn.eps },
+      (name) => {
         let view: Float32Array | undefined;
-        y = output(outShape, (o) => {
+        outputs[name] = output(outShape, (o) => {
           view = o;
         });
         return view!;
       },
     );
-    // The input and the weights for the gradient (tidy may dispose what is not saved), y for the ReLU's mask.
-    save([tensors[0]!, ...parts.map((p) => p.weight), ...(relu ? [y!] : [])]);
+    if (bn !== undefined) bn.onStatistics?.(result.mean!, result.unbiasedVariance!);
+    const y = outputs.y!;
+    // The input and the weights for the gradient (tidy may dispose what is not saved), y for the ReLU's
+    // mask, ẑ for the BatchNorm's gradient.
+    save([
+      tensors[0]!,
+      ...parts.map((p) => p.weight),
+      ...(relu ? [y] : []),
+      ...(bn === undefined ? [] : [outputs.normalized!]),
+    ]);
+    if (outputs.normalized !== undefined) outputs.normalized.dispose();
     return {
-      value: y!,
+      value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const after = 1 + parts.length;
         const grads = backward(
           read(dy as tf.Tensor),
-          relu ? read(saved[1 + parts.length]!) : undefined,
+          relu ? read(saved[after]!) : undefined,
           read(saved[0]!),
           parts.map((p, i) => ({ kernel: p.kernel, weight: read(saved[1 + i]!) })),
           g,
+          result.trace === undefined
+            ? undefined
+            : { normalized: read(saved[after + (relu ? 1 : 0)]!), trace: result.trace },
         );
-        const result: tf.Tensor[] = [output([batch, steps, cin], grads.dx)];
+        const out: tf.Tensor[] = [output([batch, steps, cin], grads.dx)];
         parts.forEach((p, i) => {
-          result.push(tf.tensor(grads.dWeights[i]!, p.weight.shape, 'float32'));
-          if (p.bias !== undefined) result.push(tf.tensor(grads.dBiases[i]!, p.bias.shape, 'float32'));
+          out.push(tf.tensor(grads.dWeights[i]!, p.weight.shape, 'float32'));
+          if (p.bias !== undefined) out.push(tf.tensor(grads.dBiases[i]!, p.bias.shape, 'float32'));
         });
-        return result;
+        if (bn !== undefined) {
+          out.push(
+            tf.tensor(grads.dGamma!, bn.gamma.shape, 'float32'),
+            tf.tensor(grads.dBeta!, bn.beta.shape, 'float32'),
+          );
+        }
+        return out;
       },
     };
   });

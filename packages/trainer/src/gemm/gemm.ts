@@ -83,6 +83,8 @@ interface GemmExports {
   gemm(...args: number[]): void;
   biasRelu(...args: number[]): void;
   maskRows(...args: number[]): void;
+  affineRows(...args: number[]): void;
+  colMoments(...args: number[]): void;
 }
 
 const PAGE = 65536;
@@ -321,6 +323,51 @@ export class Gemm {
     sums: number;
   }): void {
     this.#exports.maskRows(p.src, p.srcStride, p.mask, p.dst, p.dstStride, p.rows, p.cols, p.sums);
+  }
+
+  /**
+   * dst(r,j) = k1[j]·src(r,j) + k2[j]·aux(r,j) + k3[j] (then the ReLU) over a rows×cols block; aux is laid
+   * out as src (0: none); k1, k2, k3 are addresses of cols floats each.
+   */
+  affineRows(p: {
+    src: number;
+    srcStride: number;
+    aux: number;
+    dst: number;
+    dstStride: number;
+    rows: number;
+    cols: number;
+    k1: number;
+    k2: number;
+    k3: number;
+    relu: boolean;
+  }): void {
+    this.#exports.affineRows(
+      p.src,
+      p.srcStride,
+      p.aux,
+      p.dst,
+      p.dstStride,
+      p.rows,
+      p.cols,
+      p.k1,
+      p.k2,
+      p.k3,
+      p.relu ? 1 : 0,
+    );
+  }
+
+  /** Adds each column's Σ src to the doubles at `sums` and Σ src·aux (aux 0: src) to those at `prods`. */
+  colMoments(p: {
+    src: number;
+    srcStride: number;
+    aux: number;
+    rows: number;
+    cols: number;
+    sums: number;
+    prods: number;
+  }): void {
+    this.#exports.colMoments(p.src, p.srcStride, p.aux, p.rows, p.cols, p.sums, p.prods);
   }
 
   /** The whole memory as floats (index = byte address / 4); take it after arena(), which may grow it. */

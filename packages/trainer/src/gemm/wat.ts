@@ -339,6 +339,97 @@ const maskRows = `
   (br $rloop)))
 )`;
 
+/**
+ * affineRows(src, ss, aux, dst, ds, rows, cols, k1, k2, k3, relu): for a rows×cols block (row strides ss,
+ * ds in bytes; aux laid out as src, 0: none) dst(r,j) = k1[j]·src(r,j) + k2[j]·aux(r,j) + k3[j], then
+ * max(·, 0) when relu ≠ 0 — BatchNorm's normalisation forward and its input gradient (conv1d.ts).
+ */
+const affineRows = `
+(func (export "affineRows") (param $src i32) (param $ss i32) (param $aux i32) (param $dst i32) (param $ds i32)
+  (param $rows i32) (param $cols i32) (param $k1 i32) (param $k2 i32) (param $k3 i32) (param $relu i32)
+(local $r i32) (local $j i32) (local $o i32) (local $v v128) (local $f f32)
+(block $rdone (loop $rloop
+  (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+  (local.set $j (i32.const 0))
+  (block $vdone (loop $vloop
+    (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $v (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $src) (local.get $o))) (v128.load (i32.add (local.get $k1) (local.get $o))))
+      (v128.load (i32.add (local.get $k3) (local.get $o)))))
+    (if (local.get $aux) (then
+      (local.set $v (f32x4.add (local.get $v)
+        (f32x4.mul (v128.load (i32.add (local.get $aux) (local.get $o))) (v128.load (i32.add (local.get $k2) (local.get $o))))))))
+    (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+    (v128.store (i32.add (local.get $dst) (local.get $o)) (local.get $v))
+    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+    (br $vloop)))
+  (block $sdone (loop $sloop
+    (br_if $sdone (i32.ge_u (local.get $j) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $f (f32.add (f32.mul (f32.load (i32.add (local.get $src) (local.get $o))) (f32.load (i32.add (local.get $k1) (local.get $o))))
+      (f32.load (i32.add (local.get $k3) (local.get $o)))))
+    (if (local.get $aux) (then
+      (local.set $f (f32.add (local.get $f)
+        (f32.mul (f32.load (i32.add (local.get $aux) (local.get $o))) (f32.load (i32.add (local.get $k2) (local.get $o))))))))
+    (if (local.get $relu) (then (local.set $f (f32.max (local.get $f) (f32.const 0)))))
+    (f32.store (i32.add (local.get $dst) (local.get $o)) (local.get $f))
+    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+    (br $sloop)))
+  (local.set $src (i32.add (local.get $src) (local.get $ss)))
+  (if (local.get $aux) (then (local.set $aux (i32.add (local.get $aux) (local.get $ss)))))
+  (local.set $dst (i32.add (local.get $dst) (local.get $ds)))
+  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+  (br $rloop)))
+)`;
+
+/**
+ * colMoments(src, ss, aux, rows, cols, sums, prods): over a rows×cols block (row stride ss bytes; aux laid
+ * out as src, 0: src itself) adds each column's values to the f64 sums[j] and its products src·aux to
+ * prods[j] — BatchNorm's batch statistics (Σz, Σz²) and its parameter gradients (Σg, Σg·ẑ).
+ */
+const colMoments = `
+(func (export "colMoments") (param $src i32) (param $ss i32) (param $aux i32) (param $rows i32) (param $cols i32)
+  (param $sums i32) (param $prods i32)
+(local $r i32) (local $j i32) (local $o i32) (local $p i32) (local $v v128) (local $w v128) (local $q v128)
+(local $f f64) (local $g f64) (local $a i32)
+(block $rdone (loop $rloop
+  (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+  (local.set $a (select (local.get $aux) (local.get $src) (local.get $aux)))
+  (local.set $j (i32.const 0))
+  (block $vdone (loop $vloop
+    (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $p (i32.shl (local.get $j) (i32.const 3)))
+    (local.set $v (v128.load (i32.add (local.get $src) (local.get $o))))
+    (local.set $w (v128.load (i32.add (local.get $a) (local.get $o))))
+    (local.set $q (f64x2.promote_low_f32x4 (local.get $v)))
+    (v128.store (i32.add (local.get $sums) (local.get $p)) (f64x2.add (v128.load (i32.add (local.get $sums) (local.get $p))) (local.get $q)))
+    (v128.store (i32.add (local.get $prods) (local.get $p)) (f64x2.add (v128.load (i32.add (local.get $prods) (local.get $p)))
+      (f64x2.mul (local.get $q) (f64x2.promote_low_f32x4 (local.get $w)))))
+    (local.set $v (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+    (local.set $w (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w)))
+    (local.set $q (f64x2.promote_low_f32x4 (local.get $v)))
+    (v128.store offset=16 (i32.add (local.get $sums) (local.get $p)) (f64x2.add (v128.load offset=16 (i32.add (local.get $sums) (local.get $p))) (local.get $q)))
+    (v128.store offset=16 (i32.add (local.get $prods) (local.get $p)) (f64x2.add (v128.load offset=16 (i32.add (local.get $prods) (local.get $p)))
+      (f64x2.mul (local.get $q) (f64x2.promote_low_f32x4 (local.get $w)))))
+    (local.set $j (i32.add (local.get $j) (i32.const 4)))
+    (br $vloop)))
+  (block $sdone (loop $sloop
+    (br_if $sdone (i32.ge_u (local.get $j) (local.get $cols)))
+    (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $p (i32.shl (local.get $j) (i32.const 3)))
+    (local.set $f (f64.promote_f32 (f32.load (i32.add (local.get $src) (local.get $o)))))
+    (local.set $g (f64.promote_f32 (f32.load (i32.add (local.get $a) (local.get $o)))))
+    (f64.store (i32.add (local.get $sums) (local.get $p)) (f64.add (f64.load (i32.add (local.get $sums) (local.get $p))) (local.get $f)))
+    (f64.store (i32.add (local.get $prods) (local.get $p)) (f64.add (f64.load (i32.add (local.get $prods) (local.get $p))) (f64.mul (local.get $f) (local.get $g))))
+    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+    (br $sloop)))
+  (local.set $src (i32.add (local.get $src) (local.get $ss)))
+  (if (local.get $aux) (then (local.set $aux (i32.add (local.get $aux) (local.get $ss)))))
+  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+  (br $rloop)))
+)`;
+
 /** The whole module; `shared` imports a shared memory (threads), otherwise a plain one. */
 export function gemmWat(options: { shared: boolean; shape?: GemmShape }): string {
   const shape = options.shape ?? DEFAULT_SHAPE;
@@ -354,6 +445,8 @@ ${copyTile}
 ${gemm(shape)}
 ${biasRelu}
 ${maskRows}
+${affineRows}
+${colMoments}
 )
 `;
 }

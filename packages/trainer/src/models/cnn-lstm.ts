@@ -19,11 +19,10 @@ import { webgpuLstmFits, webgpuLstmSequence } from '../webgpu/lstm.ts';
 import { onWebgpu } from '../webgpu/program.ts';
 import {
   type BatchNorm,
-  batchNorm,
   batchNormParams,
   type Conv1d,
-  conv1d,
   conv1dParams,
+  convBatchNormRelu,
   type ForwardContext,
   linear,
 } from './layers.ts';
@@ -110,6 +109,6 @@ export function lstmSteps(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D): tf
 
 export function cnnLstm(net: CnnLstm, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
   let h = x;
-  for (const { conv, bn } of net.convs) h = tf.relu(batchNorm(conv1d(h, conv), bn, ctx));
+  for (const { conv, bn } of net.convs) h = convBatchNormRelu(h, conv, bn, ctx);
   return linear(lstm(net.lstm, h), net.out.weight, net.out.bias);
 }

@@ -192,6 +192,51 @@ export function batchNorm(x: tf.Tensor3D, bn: BatchNorm, ctx: ForwardContext): t
   return tf.add(tf.mul(tf.sub(x, mean), scale), bn.beta);
 }
 
+/**
+ * Conv → BatchNorm → ReLU (the CNN-LSTM's block). In training on cpu/wasm one fused op (batch statistics
+ * and the BatchNorm's gradient inside the convolution's, gemm/conv1d.ts); otherwise the three layers.
+ */
+export function convBatchNormRelu(
+  x: tf.Tensor3D,
+  conv: Conv1d,
+  bn: BatchNorm,
+  ctx: ForwardContext,
+): tf.Tensor3D {
+  if (!ctx.training || !fusedConvAvailable()) return tf.relu(batchNorm(conv1d(x, conv), bn, ctx));
+  let stats: { mean: Float32Array; variance: Float32Array } | undefined;
+  const y = conv1dFused(x, [conv], {
+    relu: true,
+    batchNorm: {
+      gamma: bn.gamma,
+      beta: bn.beta,
+      eps: BN_EPS,
+      onStatistics: (mean, variance) => {
+        stats = { mean, variance };
+      },
+    },
+  });
+  const { mean, variance } = stats!;
+  ctx.stateUpdates.push(
+    {
+      variable: bn.runningMean,
+      value: tf.keep(
+        tf.tidy(() =>
+          tf.add(tf.mul(bn.runningMean, 1 - BN_MOMENTUM), tf.mul(tf.tensor1d(mean), BN_MOMENTUM)),
+        ),
+      ),
+    },
+    {
+      variable: bn.runningVar,
+      value: tf.keep(
+        tf.tidy(() =>
+          tf.add(tf.mul(bn.runningVar, 1 - BN_MOMENTUM), tf.mul(tf.tensor1d(variance), BN_MOMENTUM)),
+        ),
+      ),
+    },
+  );
+  return y;
+}
+
 export interface LayerNorm {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;
