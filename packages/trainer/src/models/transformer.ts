@@ -113,14 +113,17 @@ export function transformerParams(params: ParamSet, io: { inChannels: number }):
   };
 }
 
-/** Projected queries, keys and values; keys/values may come from another sequence (cross-attention). */
+/**
+ * Projected queries, keys and values; keys/values may come from another sequence (cross-attention).
+ * One product per part with its slice of the [E, 3E] weight: a product of the whole and a split of its
+ * output cost a read-back of [B, T, 2E] on wasm (tfjs-wasm's SplitV reads its input into JavaScript).
+ */
 function project(mh: MultiHead, x: tf.Tensor3D, part: 'q' | 'kv'): tf.Tensor3D[] {
   const e = D_MODEL;
-  const [from, width] = part === 'q' ? [0, e] : [e, 2 * e];
-  const w = tf.slice(mh.inProj.weight, [0, from], [e, width]);
-  const b = tf.slice(mh.inProj.bias, [from], [width]);
-  const y = linear(x, w, b);
-  return part === 'q' ? [y] : (tf.split(y, 2, 2) as tf.Tensor3D[]);
+  const parts = part === 'q' ? [0] : [e, 2 * e];
+  return parts.map((from) =>
+    linear(x, tf.slice(mh.inProj.weight, [0, from], [e, e]), tf.slice(mh.inProj.bias, [from], [e])),
+  );
 }
 
 /** Key/value projections of a sequence, cached across decoding steps. */

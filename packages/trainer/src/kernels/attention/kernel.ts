@@ -5,8 +5,9 @@
  *
  * Every (batch item, group of four heads) is an independent task in both directions, so a call packs
  * its operands into the shared memory on the calling thread ([B, L, H] → [B, ⌈H/4⌉, L, 4], a memory
- * pass), wakes the workers, runs a contiguous range of tasks on each thread (the calling thread
- * included), and unpacks the results. Threads wait on Atomics over the first page of the memory, as the
+ * pass), wakes the workers, and every thread (the calling one included) takes a few tasks at a time
+ * from a shared counter until none are left — on cores shared with other processes a descheduled
+ * thread then delays a call by a few tasks, not by half of them — and then unpacks the results. Threads wait on Atomics over the first page of the memory, as the
  * GEMM's do (gemm/gemm.ts): a call costs a wake-up, not a message round trip. Calls under
  * PARALLEL_SCORES scores (the decoder's cross-attention, incremental decoding) run on the calling
  * thread alone.
@@ -70,24 +71,39 @@ interface AttentionExports {
 const PAGE = 65536;
 const MAX_THREADS = 8;
 /**
- * The control block (int32): [0] round, [1] a worker trapped, [8 + t] thread t started, [24 + t] last
- * round thread t finished, from [64] one call record per thread (kind, 15 arguments, round tag).
+ * The control block (int32): [0] round, [1] a worker trapped, [2] the next task to take, [8 + t] thread
+ * t started, [24 + t] last round thread t finished, from [64] the round's call record (kind, 13
+ * arguments, tasks, tasks per take, a bit per thread taking part, round tag). A worker that started
+ * while the caller was setting a round up is not waited for, so it must not take part: the bits say who.
  */
 const CONTROL_BYTES = PAGE;
+const NEXT = 2;
 const STARTED = 8;
 const DONE = 24;
-const RECORDS = 64;
-const RECORD_INTS = 17;
+const RECORD = 64;
+const RECORD_INTS = 18;
 const FORWARD = 1;
 const BACKWARD = 2;
 /** Below this many (query, key, head) scores a wake-up of the other threads costs more than it saves. */
 const PARALLEL_SCORES = 1_000_000;
+/** Takes per thread and call: small enough that a thread slowed by other processes holds up no one. */
+const TAKES_PER_THREAD = 6;
 
-/** Runs call record r at o: [kind, arguments…]; a task range of [0, 0) is a no-op. */
+/**
+ * Runs the call record at o: every thread takes `chunk` tasks at a time from the shared counter until
+ * none are left, so the threads that run fastest (not descheduled by another process) do more.
+ */
 function runRecord(exports: AttentionExports, r: Int32Array, o: number): void {
-  const args = Array.from(r.subarray(o + 1, o + RECORD_INTS - 1));
-  if (r[o] === 1) exports.forward(...args.slice(0, 11));
-  else exports.backward(...args);
+  const args = Array.from(r.subarray(o + 1, o + 14));
+  const tasks = r[o + 14]!;
+  const chunk = r[o + 15]!;
+  for (;;) {
+    const from = Atomics.add(r, 2, chunk);
+    if (from >= tasks) return;
+    const to = Math.min(tasks, from + chunk);
+    if (r[o] === 1) exports.forward(...args.slice(0, 9), from, to);
+    else exports.backward(...args, from, to);
+  }
 }
 
 // The worker side: plain JavaScript evaluated by worker_threads, so it needs no TypeScript loader.
@@ -103,11 +119,10 @@ Atomics.store(ctrl, ${STARTED} + index, 1);
 for (;;) {
   Atomics.wait(ctrl, 0, generation);
   generation = Atomics.load(ctrl, 0);
-  const record = ${RECORDS} + index * RECORD_INTS;
-  // A record is meant for this round only if the caller tagged it so; a trap must not leave the caller
+  // The record is meant for this round only if the caller tagged it so; a trap must not leave the caller
   // waiting, so it is flagged and the round still reported done.
-  if (Atomics.load(ctrl, record + RECORD_INTS - 1) === generation) {
-    try { runRecord(exports, ctrl, record); } catch { Atomics.store(ctrl, 1, 1); }
+  if (Atomics.load(ctrl, ${RECORD} + RECORD_INTS - 1) === generation && (ctrl[${RECORD} + 16] & (1 << index)) !== 0) {
+    try { runRecord(exports, ctrl, ${RECORD}); } catch { Atomics.store(ctrl, 1, 1); }
   }
   Atomics.store(ctrl, ${DONE} + index, generation);
   Atomics.notify(ctrl, ${DONE} + index);
@@ -210,15 +225,26 @@ export class AttentionKernel {
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  /** softmax(q·kᵀ)·v per head, with the statistics backward needs. */
-  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): AttentionForward {
+  /**
+   * softmax(q·kᵀ)·v per head, with the statistics backward needs; into `into` when given (e.g. views
+   * of a tfjs-wasm output, which saves a copy), else into new arrays.
+   */
+  forward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    shape: AttentionShape,
+    into?: AttentionForward,
+  ): AttentionForward {
     checkShape(shape);
     const { batch, queries, keys, heads } = shape;
     checkLength('q', q, batch * queries * heads, shape);
     checkLength('k', k, batch * keys * heads, shape);
     checkLength('v', v, batch * keys * heads, shape);
-    const o = new Float32Array(batch * queries * heads);
-    const stats = new Float32Array(statsLength(shape));
+    const o = into?.o ?? new Float32Array(batch * queries * heads);
+    const stats = into?.stats ?? new Float32Array(statsLength(shape));
+    checkLength('o', o, batch * queries * heads, shape);
+    checkLength('stats', stats, statsLength(shape), shape);
     if (o.length === 0) return { o, stats };
     const layout = this.#layout(shape, ['q', 'o', 'm', 'r'], ['k', 'v']);
     this.#packIn(q, layout.at.q!, queries, shape, layout.staging);
@@ -236,7 +262,7 @@ export class AttentionKernel {
     return { o, stats };
   }
 
-  /** Gradients of Σ dO ∘ forward(q, k, v).o with respect to q, k and v. */
+  /** Gradients of Σ dO ∘ forward(q, k, v).o with respect to q, k and v (into `into` when given). */
   backward(
     q: Float32Array,
     k: Float32Array,
@@ -245,6 +271,7 @@ export class AttentionKernel {
     stats: Float32Array,
     dO: Float32Array,
     shape: AttentionShape,
+    into?: AttentionGradients,
   ): AttentionGradients {
     checkShape(shape);
     const { batch, queries, keys, heads } = shape;
@@ -254,9 +281,12 @@ export class AttentionKernel {
     checkLength('o', o, batch * queries * heads, shape);
     checkLength('dO', dO, batch * queries * heads, shape);
     checkLength('stats', stats, statsLength(shape), shape);
-    const dq = new Float32Array(q.length);
-    const dk = new Float32Array(k.length);
-    const dv = new Float32Array(v.length);
+    const dq = into?.dq ?? new Float32Array(q.length);
+    const dk = into?.dk ?? new Float32Array(k.length);
+    const dv = into?.dv ?? new Float32Array(v.length);
+    checkLength('dq', dq, q.length, shape);
+    checkLength('dk', dk, k.length, shape);
+    checkLength('dv', dv, v.length, shape);
     if (dq.length === 0) return { dq, dk, dv };
     const layout = this.#layout(shape, ['q', 'o', 'm', 'r', 'dO', 'dq'], ['k', 'v', 'dk', 'dv']);
     const { at } = layout;
@@ -342,28 +372,26 @@ export class AttentionKernel {
         if (Atomics.load(ctrl, STARTED + 1 + i) === 1) slots.push(i + 1);
       });
     }
-    const used = Math.min(slots.length, tasks);
-    slots.slice(0, used).forEach((t, p) => {
-      const o = RECORDS + t * RECORD_INTS;
-      const from = Math.floor((tasks * p) / used);
-      const to = Math.floor((tasks * (p + 1)) / used);
-      const full = [...args, from, to];
-      ctrl[o] = kind;
-      ctrl.fill(0, o + 1, o + RECORD_INTS - 1);
-      ctrl.set(full, o + 1);
-      Atomics.store(ctrl, o + RECORD_INTS - 1, round);
-    });
+    const used = slots.length;
+    ctrl[RECORD] = kind;
+    ctrl.fill(0, RECORD + 1, RECORD + RECORD_INTS - 1);
+    ctrl.set(args, RECORD + 1);
+    ctrl[RECORD + 14] = tasks;
+    ctrl[RECORD + 15] = Math.max(1, Math.ceil(tasks / (used * TAKES_PER_THREAD)));
+    ctrl[RECORD + 16] = slots.reduce((bits, t) => bits | (1 << t), 0);
+    Atomics.store(ctrl, NEXT, 0);
+    Atomics.store(ctrl, RECORD + RECORD_INTS - 1, round);
     if (used > 1) {
       Atomics.store(ctrl, 0, round);
       Atomics.notify(ctrl, 0);
     }
     let trapped: unknown = null;
     try {
-      runRecord(this.#exports, ctrl, RECORDS);
+      runRecord(this.#exports, ctrl, RECORD);
     } catch (err) {
       trapped = err;
     }
-    for (const t of slots.slice(1, used)) {
+    for (const t of slots.slice(1)) {
       for (let done = Atomics.load(ctrl, DONE + t); done !== round; done = Atomics.load(ctrl, DONE + t)) {
         Atomics.wait(ctrl, DONE + t, done);
       }

@@ -4,9 +4,11 @@
  * whose tensors live in CPU memory (cpu, wasm): the forward reads q, k and v, runs the kernel and keeps
  * O and the per-row statistics; the gradient runs the kernel's backward from them. Nothing of size
  * queries × keys exists at any point, in tfjs or in the kernel's memory.
+ * On wasm its inputs and outputs are the backend's own heap (../heap-io.ts).
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { runOnCpuMemory } from '../heap-io.ts';
 import {
   AttentionError,
   type AttentionKernel,
@@ -22,9 +24,8 @@ export function defaultAttentionKernel(): AttentionKernel {
   return sharedKernel;
 }
 
-function floats(x: tf.Tensor, name: string): Float32Array {
+function checkFloat(x: tf.Tensor, name: string): void {
   if (x.dtype !== 'float32') throw new AttentionError(`attention: ${name} is ${x.dtype}, expected float32`);
-  return x.dataSync() as Float32Array;
 }
 
 /**
@@ -39,29 +40,36 @@ export function fusedAttention(
   causal: boolean,
   kernel: AttentionKernel = defaultAttentionKernel(),
 ): tf.Tensor3D {
+  for (const [name, x] of Object.entries({ q, k, v })) checkFloat(x, name);
   const [batch, queries, heads] = q.shape;
   const shape: AttentionShape = { batch, queries, keys: k.shape[1], heads, causal };
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [qi, ki, vi] = args as tf.Tensor3D[];
+    const inputs = args.slice(0, 3) as tf.Tensor3D[];
     const save = args[3] as tf.GradSaveFunc;
-    const { o, stats } = kernel.forward(floats(qi!, 'q'), floats(ki!, 'k'), floats(vi!, 'v'), shape);
-    const value = tf.tensor3d(o, q.shape);
-    const kept = tf.tensor1d(stats);
-    save([qi!, ki!, vi!, value, kept]);
+    const [value, stats] = runOnCpuMemory(
+      inputs,
+      [q.shape, [2, batch, Math.ceil(heads / 4), queries, 4]],
+      (ins, outs) => {
+        kernel.forward(ins[0]!, ins[1]!, ins[2]!, shape, { o: outs[0]!, stats: outs[1]! });
+      },
+    );
+    save([...inputs, value!, stats!]);
     return {
-      value,
+      value: value as tf.Tensor3D,
       gradFunc: (dy, saved) => {
-        const [sq, sk, sv, so, st] = saved as tf.Tensor[];
-        const g = kernel.backward(
-          floats(sq!, 'q'),
-          floats(sk!, 'k'),
-          floats(sv!, 'v'),
-          floats(so!, 'o'),
-          floats(st!, 'stats'),
-          floats(dy as tf.Tensor, 'dO'),
-          shape,
+        checkFloat(dy as tf.Tensor, 'dO');
+        return runOnCpuMemory(
+          [...(saved as tf.Tensor[]), dy as tf.Tensor],
+          [q.shape, k.shape, v.shape],
+          (ins, outs) => {
+            const [sq, sk, sv, so, st, dO] = ins;
+            kernel.backward(sq!, sk!, sv!, so!, st!, dO!, shape, {
+              dq: outs[0]!,
+              dk: outs[1]!,
+              dv: outs[2]!,
+            });
+          },
         );
-        return [tf.tensor3d(g.dq, q.shape), tf.tensor3d(g.dk, k.shape), tf.tensor3d(g.dv, v.shape)];
       },
     };
   });

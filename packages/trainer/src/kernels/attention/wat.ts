@@ -18,6 +18,10 @@
  * Backward, recomputing P: with a = P·dO and D = dO·O (width 1), dS = P·(dO·v − D) = a·(v − O), so per
  * visible (query, key): dV_j += a, dQ_i += dS·k_j, dK_j += dS·q_i.
  *
+ * Both sweep the keys for two queries at once (rows i and i + 1; the causal second row then takes its
+ * one extra key alone): each key and value is loaded once per pair, and the backward adds the pair's
+ * dV_j and dK_j contributions in registers before one read-modify-write of each.
+ *
  * exp. Scores are taken in base 2 (q is scaled by log2 e once per query), t = q'·k − m' ≤ 0, clamped at
  * −125 (2^−125 ≈ 2e−38: still a normal float, and nothing a sum of ≥ 1 notices). t = n + f with n the
  * nearest integer (adding 1.5·2^23 rounds and leaves n in the low mantissa bits, which a shift by 23
@@ -69,6 +73,145 @@ const LOG2E = Math.LOG2E;
 const taskBase = (name: string, rows: string) =>
   `(local.set $${name}b (i32.add (local.get $${name}) (i32.mul (local.get $task) (i32.shl (local.get ${rows}) (i32.const 4)))))`;
 
+/** Loads the key and value at byte offset $x of the task's keys. */
+const loadKeyValue = `
+(local.set $kv (v128.load (i32.add (local.get $kb) (local.get $x))))
+(local.set $vv (v128.load (i32.add (local.get $vb) (local.get $x))))`;
+
+/** One key for rows `rs` of a forward row block: l_r += p, acc_r += p·v. */
+const forwardStep = (rs: number[]) =>
+  loadKeyValue +
+  rs
+    .map(
+      (r) => `
+(local.set $t (f32x4.sub (f32x4.mul (local.get $q2_${r}) (local.get $kv)) (local.get $m2_${r})))
+${exp2()}
+(local.set $l_${r} (f32x4.add (local.get $l_${r}) (local.get $p)))
+(local.set $acc_${r} (f32x4.add (local.get $acc_${r}) (f32x4.mul (local.get $p) (local.get $vv))))`,
+    )
+    .join('\n');
+
+/**
+ * One key for rows `rs` of a backward row block: the rows' dV and dK contributions are summed in
+ * registers, so dV_j and dK_j are read and written once per block rather than once per row.
+ */
+const backwardStep = (rs: number[]) =>
+  loadKeyValue +
+  rs
+    .map(
+      (r, n) => `
+(local.set $t (f32x4.sub (f32x4.mul (local.get $q2_${r}) (local.get $kv)) (local.get $m2_${r})))
+${exp2()}
+(local.set $a (f32x4.mul (local.get $p) (local.get $c_${r})))
+(local.set $ds (f32x4.mul (local.get $a) (f32x4.sub (local.get $vv) (local.get $o_${r}))))
+(local.set $dq_${r} (f32x4.add (local.get $dq_${r}) (f32x4.mul (local.get $ds) (local.get $kv))))
+${
+  n === 0
+    ? `(local.set $sv (local.get $a))
+(local.set $sk (f32x4.mul (local.get $ds) (local.get $qv_${r})))`
+    : `(local.set $sv (f32x4.add (local.get $sv) (local.get $a)))
+(local.set $sk (f32x4.add (local.get $sk) (f32x4.mul (local.get $ds) (local.get $qv_${r}))))`
+}`,
+    )
+    .join('\n') +
+  `
+(v128.store (i32.add (local.get $dvb) (local.get $x)) (f32x4.add (v128.load (i32.add (local.get $dvb) (local.get $x))) (local.get $sv)))
+(v128.store (i32.add (local.get $dkb) (local.get $x)) (f32x4.add (v128.load (i32.add (local.get $dkb) (local.get $x))) (local.get $sk)))`;
+
+/**
+ * The sweep of a row block over the keys every row of it sees ([0, $count)), then, in the causal case
+ * with two rows, the one key only the second row sees.
+ */
+function sweep(rowCount: number, step: (rs: number[]) => string): string {
+  const all = range(rowCount);
+  return `
+(local.set $x (i32.const 0))
+(local.set $end (i32.shl (local.get $count) (i32.const 4)))
+(loop $jloop
+  ${step(all)}
+  (local.set $x (i32.add (local.get $x) (i32.const 16)))
+  (br_if $jloop (i32.lt_u (local.get $x) (local.get $end))))
+${rowCount === 2 ? `(if (local.get $causal) (then ${step([1])}))` : ''}`;
+}
+
+/** $count: the keys every row of the block starting at query $i sees (row 0's prefix when causal). */
+const blockCount = `
+(local.set $count (select
+  (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const 1))
+  (local.get $lk)
+  (local.get $causal)))`;
+
+/** Forward of the row block of `rowCount` queries starting at $i. */
+function forwardBlock(rowCount: number): string {
+  const rows = range(rowCount).map(
+    (r) => `
+(if (local.get $causal) (then
+  ;; the keys row ${r} sees: the prefix up to key i + ${r} + offset
+  (local.set $upto (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const ${r + 1})))
+  (block $sdone (loop $sloop
+    (br_if $sdone (i32.ge_u (local.get $seen) (local.get $upto)))
+    (local.set $kv (v128.load (i32.add (local.get $kb) (i32.shl (local.get $seen) (i32.const 4)))))
+    (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $kv)))
+    (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $kv)))
+    (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
+    (br $sloop)))))
+(local.set $q2_${r} (f32x4.mul (v128.load offset=${16 * r} (i32.add (local.get $qb) (local.get $at))) ${splat(LOG2E)}))
+(local.set $m2_${r} (f32x4.mul (local.get $q2_${r})
+  (v128.bitselect (local.get $kmax) (local.get $kmin) (f32x4.ge (local.get $q2_${r}) ${splat(0)}))))
+(local.set $l_${r} ${splat(0)})
+(local.set $acc_${r} ${splat(0)})`,
+  );
+  const stores = range(rowCount).map(
+    (r) => `
+(v128.store offset=${16 * r} (i32.add (local.get $ob) (local.get $at)) (f32x4.div (local.get $acc_${r}) (local.get $l_${r})))
+(v128.store offset=${16 * r} (i32.add (local.get $mb) (local.get $at)) (local.get $m2_${r}))
+(v128.store offset=${16 * r} (i32.add (local.get $rb) (local.get $at)) (f32x4.div ${splat(1)} (local.get $l_${r})))`,
+  );
+  return `(local.set $at (i32.shl (local.get $i) (i32.const 4)))
+${rows.join('\n')}
+${blockCount}
+${sweep(rowCount, forwardStep)}
+${stores.join('\n')}`;
+}
+
+/** Backward of the row block of `rowCount` queries starting at $i. */
+function backwardBlock(rowCount: number): string {
+  const rows = range(rowCount).map(
+    (r) => `
+(local.set $qv_${r} (v128.load offset=${16 * r} (i32.add (local.get $qb) (local.get $at))))
+(local.set $q2_${r} (f32x4.mul (local.get $qv_${r}) ${splat(LOG2E)}))
+(local.set $m2_${r} (v128.load offset=${16 * r} (i32.add (local.get $mb) (local.get $at))))
+(local.set $c_${r} (f32x4.mul (v128.load offset=${16 * r} (i32.add (local.get $rb) (local.get $at)))
+  (v128.load offset=${16 * r} (i32.add (local.get $dob) (local.get $at)))))
+(local.set $o_${r} (v128.load offset=${16 * r} (i32.add (local.get $ob) (local.get $at))))
+(local.set $dq_${r} ${splat(0)})`,
+  );
+  const stores = range(rowCount).map(
+    (r) => `(v128.store offset=${16 * r} (i32.add (local.get $dqb) (local.get $at)) (local.get $dq_${r}))`,
+  );
+  return `(local.set $at (i32.shl (local.get $i) (i32.const 4)))
+${rows.join('\n')}
+${blockCount}
+${sweep(rowCount, backwardStep)}
+${stores.join('\n')}`;
+}
+
+/** Queries in pairs (one sweep over the keys serves both), then the last one alone when Lq is odd. */
+const rowBlocks = (block: (rowCount: number) => string) => `
+(local.set $i (i32.const 0))
+(block $pdone (loop $ploop
+  (br_if $pdone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $lq)))
+  ${block(2)}
+  (local.set $i (i32.add (local.get $i) (i32.const 2)))
+  (br $ploop)))
+(if (i32.lt_u (local.get $i) (local.get $lq)) (then
+  ${block(1)}))`;
+
+const blockLocals = (names: string[]) =>
+  range(2)
+    .flatMap((r) => names.map((n) => `(local $${n}_${r} v128)`))
+    .join(' ');
+
 /**
  * forward(q, k, v, o, m, r, Lq, Lk, causal, task0, task1): for each task in [task0, task1), packed
  * q [Lq], k, v [Lk] → o, m (base-2 row maximum), r (1 / row sum), all [Lq] vectors.
@@ -77,8 +220,8 @@ const forward = `
 (func (export "forward") (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $m i32) (param $r i32)
   (param $lq i32) (param $lk i32) (param $causal i32) (param $task0 i32) (param $task1 i32)
 (local $task i32) (local $qb i32) (local $kb i32) (local $vb i32) (local $ob i32) (local $mb i32) (local $rb i32)
-(local $i i32) (local $at i32) (local $count i32) (local $seen i32) (local $kp i32) (local $vp i32) (local $end i32) (local $off i32)
-(local $kmax v128) (local $kmin v128) (local $x v128) (local $q2 v128) (local $m2 v128) (local $l v128) (local $acc v128)
+(local $i i32) (local $at i32) (local $count i32) (local $seen i32) (local $upto i32) (local $x i32) (local $end i32) (local $off i32)
+(local $kmax v128) (local $kmin v128) (local $kv v128) (local $vv v128) ${blockLocals(['q2', 'm2', 'l', 'acc'])}
 (local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
 ${exp2Setup}
 (local.set $off (i32.sub (local.get $lk) (local.get $lq)))
@@ -90,53 +233,16 @@ ${exp2Setup}
   (local.set $kmax (v128.load (local.get $kb)))
   (local.set $kmin (local.get $kmax))
   (local.set $seen (i32.const 1))
-  (local.set $count (local.get $lk))
   (if (i32.eqz (local.get $causal)) (then
     ;; every query sees every key: one max/min over all of them
-    (local.set $kp (i32.add (local.get $kb) (i32.const 16)))
-    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $lk) (i32.const 4))))
     (block $mdone (loop $mloop
-      (br_if $mdone (i32.ge_u (local.get $kp) (local.get $end)))
-      (local.set $x (v128.load (local.get $kp)))
-      (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $x)))
-      (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $x)))
-      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
+      (br_if $mdone (i32.ge_u (local.get $seen) (local.get $lk)))
+      (local.set $kv (v128.load (i32.add (local.get $kb) (i32.shl (local.get $seen) (i32.const 4)))))
+      (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $kv)))
+      (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $kv)))
+      (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
       (br $mloop)))))
-  (local.set $i (i32.const 0))
-  (block $idone (loop $iloop
-    (br_if $idone (i32.ge_u (local.get $i) (local.get $lq)))
-    (if (local.get $causal) (then
-      ;; the keys this query sees: a prefix one longer than the previous query's
-      (local.set $count (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const 1)))
-      (block $sdone (loop $sloop
-        (br_if $sdone (i32.ge_u (local.get $seen) (local.get $count)))
-        (local.set $x (v128.load (i32.add (local.get $kb) (i32.shl (local.get $seen) (i32.const 4)))))
-        (local.set $kmax (f32x4.pmax (local.get $kmax) (local.get $x)))
-        (local.set $kmin (f32x4.pmin (local.get $kmin) (local.get $x)))
-        (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
-        (br $sloop)))))
-    (local.set $q2 (f32x4.mul (v128.load (i32.add (local.get $qb) (i32.shl (local.get $i) (i32.const 4)))) ${splat(LOG2E)}))
-    (local.set $m2 (f32x4.mul (local.get $q2)
-      (v128.bitselect (local.get $kmax) (local.get $kmin) (f32x4.ge (local.get $q2) ${splat(0)}))))
-    (local.set $l ${splat(0)})
-    (local.set $acc ${splat(0)})
-    (local.set $kp (local.get $kb))
-    (local.set $vp (local.get $vb))
-    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $count) (i32.const 4))))
-    (loop $jloop
-      (local.set $t (f32x4.sub (f32x4.mul (local.get $q2) (v128.load (local.get $kp))) (local.get $m2)))
-      ${exp2()}
-      (local.set $l (f32x4.add (local.get $l) (local.get $p)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $p) (v128.load (local.get $vp)))))
-      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
-      (local.set $vp (i32.add (local.get $vp) (i32.const 16)))
-      (br_if $jloop (i32.lt_u (local.get $kp) (local.get $end))))
-    (local.set $at (i32.shl (local.get $i) (i32.const 4)))
-    (v128.store (i32.add (local.get $ob) (local.get $at)) (f32x4.div (local.get $acc) (local.get $l)))
-    (v128.store (i32.add (local.get $mb) (local.get $at)) (local.get $m2))
-    (v128.store (i32.add (local.get $rb) (local.get $at)) (f32x4.div ${splat(1)} (local.get $l)))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-    (br $iloop)))
+  ${rowBlocks(forwardBlock)}
   (local.set $task (i32.add (local.get $task) (i32.const 1)))
   (br $tloop)))
 )`;
@@ -151,10 +257,9 @@ const backward = `
   (param $lq i32) (param $lk i32) (param $causal i32) (param $task0 i32) (param $task1 i32)
 (local $task i32) (local $qb i32) (local $kb i32) (local $vb i32) (local $ob i32) (local $mb i32) (local $rb i32)
 (local $dob i32) (local $dqb i32) (local $dkb i32) (local $dvb i32)
-(local $i i32) (local $at i32) (local $count i32) (local $kp i32) (local $vp i32) (local $dkp i32) (local $dvp i32)
-(local $end i32) (local $off i32)
-(local $qv v128) (local $q2 v128) (local $m2 v128) (local $c v128) (local $ov v128) (local $dqv v128) (local $kv v128)
-(local $a v128) (local $ds v128)
+(local $i i32) (local $at i32) (local $count i32) (local $x i32) (local $end i32) (local $off i32)
+(local $kv v128) (local $vv v128) (local $a v128) (local $ds v128) (local $sv v128) (local $sk v128)
+${blockLocals(['qv', 'q2', 'm2', 'c', 'o', 'dq'])}
 (local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
 ${exp2Setup}
 (local.set $off (i32.sub (local.get $lk) (local.get $lq)))
@@ -166,41 +271,7 @@ ${exp2Setup}
   ${taskBase('k', '$lk')} ${taskBase('v', '$lk')} ${taskBase('dk', '$lk')} ${taskBase('dv', '$lk')}
   (memory.fill (local.get $dkb) (i32.const 0) (i32.shl (local.get $lk) (i32.const 4)))
   (memory.fill (local.get $dvb) (i32.const 0) (i32.shl (local.get $lk) (i32.const 4)))
-  (local.set $count (local.get $lk))
-  (local.set $i (i32.const 0))
-  (block $idone (loop $iloop
-    (br_if $idone (i32.ge_u (local.get $i) (local.get $lq)))
-    (if (local.get $causal) (then
-      (local.set $count (i32.add (i32.add (local.get $i) (local.get $off)) (i32.const 1)))))
-    (local.set $at (i32.shl (local.get $i) (i32.const 4)))
-    (local.set $qv (v128.load (i32.add (local.get $qb) (local.get $at))))
-    (local.set $q2 (f32x4.mul (local.get $qv) ${splat(LOG2E)}))
-    (local.set $m2 (v128.load (i32.add (local.get $mb) (local.get $at))))
-    (local.set $c (f32x4.mul (v128.load (i32.add (local.get $rb) (local.get $at))) (v128.load (i32.add (local.get $dob) (local.get $at)))))
-    (local.set $ov (v128.load (i32.add (local.get $ob) (local.get $at))))
-    (local.set $dqv ${splat(0)})
-    (local.set $kp (local.get $kb))
-    (local.set $vp (local.get $vb))
-    (local.set $dkp (local.get $dkb))
-    (local.set $dvp (local.get $dvb))
-    (local.set $end (i32.add (local.get $kb) (i32.shl (local.get $count) (i32.const 4))))
-    (loop $jloop
-      (local.set $kv (v128.load (local.get $kp)))
-      (local.set $t (f32x4.sub (f32x4.mul (local.get $q2) (local.get $kv)) (local.get $m2)))
-      ${exp2()}
-      (local.set $a (f32x4.mul (local.get $p) (local.get $c)))
-      (v128.store (local.get $dvp) (f32x4.add (v128.load (local.get $dvp)) (local.get $a)))
-      (local.set $ds (f32x4.mul (local.get $a) (f32x4.sub (v128.load (local.get $vp)) (local.get $ov))))
-      (local.set $dqv (f32x4.add (local.get $dqv) (f32x4.mul (local.get $ds) (local.get $kv))))
-      (v128.store (local.get $dkp) (f32x4.add (v128.load (local.get $dkp)) (f32x4.mul (local.get $ds) (local.get $qv))))
-      (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
-      (local.set $vp (i32.add (local.get $vp) (i32.const 16)))
-      (local.set $dkp (i32.add (local.get $dkp) (i32.const 16)))
-      (local.set $dvp (i32.add (local.get $dvp) (i32.const 16)))
-      (br_if $jloop (i32.lt_u (local.get $kp) (local.get $end))))
-    (v128.store (i32.add (local.get $dqb) (local.get $at)) (local.get $dqv))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-    (br $iloop)))
+  ${rowBlocks(backwardBlock)}
   (local.set $task (i32.add (local.get $task) (i32.const 1)))
   (br $tloop)))
 )`;
