@@ -352,6 +352,29 @@ describe('conv1dFused with BatchNorm: gradients equal central differences', () =
   });
 });
 
+describe('conv1dFused on wasm while the backend heap grows', () => {
+  it('keeps its values when allocating an output moves the heap (BatchNorm: y and ẑ are two outputs)', async () => {
+    await tf.setBackend('wasm');
+    const heapBytes = () =>
+      (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+    // 2 × 32 MB of outputs: more than the heap has free at this point of the file, so it grows mid-op.
+    const x = tf.randomUniform([8, 4000, 2], -1, 1, 'float32', 5) as tf.Tensor3D;
+    const weight = tf.randomUniform([6, 256], -1, 1, 'float32', 6);
+    const gamma = tf.randomUniform([256], 0.5, 1.5, 'float32', 7);
+    const beta = tf.zeros([256]);
+    const before = heapBytes();
+    const y = conv1dFused(x, [{ kernel: 3, weight }], { batchNorm: { gamma, beta, eps: 1e-5 } });
+    expect(heapBytes(), 'the heap grew during the op').toBeGreaterThan(before);
+    const want = tf.tidy(() => {
+      const z = reference(x, [{ kernel: 3, weight }], false);
+      const { mean, variance } = tf.moments(z, [0, 1]);
+      return tf.add(tf.mul(tf.sub(z, mean), tf.mul(tf.rsqrt(tf.add(variance, 1e-5)), gamma)), beta);
+    });
+    expect(worstRelative(y.dataSync() as Float32Array, want.dataSync() as Float32Array)).toBeLessThan(2e-5);
+    tf.dispose([x, weight, gamma, beta, y, want]);
+  });
+});
+
 describe('conv1dFused rejects what it cannot compute', () => {
   it('a weight that does not fit k·Cin rows, an even kernel, a bias of the wrong length', async () => {
     await tf.setBackend('wasm');

@@ -195,6 +195,8 @@ function forward(
     out('y').set(engine.heap().subarray(zAt / 4, zAt / 4 + n * ctot));
     return {};
   }
+  // Copied before any output is allocated: that may grow the wasm heap and detach a view of it.
+  const gamma = norm.gamma.slice();
 
   // Batch statistics in doubles, then y = ReLU(γ·(z − mean)/σ + β) and ẑ = (z − mean)/σ (in place of z).
   const sums = new Float64Array(heap.buffer, momentsAt, ctot);
@@ -230,8 +232,7 @@ function forward(
   engine.affineRows({ ...block, src: zAt, dst: zAt, k1: kAt + 8 * ctot, k3: kAt + 12 * ctot, relu: false });
   out('y').set(engine.heap().subarray(yAt / 4, yAt / 4 + n * ctot));
   out('normalized').set(engine.heap().subarray(zAt / 4, zAt / 4 + n * ctot));
-  // γ copied: a view of the wasm heap would be detached once the heap grows.
-  return { trace: { gamma: norm.gamma.slice(), invStd }, mean, unbiasedVariance };
+  return { trace: { gamma, invStd }, mean, unbiasedVariance };
 }
 
 interface Gradients {
