@@ -121,6 +121,25 @@ describe.each(['cpu', 'wasm'] as const)(
       });
     });
 
+    it('handles an empty batch, zero steps and one step (no step before it: d(W_hh) = 0)', () => {
+      tf.tidy(() => {
+        for (const [b, t] of [
+          [0, 5],
+          [2, 0],
+          [2, 1],
+        ] as const) {
+          const { projected, weight, upstream } = inputs(b, t, 4, 61);
+          expect(lstmSequence(projected, weight).shape).toEqual([b, t, 4]);
+          const [dp, dw] = tf.grads(lossOf(lstmSequence, upstream))([projected, weight]);
+          const [rp, rw] = tf.grads(lossOf(javascript, upstream))([projected, weight]);
+          expect(dp!.shape).toEqual([b, t, 16]);
+          if (dp!.size > 0) expect(maxAbsDiff(dp!, rp!)).toBeLessThan(1e-5);
+          expect(Array.from(dw!.dataSync())).toEqual(Array.from(rw!.dataSync()));
+          expect(Array.from(dw!.dataSync()).every((v) => v === 0)).toBe(true);
+        }
+      });
+    });
+
     it('gives zero gradients for a zero upstream gradient', () => {
       tf.tidy(() => {
         const projected = tf.randomNormal([2, 7, 16], 0, 2, 'float32', 4) as tf.Tensor3D;
