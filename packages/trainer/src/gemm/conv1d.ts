@@ -23,9 +23,9 @@
  * gradient's last windows reach that far).
  */
 
-import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { createGemm, type Gemm } from './gemm.ts';
+import { processGemm as gemm } from './gemm.ts';
+import { outputFloats as output, readFloats as read } from './tensor-io.ts';
 
 /** One convolution of the op's input: weight [k·Cin, Cout] (rows tap-major), optional bias [Cout]. */
 export interface ConvBranch {
@@ -38,47 +38,10 @@ export class ConvError extends Error {
   override readonly name = 'ConvError';
 }
 
-/** The part of tfjs-backend-wasm's BackendWasm used here (as in tfjs-kernels.ts). */
-interface WasmBackendView {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
-let engine: Gemm | undefined;
-
-/** The engine the fused convolutions run on: one per process, ECG_TMP_GEMM_THREADS threads or every core. */
-function gemm(): Gemm {
-  if (engine === undefined) {
-    const threads = Number(process.env.ECG_TMP_GEMM_THREADS ?? availableParallelism());
-    engine = createGemm({ threads });
-  }
-  return engine;
-}
-
 /** Whether the fused op serves the running backend: cpu and wasm, unless ECG_TMP_CONV=ops asks for tfjs ops. */
 export function fusedConvAvailable(): boolean {
   const backend = tf.getBackend();
   return (backend === 'wasm' || backend === 'cpu') && process.env.ECG_TMP_CONV !== 'ops';
-}
-
-/** A float32 tensor's values without a copy where the backend allows (wasm heap, cpu's own array). */
-function read(t: tf.Tensor): Float32Array {
-  if (t.dtype !== 'float32') throw new ConvError(`conv1dFused: expected float32, got ${t.dtype}`);
-  if (tf.getBackend() === 'wasm') return (tf.backend() as unknown as WasmBackendView).typedArrayFromHeap(t);
-  return t.dataSync() as Float32Array;
-}
-
-/** A new float32 tensor whose values `fill` writes (into the wasm heap directly on wasm). */
-function output(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
-  if (tf.getBackend() === 'wasm') {
-    const backend = tf.backend() as unknown as WasmBackendView;
-    const info = backend.makeOutput(shape, 'float32');
-    fill(backend.typedArrayFromHeap(info));
-    return tf.engine().makeTensorFromTensorInfo(info);
-  }
-  const values = new Float32Array(tf.util.sizeFromShape(shape));
-  fill(values);
-  return tf.tensor(values, shape, 'float32');
 }
 
 interface Geometry {

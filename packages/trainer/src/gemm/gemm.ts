@@ -85,6 +85,8 @@ interface GemmExports {
   maskRows(...args: number[]): void;
   affineRows(...args: number[]): void;
   colMoments(...args: number[]): void;
+  pool3(...args: number[]): void;
+  pool3Back(...args: number[]): void;
 }
 
 const PAGE = 65536;
@@ -370,6 +372,16 @@ export class Gemm {
     this.#exports.colMoments(p.src, p.srcStride, p.aux, p.rows, p.cols, p.sums, p.prods);
   }
 
+  /** Max-pooling (k3, s1, p1) over items of steps×c floats (c a multiple of 4), forward: x → y. */
+  pool3(p: { x: number; y: number; items: number; steps: number; c: number }): void {
+    this.#exports.pool3(p.x, p.y, p.items, p.steps, p.c);
+  }
+
+  /** Its gradient: dy routed to where each maximum came from (tfjs's tie order), into dx. */
+  pool3Back(p: { x: number; dy: number; dx: number; items: number; steps: number; c: number }): void {
+    this.#exports.pool3Back(p.x, p.dy, p.dx, p.items, p.steps, p.c);
+  }
+
   /** The whole memory as floats (index = byte address / 4); take it after arena(), which may grow it. */
   heap(): Float32Array {
     return new Float32Array(this.#memory.buffer);
@@ -490,4 +502,18 @@ export class Gemm {
 /** A GEMM on `threads` threads (default: every core), single-threaded where memory cannot be shared. */
 export function createGemm(options: { threads?: number } = {}): Gemm {
   return new Gemm(Math.max(1, Math.floor(options.threads ?? availableParallelism())));
+}
+
+let processEngine: Gemm | undefined;
+
+/**
+ * The engine of the ops that call it directly (conv1d.ts, maxpool.ts): one per process, created on first
+ * use with ECG_TMP_GEMM_THREADS threads or every core.
+ */
+export function processGemm(): Gemm {
+  if (processEngine === undefined) {
+    const threads = Number(process.env.ECG_TMP_GEMM_THREADS ?? availableParallelism());
+    processEngine = createGemm({ threads });
+  }
+  return processEngine;
 }

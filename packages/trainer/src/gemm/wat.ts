@@ -430,6 +430,88 @@ const colMoments = `
   (br $rloop)))
 )`;
 
+/**
+ * pool3(x, y, items, steps, c): y[t] = max(x[t − 1], x[t], x[t + 1]) per item of steps×c floats (missing
+ * neighbours are −∞), c a multiple of 4. pool3Back(x, dy, dx, items, steps, c): dx = the gradient, each dy
+ * routed to the step its maximum took, ties as tfjs's max(max(left, x), right) sends them (the first
+ * operand of a Maximum wins a tie). maxpool.ts's op.
+ */
+const pool3 = `
+(func (export "pool3") (param $x i32) (param $y i32) (param $items i32) (param $steps i32) (param $c i32)
+(local $i i32) (local $t i32) (local $j i32) (local $row i32) (local $p i32) (local $l v128) (local $r v128)
+(local.set $row (i32.shl (local.get $c) (i32.const 2)))
+(block $idone (loop $iloop
+  (br_if $idone (i32.ge_u (local.get $i) (local.get $items)))
+  (local.set $t (i32.const 0))
+  (block $tdone (loop $tloop
+    (br_if $tdone (i32.ge_u (local.get $t) (local.get $steps)))
+    (local.set $j (i32.const 0))
+    (block $jdone (loop $jloop
+      (br_if $jdone (i32.ge_u (local.get $j) (local.get $row)))
+      (local.set $p (i32.add (local.get $x) (local.get $j)))
+      (local.set $l (if (result v128) (local.get $t)
+        (then (v128.load (i32.sub (local.get $p) (local.get $row))))
+        (else (v128.const f32x4 -inf -inf -inf -inf))))
+      (local.set $r (if (result v128) (i32.lt_u (i32.add (local.get $t) (i32.const 1)) (local.get $steps))
+        (then (v128.load (i32.add (local.get $p) (local.get $row))))
+        (else (v128.const f32x4 -inf -inf -inf -inf))))
+      (v128.store (i32.add (local.get $y) (local.get $j))
+        (f32x4.max (f32x4.max (local.get $l) (v128.load (local.get $p))) (local.get $r)))
+      (local.set $j (i32.add (local.get $j) (i32.const 16)))
+      (br $jloop)))
+    (local.set $x (i32.add (local.get $x) (local.get $row)))
+    (local.set $y (i32.add (local.get $y) (local.get $row)))
+    (local.set $t (i32.add (local.get $t) (i32.const 1)))
+    (br $tloop)))
+  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+  (br $iloop)))
+)
+(func (export "pool3Back") (param $x i32) (param $dy i32) (param $dx i32) (param $items i32) (param $steps i32) (param $c i32)
+(local $i i32) (local $t i32) (local $j i32) (local $row i32) (local $p i32) (local $q i32)
+(local $v v128) (local $l v128) (local $r v128) (local $g v128) (local $ml v128) (local $mr v128) (local $m1 v128)
+(local.set $row (i32.shl (local.get $c) (i32.const 2)))
+(memory.fill (local.get $dx) (i32.const 0) (i32.mul (i32.mul (local.get $items) (local.get $steps)) (local.get $row)))
+(block $idone (loop $iloop
+  (br_if $idone (i32.ge_u (local.get $i) (local.get $items)))
+  (local.set $t (i32.const 0))
+  (block $tdone (loop $tloop
+    (br_if $tdone (i32.ge_u (local.get $t) (local.get $steps)))
+    (local.set $j (i32.const 0))
+    (block $jdone (loop $jloop
+      (br_if $jdone (i32.ge_u (local.get $j) (local.get $row)))
+      (local.set $p (i32.add (local.get $x) (local.get $j)))
+      (local.set $q (i32.add (local.get $dx) (local.get $j)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $g (v128.load (i32.add (local.get $dy) (local.get $j))))
+      (local.set $l (if (result v128) (local.get $t)
+        (then (v128.load (i32.sub (local.get $p) (local.get $row))))
+        (else (v128.const f32x4 -inf -inf -inf -inf))))
+      (local.set $r (if (result v128) (i32.lt_u (i32.add (local.get $t) (i32.const 1)) (local.get $steps))
+        (then (v128.load (i32.add (local.get $p) (local.get $row))))
+        (else (v128.const f32x4 -inf -inf -inf -inf))))
+      ;; max(left, x): left wins when left >= x; then max(m1, right): right wins when m1 < right.
+      (local.set $ml (f32x4.ge (local.get $l) (local.get $v)))
+      (local.set $m1 (v128.bitselect (local.get $l) (local.get $v) (local.get $ml)))
+      (local.set $mr (f32x4.lt (local.get $m1) (local.get $r)))
+      (if (local.get $t) (then
+        (v128.store (i32.sub (local.get $q) (local.get $row)) (f32x4.add (v128.load (i32.sub (local.get $q) (local.get $row)))
+          (v128.and (local.get $g) (v128.andnot (local.get $ml) (local.get $mr)))))))
+      (v128.store (local.get $q) (f32x4.add (v128.load (local.get $q))
+        (v128.andnot (v128.andnot (local.get $g) (local.get $ml)) (local.get $mr))))
+      (if (i32.lt_u (i32.add (local.get $t) (i32.const 1)) (local.get $steps)) (then
+        (v128.store (i32.add (local.get $q) (local.get $row)) (f32x4.add (v128.load (i32.add (local.get $q) (local.get $row)))
+          (v128.and (local.get $g) (local.get $mr))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 16)))
+      (br $jloop)))
+    (local.set $x (i32.add (local.get $x) (local.get $row)))
+    (local.set $dy (i32.add (local.get $dy) (local.get $row)))
+    (local.set $dx (i32.add (local.get $dx) (local.get $row)))
+    (local.set $t (i32.add (local.get $t) (i32.const 1)))
+    (br $tloop)))
+  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+  (br $iloop)))
+)`;
+
 /** The whole module; `shared` imports a shared memory (threads), otherwise a plain one. */
 export function gemmWat(options: { shared: boolean; shape?: GemmShape }): string {
   const shape = options.shape ?? DEFAULT_SHAPE;
@@ -447,6 +529,7 @@ ${biasRelu}
 ${maskRows}
 ${affineRows}
 ${colMoments}
+${pool3}
 )
 `;
 }

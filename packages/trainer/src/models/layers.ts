@@ -6,7 +6,8 @@
  *     GEMM, several convolutions of one input written side by side without a concat); elsewhere (and
  *     with ECG_TMP_CONV=ops) a matMul over k shifted views of the padded input (im2col along time) —
  *     which needs no Conv2DBackpropFilter, which tfjs-backend-wasm does not register;
- *   - max-pooling (k3, s1, p1) is the maximum of three shifted views;
+ *   - max-pooling (k3, s1, p1) is one fused op on cpu/wasm (gemm/maxpool.ts), elsewhere the maximum of
+ *     three shifted views;
  *   - BatchNorm, LayerNorm and dropout are written out, with dropout masks drawn from our own seeded
  *     generator so a step's masks are identical on every backend and after a resume.
  */
@@ -14,6 +15,7 @@
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv1dFused, fusedConvAvailable } from '../gemm/conv1d.ts';
+import { maxPool3Fused } from '../gemm/maxpool.ts';
 import { constant, type Init, kaimingUniform, type ParamSet, torchDefault } from './params.ts';
 
 /** What one forward pass needs besides its inputs. */
@@ -129,8 +131,12 @@ export function linear<T extends tf.Tensor>(x: T, weight: tf.Tensor, bias: tf.Te
   return tf.reshape(y, [...outer, weight.shape[1]!]) as T;
 }
 
-/** Max-pooling over time with kernel 3, stride 1, padding 1: length is kept. */
+/** Max-pooling over time with kernel 3, stride 1, padding 1: length is kept (one fused op on cpu/wasm). */
 export function maxPool3(x: tf.Tensor3D): tf.Tensor3D {
+  // ECG_TMP_CONV=conv-only keeps this on tfjs ops, to measure what the fused pooling buys.
+  if (fusedConvAvailable() && process.env.ECG_TMP_CONV !== 'conv-only' && x.shape[2] % 4 === 0) {
+    return maxPool3Fused(x);
+  }
   const [b, t, c] = x.shape;
   const padded = tf.pad(
     x,
