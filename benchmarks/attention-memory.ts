@@ -1,7 +1,7 @@
 /**
  * `npm run bench:attention-memory` — the Transformer's memory in one training step (batch 32, 490
- * decoder tokens): peak bytes held by tfjs during the step (sampled inside every attention chunk, where
- * the peak is) next to what materialising every head's attention map would need.
+ * decoder tokens): peak bytes held by tfjs during the step (sampled inside every attention call), the
+ * process's peak resident memory, and what materialising every head's attention map would need.
  *
  *   npm run bench:attention-memory -- [--batch 32] [--backend wasm]
  *
@@ -58,6 +58,9 @@ const result = {
   peakBytes: attentionMemory.peakBytes,
   peakAboveBaselineMB: Number(((attentionMemory.peakBytes - before) / 2 ** 20).toFixed(1)),
   naiveAttentionMapsMB: Number((naiveMapBytes / 2 ** 20).toFixed(1)),
+  // The whole process at its peak (tfjs-wasm's heap, which never shrinks, the kernels' memories, Node):
+  // what the machine must have, whatever tfjs counts.
+  processPeakMB: Number((process.resourceUsage().maxRSS / 1024).toFixed(0)),
   machine: {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: availableParallelism(),
