@@ -36,13 +36,13 @@ function median(xs: number[]): number {
 
 /** Times each of `cases` `repetitions` times, interleaved; returns the median ms of each. */
 function alternate(cases: Record<string, () => void>): Record<string, number> {
-  const times: Record<string, number[]> = {};
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((n) => [n, []]));
   for (const run of Object.values(cases)) run(); // warm-up
   for (let r = 0; r < repetitions; r++) {
     for (const [name, run] of Object.entries(cases)) {
       const t0 = performance.now();
       run();
-      (times[name] ??= []).push(performance.now() - t0);
+      times[name]!.push(performance.now() - t0);
     }
   }
   return Object.fromEntries(Object.entries(times).map(([n, t]) => [n, median(t)]));
