@@ -26,6 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createLstmKernels, type LstmKernels, type LstmShape } from '../kernels/lstm/lstm.ts';
 import * as reference from '../kernels/lstm/reference.ts';
 import { readInto, tensorOf } from '../kernels/tfjs-heap.ts';
+import { webgpuLstmFits, webgpuLstmSequence } from '../webgpu/lstm.ts';
 
 let kernels: LstmKernels | null = null;
 
@@ -99,6 +100,10 @@ export function lstmSequence(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D):
       `lstmSequence: projected [${projected.shape}] and hiddenWeight [${hiddenWeight.shape}] do not fit [B, T, 4H] and [H, 4H]`,
     );
   }
+  // tfjs-webgpu cannot read back synchronously in Node, and a readback would stall its queue anyway: on
+  // webgpu the recurrence is one WGSL dispatch each way (webgpu/lstm.ts), unless it does not fit there.
+  if (tf.getBackend() === 'webgpu' && webgpuLstmFits(units))
+    return webgpuLstmSequence(projected, hiddenWeight);
   const shape = { batch, steps, units };
   // ECG_TMP_LSTM=javascript keeps the JS loops (benchmarks measure both in one run).
   if (units % 4 !== 0 || process.env.ECG_TMP_LSTM === 'javascript') {
