@@ -18,15 +18,18 @@
  * Backward, recomputing P: with a = P·dO and D = dO·O (width 1), dS = P·(dO·v − D) = a·(v − O), so per
  * visible (query, key): dV_j += a, dQ_i += dS·k_j, dK_j += dS·q_i.
  *
- * Both sweep the keys for two queries at once (rows i and i + 1; the causal second row then takes its
- * one extra key alone): each key and value is loaded once per pair, and the backward adds the pair's
+ * Both sweep the keys for four queries at once (rows i..i + 3; in the causal case rows 1–3 then take
+ * the one to three keys only they see): four independent dependency chains per key keep the vector
+ * units busy, each key and value is loaded once per four rows, and the backward adds the four rows'
  * dV_j and dK_j contributions in registers before one read-modify-write of each.
  *
  * exp. Scores are taken in base 2 (q is scaled by log2 e once per query), t = q'·k − m' ≤ 0, clamped at
  * −125 (2^−125 ≈ 2e−38: still a normal float, and nothing a sum of ≥ 1 notices). t = n + f with n the
  * nearest integer (adding 1.5·2^23 rounds and leaves n in the low mantissa bits, which a shift by 23
  * moves into the exponent field) and f ∈ [−½, ½]; 2^f is a degree-5 polynomial (interpolating at
- * Chebyshev nodes: ≤ ~1.1e−7 off), then 2^n is added to its exponent.
+ * Chebyshev nodes: ≤ ~1.1e−7 off) evaluated as (c0 + c1·f) + f²·((c2 + c3·f) + f²·(c4 + c5·f)) —
+ * a chain of 4 dependent steps instead of Horner's 10, which is what bounds the loop — then 2^n is
+ * added to its exponent.
  *
  * Causal: key j is visible to query i when j ≤ i + Lk − Lq (the offset lets incremental decoding pass
  * only the newest queries); the caller guarantees Lk ≥ Lq so every query sees at least one key.
@@ -90,12 +93,14 @@ const exp2Setup = EXP2_CONSTANTS.map(([name, x]) => `(local.set ${name} ${splat(
 
 /** Sets `$p` to 2^`$t` for t ≤ 0 (uses `$n`, `$f` as scratch). */
 function exp2(): string {
-  let poly = '(local.get $c5)';
-  for (let i = 4; i >= 0; i--) poly = `(f32x4.add (f32x4.mul ${poly} (local.get $f)) (local.get $c${i}))`;
+  const lin = (i: number) =>
+    `(f32x4.add (local.get $c${i}) (f32x4.mul (local.get $c${i + 1}) (local.get $f)))`;
+  const poly = `(f32x4.add ${lin(0)} (f32x4.mul (local.get $f2) (f32x4.add ${lin(2)} (f32x4.mul (local.get $f2) ${lin(4)}))))`;
   return `
 (local.set $t (f32x4.pmax (local.get $lo) (local.get $t)))
 (local.set $n (f32x4.add (local.get $t) (local.get $round)))
 (local.set $f (f32x4.sub (local.get $t) (f32x4.sub (local.get $n) (local.get $round))))
+(local.set $f2 (f32x4.mul (local.get $f) (local.get $f)))
 (local.set $p (i32x4.add ${poly} (i32x4.shl (local.get $n) (i32.const 23))))`;
 }
 
@@ -151,8 +156,8 @@ ${
 (v128.store (i32.add (local.get $dkb) (local.get $x)) (f32x4.add (v128.load (i32.add (local.get $dkb) (local.get $x))) (local.get $sk)))`;
 
 /**
- * The sweep of a row block over the keys every row of it sees ([0, $count)), then, in the causal case
- * with two rows, the one key only the second row sees.
+ * The sweep of a row block over the keys every row of it sees ([0, $count)), then, in the causal case,
+ * key $count for rows 1.., key $count + 1 for rows 2.., and so on.
  */
 function sweep(rowCount: number, step: (rs: number[]) => string): string {
   const all = range(rowCount);
@@ -163,7 +168,16 @@ function sweep(rowCount: number, step: (rs: number[]) => string): string {
   ${step(all)}
   (local.set $x (i32.add (local.get $x) (i32.const 16)))
   (br_if $jloop (i32.lt_u (local.get $x) (local.get $end))))
-${rowCount === 2 ? `(if (local.get $causal) (then ${step([1])}))` : ''}`;
+${
+  rowCount > 1
+    ? `(if (local.get $causal) (then ${range(rowCount - 1)
+        .map(
+          (e) =>
+            `${e === 0 ? '' : '(local.set $x (i32.add (local.get $x) (i32.const 16)))'} ${step(all.slice(e + 1))}`,
+        )
+        .join('\n')}))`
+    : ''
+}`;
 }
 
 /** $count: the keys every row of the block starting at query $i sees (row 0's prefix when causal). */
@@ -228,19 +242,22 @@ ${sweep(rowCount, backwardStep)}
 ${stores.join('\n')}`;
 }
 
-/** Queries in pairs (one sweep over the keys serves both), then the last one alone when Lq is odd. */
+/** Queries four at a time (one sweep over the keys serves them all), then the last Lq mod 4 one by one. */
 const rowBlocks = (block: (rowCount: number) => string) => `
 (local.set $i (i32.const 0))
-(block $pdone (loop $ploop
-  (br_if $pdone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $lq)))
-  ${block(2)}
-  (local.set $i (i32.add (local.get $i) (i32.const 2)))
-  (br $ploop)))
-(if (i32.lt_u (local.get $i) (local.get $lq)) (then
-  ${block(1)}))`;
+(block $qdone (loop $qloop
+  (br_if $qdone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $lq)))
+  ${block(4)}
+  (local.set $i (i32.add (local.get $i) (i32.const 4)))
+  (br $qloop)))
+(block $odone (loop $oloop
+  (br_if $odone (i32.ge_u (local.get $i) (local.get $lq)))
+  ${block(1)}
+  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+  (br $oloop)))`;
 
 const blockLocals = (names: string[]) =>
-  range(2)
+  range(4)
     .flatMap((r) => names.map((n) => `(local $${n}_${r} v128)`))
     .join(' ');
 
@@ -254,7 +271,7 @@ const forward = `
 (local $task i32) (local $qb i32) (local $kb i32) (local $vb i32) (local $ob i32) (local $mb i32) (local $rb i32)
 (local $i i32) (local $at i32) (local $count i32) (local $seen i32) (local $upto i32) (local $x i32) (local $end i32) (local $off i32)
 (local $kmax v128) (local $kmin v128) (local $kv v128) (local $vv v128) ${blockLocals(['q2', 'm2', 'l', 'acc'])}
-(local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
+(local $t v128) (local $n v128) (local $f v128) (local $f2 v128) (local $p v128) ${exp2Locals}
 ${exp2Setup}
 (local.set $off (i32.sub (local.get $lk) (local.get $lq)))
 (local.set $task (local.get $task0))
@@ -292,7 +309,7 @@ const backward = `
 (local $i i32) (local $at i32) (local $count i32) (local $x i32) (local $end i32) (local $off i32)
 (local $kv v128) (local $vv v128) (local $a v128) (local $ds v128) (local $sv v128) (local $sk v128)
 ${blockLocals(['qv', 'q2', 'm2', 'c', 'o', 'dq'])}
-(local $t v128) (local $n v128) (local $f v128) (local $p v128) ${exp2Locals}
+(local $t v128) (local $n v128) (local $f v128) (local $f2 v128) (local $p v128) ${exp2Locals}
 ${exp2Setup}
 (local.set $off (i32.sub (local.get $lk) (local.get $lq)))
 (local.set $task (local.get $task0))
