@@ -42,6 +42,7 @@ interface Exports {
     hidden: number,
     w: number,
     zero: number,
+    scratch: number,
     batch: number,
     steps: number,
     units: number,
@@ -55,6 +56,7 @@ interface Exports {
     dh: number,
     dc: number,
     zero: number,
+    scratch: number,
     batch: number,
     steps: number,
     units: number,
@@ -67,6 +69,7 @@ interface Layout {
   readonly zero: number;
   readonly dh: number;
   readonly dc: number;
+  readonly scratch: number;
   readonly w: number;
   readonly wt: number;
   readonly dw: number;
@@ -82,8 +85,10 @@ function layoutOf({ batch, steps, units }: LstmShape): Layout {
   const rows = batch * steps;
   const sizes = {
     zero: 4 * units * 4,
-    dh: units * 4,
-    dc: units * 4,
+    dh: batch * units * 4,
+    dc: batch * units * 4,
+    // Four rows interleaved: h_{t−1} (forward, 4H floats) or dz (backward, 16H floats).
+    scratch: 16 * units * 4,
     w: 4 * units * units * 4,
     wt: 4 * units * units * 4,
     dw: 4 * units * units * 8,
@@ -167,7 +172,7 @@ export function createLstmKernels(slots = 2) {
       fill(f32(slot, at.gates, rows * 4 * units));
       f32(slot, at.w, 4 * units * units).set(weight);
       f32(slot, at.zero, 4 * units).fill(0);
-      slot.kernels.forward(at.gates, at.cell, at.hidden, at.w, at.zero, batch, steps, units);
+      slot.kernels.forward(at.gates, at.cell, at.hidden, at.w, at.zero, at.scratch, batch, steps, units);
       slot.generation++;
       slot.lastUsed = ++clock;
       slot.shape = shape;
@@ -198,7 +203,20 @@ export function createLstmKernels(slots = 2) {
       for (let k = 0; k < units; k++)
         for (let j = 0; j < 4 * units; j++) wt[j * units + k] = w[k * 4 * units + j]!;
       const { kernels } = slot;
-      kernels.backward(at.dy, at.gates, at.cell, at.wt, at.dproj, at.dh, at.dc, at.zero, batch, steps, units);
+      kernels.backward(
+        at.dy,
+        at.gates,
+        at.cell,
+        at.wt,
+        at.dproj,
+        at.dh,
+        at.dc,
+        at.zero,
+        at.scratch,
+        batch,
+        steps,
+        units,
+      );
       const dw = new Float64Array(slot.memory.buffer, at.dw, 4 * units * units);
       dw.fill(0);
       kernels.weightGrad(at.hidden, at.dproj, at.dw, batch, steps, units);
