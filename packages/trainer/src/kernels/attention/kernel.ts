@@ -71,38 +71,53 @@ interface AttentionExports {
 const PAGE = 65536;
 const MAX_THREADS = 8;
 /**
- * The control block (int32): [0] round, [1] a worker trapped, [2] the next task to take, [8 + t] thread
- * t started, [24 + t] last round thread t finished, from [64] the round's call record (kind, 13
- * arguments, tasks, tasks per take, a bit per thread taking part, round tag). A worker that started
- * while the caller was setting a round up is not waited for, so it must not take part: the bits say who.
+ * The control block (int32): [0] round (workers wait on it), [1] a thread trapped, [2] the next task
+ * to take (CLOSED between calls), [3] tasks finished, [8 + t] thread t started, from [64] the call record
+ * (kind, 13 arguments, tasks, tasks per take).
+ *
+ * Tasks are claimed with a compare-and-swap on [2] and counted done in [3]; the caller waits only for
+ * the tasks someone claimed, never for a worker to wake up, so a worker that other processes keep off
+ * the cores costs nothing (the caller does its share) unless it holds a claim. A claim succeeds only
+ * while a call is open, and a call's record stays as it is until all its tasks are counted done, so a
+ * worker reads the record after claiming and never works from a stale one.
  */
 const CONTROL_BYTES = PAGE;
+const TRAPPED = 1;
 const NEXT = 2;
+const FINISHED = 3;
 const STARTED = 8;
-const DONE = 24;
 const RECORD = 64;
-const RECORD_INTS = 18;
+const CLOSED = 0x3fffffff;
 const FORWARD = 1;
 const BACKWARD = 2;
 /** Below this many (query, key, head) scores a wake-up of the other threads costs more than it saves. */
 const PARALLEL_SCORES = 1_000_000;
-/** Takes per thread and call: small enough that a thread slowed by other processes holds up no one. */
-const TAKES_PER_THREAD = 6;
+/** Claims per thread and call: many, so that a thread slowed by other processes holds up little. */
+const TAKES_PER_THREAD = 16;
 
 /**
- * Runs the call record at o: every thread takes `chunk` tasks at a time from the shared counter until
- * none are left, so the threads that run fastest (not descheduled by another process) do more.
+ * Claims and runs tasks of the open call until none are left; returns the first error a task threw
+ * (after counting its tasks finished, so no one waits for them). Its source is also the workers', so
+ * it spells the control block's offsets (NEXT 2, FINISHED 3, RECORD 64) as numbers.
  */
-function runRecord(exports: AttentionExports, r: Int32Array, o: number): void {
-  const args = Array.from(r.subarray(o + 1, o + 14));
-  const tasks = r[o + 14]!;
-  const chunk = r[o + 15]!;
+function runTasks(exports: AttentionExports, r: Int32Array): unknown {
+  let error: unknown = null;
   for (;;) {
-    const from = Atomics.add(r, 2, chunk);
-    if (from >= tasks) return;
-    const to = Math.min(tasks, from + chunk);
-    if (r[o] === 1) exports.forward(...args.slice(0, 9), from, to);
-    else exports.backward(...args, from, to);
+    const from = Atomics.load(r, 2);
+    const chunk = Atomics.load(r, 64 + 15);
+    if (from >= Atomics.load(r, 64 + 14)) return error;
+    if (Atomics.compareExchange(r, 2, from, from + chunk) !== from) continue;
+    const to = Math.min(r[64 + 14]!, from + chunk);
+    try {
+      const args = Array.from(r.subarray(64 + 1, 64 + 14));
+      if (r[64] === 1) exports.forward(...args.slice(0, 9), from, to);
+      else exports.backward(...args, from, to);
+    } catch (err) {
+      error ??= err;
+    } finally {
+      Atomics.add(r, 3, to - from);
+      Atomics.notify(r, 3);
+    }
   }
 }
 
@@ -112,20 +127,14 @@ const { workerData } = require('node:worker_threads');
 const { module, memory, index } = workerData;
 const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const ctrl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
-const RECORD_INTS = ${RECORD_INTS};
-const runRecord = ${runRecord.toString()};
+const runTasks = ${runTasks.toString()};
 let generation = Atomics.load(ctrl, 0);
 Atomics.store(ctrl, ${STARTED} + index, 1);
 for (;;) {
   Atomics.wait(ctrl, 0, generation);
   generation = Atomics.load(ctrl, 0);
-  // The record is meant for this round only if the caller tagged it so; a trap must not leave the caller
-  // waiting, so it is flagged and the round still reported done.
-  if (Atomics.load(ctrl, ${RECORD} + RECORD_INTS - 1) === generation && (ctrl[${RECORD} + 16] & (1 << index)) !== 0) {
-    try { runRecord(exports, ctrl, ${RECORD}); } catch { Atomics.store(ctrl, 1, 1); }
-  }
-  Atomics.store(ctrl, ${DONE} + index, generation);
-  Atomics.notify(ctrl, ${DONE} + index);
+  // A trap must not leave the caller waiting: its tasks are counted finished, the trap flagged.
+  if (runTasks(exports, ctrl) !== null) Atomics.store(ctrl, ${TRAPPED}, 1);
 }
 `;
 
@@ -360,43 +369,32 @@ export class AttentionKernel {
     x.set(new Float32Array(this.#memory.buffer, staging, x.length));
   }
 
-  /** Runs one kernel over every task, split among the calling thread and the started workers. */
+  /** Runs one kernel over every task, on the calling thread and whichever workers wake in time. */
   #run(kind: number, args: number[], shape: AttentionShape): void {
     const tasks = shape.batch * Math.ceil(shape.heads / LANES);
     const ctrl = new Int32Array(this.#memory.buffer, 0, CONTROL_BYTES / 4);
-    const round = Atomics.load(ctrl, 0) + 1;
-    const slots = [0];
-    const scores = shape.batch * shape.queries * shape.keys * shape.heads;
-    if (scores >= PARALLEL_SCORES) {
-      this.#workers.forEach((_, i) => {
-        if (Atomics.load(ctrl, STARTED + 1 + i) === 1) slots.push(i + 1);
-      });
-    }
-    const used = slots.length;
+    const helpers =
+      shape.batch * shape.queries * shape.keys * shape.heads >= PARALLEL_SCORES
+        ? this.#workers.filter((_, i) => Atomics.load(ctrl, STARTED + 1 + i) === 1).length
+        : 0;
+    // Closed already (the last call took every task); the record may change now.
+    Atomics.store(ctrl, NEXT, CLOSED);
     ctrl[RECORD] = kind;
-    ctrl.fill(0, RECORD + 1, RECORD + RECORD_INTS - 1);
+    ctrl.fill(0, RECORD + 1, RECORD + 14);
     ctrl.set(args, RECORD + 1);
     ctrl[RECORD + 14] = tasks;
-    ctrl[RECORD + 15] = Math.max(1, Math.ceil(tasks / (used * TAKES_PER_THREAD)));
-    ctrl[RECORD + 16] = slots.reduce((bits, t) => bits | (1 << t), 0);
+    ctrl[RECORD + 15] = Math.max(1, Math.ceil(tasks / ((helpers + 1) * TAKES_PER_THREAD)));
+    Atomics.store(ctrl, FINISHED, 0);
     Atomics.store(ctrl, NEXT, 0);
-    Atomics.store(ctrl, RECORD + RECORD_INTS - 1, round);
-    if (used > 1) {
-      Atomics.store(ctrl, 0, round);
+    if (helpers > 0) {
+      Atomics.add(ctrl, 0, 1);
       Atomics.notify(ctrl, 0);
     }
-    let trapped: unknown = null;
-    try {
-      runRecord(this.#exports, ctrl, RECORD);
-    } catch (err) {
-      trapped = err;
+    const trapped = runTasks(this.#exports, ctrl);
+    for (let done = Atomics.load(ctrl, FINISHED); done < tasks; done = Atomics.load(ctrl, FINISHED)) {
+      Atomics.wait(ctrl, FINISHED, done);
     }
-    for (const t of slots.slice(1)) {
-      for (let done = Atomics.load(ctrl, DONE + t); done !== round; done = Atomics.load(ctrl, DONE + t)) {
-        Atomics.wait(ctrl, DONE + t, done);
-      }
-    }
-    if (trapped !== null || Atomics.exchange(ctrl, 1, 0) !== 0) {
+    if (trapped !== null || Atomics.exchange(ctrl, TRAPPED, 0) !== 0) {
       throw new AttentionError(
         `attention: the kernel trapped on batch ${shape.batch}, queries ${shape.queries}, keys ${shape.keys}, heads ${shape.heads}`,
         { cause: trapped ?? undefined },
