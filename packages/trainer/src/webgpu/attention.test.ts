@@ -124,6 +124,33 @@ describe('webgpuAttention (WGSL, width-1 heads)', () => {
     }
   });
 
+  it('is right past 65,535 workgroups, where tfjs spreads the dispatch over y and z', async () => {
+    // B·Lq·H / 64 = 1·56,000·75 / 64 = 65,625 workgroups for the forward and dQ — what batch 114 of the
+    // Transformer's 490 steps reaches. Two keys keep it cheap and give a closed form, computed here in doubles.
+    const [lq, lk, h] = [56_000, 2, 75];
+    const { qkv, w } = inputs(1, lq, lk, h, 5);
+    const [o, dQ] = await read(
+      tf.tidy(() => {
+        const f = (q: tf.Tensor) =>
+          tf.sum(tf.mul(webgpuAttention(q as tf.Tensor3D, qkv[1], qkv[2], false), w));
+        return [webgpuAttention(...qkv, false), tf.grad(f)(qkv[0])];
+      }),
+    );
+    const [q, k, v, up] = await Promise.all([...qkv, w].map((t) => t.data() as Promise<Float32Array>));
+    let worst = 0;
+    for (let at = 0; at < lq * h; at++) {
+      const c = at % h;
+      // Two keys: P = (p0, 1 − p0), O = v1 + p0·(v0 − v1), dQ = up·p0·(1 − p0)·(v0 − v1)·(k0 − k1).
+      const [k0, k1, v0, v1] = [k![c]!, k![h + c]!, v![c]!, v![h + c]!];
+      const p0 = 1 / (1 + Math.exp(q![at]! * (k1 - k0)));
+      const out = v1 + p0 * (v0 - v1);
+      const grad = up![at]! * p0 * (1 - p0) * (v0 - v1) * (k0 - k1);
+      worst = Math.max(worst, Math.abs(o![at]! - out), Math.abs(dQ![at]! - grad));
+    }
+    expect(worst).toBeLessThan(1e-4);
+    tf.dispose([...qkv, w]);
+  });
+
   it('rejects shapes it cannot run with a WebgpuKernelError', () => {
     const q = tf.zeros([1, 5, 3]) as tf.Tensor3D;
     const k = tf.zeros([1, 4, 3]) as tf.Tensor3D;
