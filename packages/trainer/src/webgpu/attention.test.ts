@@ -151,6 +151,14 @@ describe('webgpuAttention (WGSL, width-1 heads)', () => {
     tf.dispose([...qkv, w]);
   });
 
+  it('leaves no tensor behind after a forward and backward pass', async () => {
+    const { qkv, w } = inputs(2, 5, 7, 3, 41);
+    const before = tf.memory().numTensors;
+    for (const causal of [false, true]) await valueAndGrads(webgpuAttention, qkv, w, causal);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...qkv, w]);
+  });
+
   it('rejects shapes it cannot run with a WebgpuKernelError', () => {
     const q = tf.zeros([1, 5, 3]) as tf.Tensor3D;
     const k = tf.zeros([1, 4, 3]) as tf.Tensor3D;

@@ -131,6 +131,14 @@ describe('webgpuLstmSequence (WGSL, one dispatch each way)', () => {
     tf.dispose([c.p, c.w, c.up]);
   });
 
+  it('leaves no tensor behind after a forward and backward pass', async () => {
+    const c = inputs(2, 6, 4, 61);
+    const before = tf.memory().numTensors;
+    await valueAndGrads(webgpuLstmSequence, c);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([c.p, c.w, c.up]);
+  });
+
   it('rejects shapes it cannot run with a WebgpuKernelError', () => {
     expect(() =>
       webgpuLstmSequence(tf.zeros([1, 2, 12]) as tf.Tensor3D, tf.zeros([4, 16]) as tf.Tensor2D),
