@@ -4,7 +4,10 @@
  * backend the inputs are views of the backend's heap and the outputs are tensors the backend allocated,
  * written in place (as gemm/tfjs-kernels.ts does); elsewhere (cpu) dataSync and tf.tensor. On wasm,
  * dataSync and tf.tensor would each add a copy into a fresh JavaScript array — ~1 s per batch-32
- * Transformer step for the attention alone.
+ * Transformer step for the attention alone. Inputs made on another backend are already in the heap: the
+ * engine moves an op's inputs to the running backend before the op sees them. (kernels/tfjs-heap.ts,
+ * written at the same time for the LSTM and Adam, copies into a destination instead of lending views;
+ * the two should become one.)
  */
 
 import * as tf from '@tensorflow/tfjs-core';

@@ -120,3 +120,14 @@ describe('bad shapes', () => {
     );
   });
 });
+
+describe('inputs made on another backend', () => {
+  it('are moved to the wasm heap by the engine before the op reads them', async () => {
+    await tf.setBackend('cpu');
+    const q = tf.randomNormal([1, 4, 5], 0, 1, 'float32', 31) as tf.Tensor3D;
+    const k = tf.randomNormal([1, 4, 5], 0, 1, 'float32', 32) as tf.Tensor3D;
+    const want = naiveAttention(q, k, k, true);
+    await tf.setBackend('wasm');
+    expect(maxAbsDiff(attention(q, k, k, { causal: true }), want)).toBeLessThan(1e-5);
+  });
+});
