@@ -24,6 +24,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Architecture } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
+import cnnLstmPreset from '../packages/trainer/presets/cnn-lstm.json' with { type: 'json' };
+import squeezenetPreset from '../packages/trainer/presets/squeezenet1d.json' with { type: 'json' };
+import transformerPreset from '../packages/trainer/presets/transformer.json' with { type: 'json' };
 import type { Batch } from '../packages/trainer/src/batches.ts';
 import type { TrainConfig } from '../packages/trainer/src/config.ts';
 
@@ -33,13 +36,21 @@ import type { TrainConfig } from '../packages/trainer/src/config.ts';
 // library, hence the dynamic imports.
 process.argv[1] = `${process.argv[1]}#gpu-train`;
 const { startBackend } = await import('../packages/trainer/src/backend.ts');
-const { DEFAULTS, preset } = await import('../packages/trainer/src/config.ts');
+const { DEFAULTS } = await import('../packages/trainer/src/config.ts');
 const { attention } = await import('../packages/trainer/src/models/attention.ts');
 const { lstmSteps } = await import('../packages/trainer/src/models/cnn-lstm.ts');
 const { createModel } = await import('../packages/trainer/src/models/index.ts');
 const { Adam, trainStep } = await import('../packages/trainer/src/train.ts');
 const { webgpuLstmSequence } = await import('../packages/trainer/src/webgpu/lstm.ts');
 const { kernelRuns } = await import('../packages/trainer/src/webgpu/program.ts');
+
+// The presets imported, not read by config.ts's preset(): that reads them beside its own module's URL,
+// which in a bundle is the bundle's.
+const PRESETS = {
+  'cnn-lstm': cnnLstmPreset,
+  squeezenet1d: squeezenetPreset,
+  transformer: transformerPreset,
+} as Record<Architecture, Partial<TrainConfig>>;
 
 const BLOCKS = 4;
 const SIDES = ['ours', 'stock'] as const;
@@ -90,7 +101,7 @@ async function trainRecords(device: string): Promise<object[]> {
   const models = (extra ?? 'squeezenet1d,cnn-lstm,transformer').split(',') as Architecture[];
   const out: object[] = [];
   for (const model of models) {
-    const config = { ...DEFAULTS, ...preset(model), model, out: '/dev/null' } as TrainConfig;
+    const config = { ...DEFAULTS, ...PRESETS[model], model, out: '/dev/null' } as TrainConfig;
     const nets = { ours: createModel(model, 1), stock: createModel(model, 1) };
     const adams = { ours: new Adam(nets.ours, config), stock: new Adam(nets.stock, config) };
     const series = Number(stepsText);
