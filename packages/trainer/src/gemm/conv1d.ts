@@ -24,8 +24,8 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { outputFloats as output, readFloats as read } from '../kernels/tfjs-heap.ts';
 import { processGemm as gemm } from './gemm.ts';
-import { outputFloats as output, readFloats as read } from './tensor-io.ts';
 
 /** One convolution of the op's input: weight [k·Cin, Cout] (rows tap-major), optional bias [Cout]. */
 export interface ConvBranch {

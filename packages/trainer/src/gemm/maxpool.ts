@@ -12,8 +12,8 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { outputFloats, readFloats } from '../kernels/tfjs-heap.ts';
 import { processGemm } from './gemm.ts';
-import { outputFloats, readFloats } from './tensor-io.ts';
 
 export class PoolError extends Error {
   override readonly name = 'PoolError';

@@ -4,11 +4,11 @@
  * whose tensors live in CPU memory (cpu, wasm): the forward reads q, k and v, runs the kernel and keeps
  * O and the per-row statistics; the gradient runs the kernel's backward from them. Nothing of size
  * queries × keys exists at any point, in tfjs or in the kernel's memory.
- * On wasm its inputs and outputs are the backend's own heap (../heap-io.ts).
+ * On wasm its inputs and outputs are the backend's own heap (../tfjs-heap.ts).
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import { runOnCpuMemory } from '../heap-io.ts';
+import { runOnCpuMemory } from '../tfjs-heap.ts';
 import {
   AttentionError,
   type AttentionKernel,
