@@ -24,33 +24,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Architecture } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
-import cnnLstmPreset from '../packages/trainer/presets/cnn-lstm.json' with { type: 'json' };
-import squeezenetPreset from '../packages/trainer/presets/squeezenet1d.json' with { type: 'json' };
-import transformerPreset from '../packages/trainer/presets/transformer.json' with { type: 'json' };
+import { startBackend } from '../packages/trainer/src/backend.ts';
 import type { Batch } from '../packages/trainer/src/batches.ts';
 import type { TrainConfig } from '../packages/trainer/src/config.ts';
-
-// Bundled (pack.sh), every module shares the bundle's import.meta.url, and the simulator's convert-vtk
-// script (which the trainer's modules load through @ecg-tmp/simulator) takes itself for the entry point
-// when argv[1] is that file, reading argv[2] as a mesh. Marking argv[1] before they load keeps it a
-// library, hence the dynamic imports.
-process.argv[1] = `${process.argv[1]}#gpu-train`;
-const { startBackend } = await import('../packages/trainer/src/backend.ts');
-const { DEFAULTS } = await import('../packages/trainer/src/config.ts');
-const { attention } = await import('../packages/trainer/src/models/attention.ts');
-const { lstmSteps } = await import('../packages/trainer/src/models/cnn-lstm.ts');
-const { createModel } = await import('../packages/trainer/src/models/index.ts');
-const { Adam, trainStep } = await import('../packages/trainer/src/train.ts');
-const { webgpuLstmSequence } = await import('../packages/trainer/src/webgpu/lstm.ts');
-const { kernelRuns } = await import('../packages/trainer/src/webgpu/program.ts');
-
-// The presets imported, not read by config.ts's preset(): that reads them beside its own module's URL,
-// which in a bundle is the bundle's.
-const PRESETS = {
-  'cnn-lstm': cnnLstmPreset,
-  squeezenet1d: squeezenetPreset,
-  transformer: transformerPreset,
-} as Record<Architecture, Partial<TrainConfig>>;
+import { DEFAULTS, preset } from '../packages/trainer/src/config.ts';
+import { attention } from '../packages/trainer/src/models/attention.ts';
+import { lstmSteps } from '../packages/trainer/src/models/cnn-lstm.ts';
+import { createModel } from '../packages/trainer/src/models/index.ts';
+import { Adam, trainStep } from '../packages/trainer/src/train.ts';
+import { webgpuLstmSequence } from '../packages/trainer/src/webgpu/lstm.ts';
+import { kernelRuns } from '../packages/trainer/src/webgpu/program.ts';
 
 const BLOCKS = 4;
 const SIDES = ['ours', 'stock'] as const;
@@ -101,7 +84,7 @@ async function trainRecords(device: string): Promise<object[]> {
   const models = (extra ?? 'squeezenet1d,cnn-lstm,transformer').split(',') as Architecture[];
   const out: object[] = [];
   for (const model of models) {
-    const config = { ...DEFAULTS, ...PRESETS[model], model, out: '/dev/null' } as TrainConfig;
+    const config = { ...DEFAULTS, ...preset(model), model, out: '/dev/null' } as TrainConfig;
     const nets = { ours: createModel(model, 1), stock: createModel(model, 1) };
     const adams = { ours: new Adam(nets.ours, config), stock: new Adam(nets.stock, config) };
     const series = Number(stepsText);

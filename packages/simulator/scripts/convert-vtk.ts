@@ -11,8 +11,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-
-export const MESH_MAGIC = 'ECGMESH1';
+import { MESH_MAGIC } from '../src/mesh.ts';
 
 /** Parses the POINTS and CELLS sections of a legacy ASCII VTK file made only of tetrahedra. */
 export function parseVtkTets(text: string): { points: Float32Array; tets: Uint16Array } {

@@ -19,7 +19,13 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { MESH_MAGIC } from '../scripts/convert-vtk.ts';
+
+/**
+ * The first 8 bytes of mesh.bin (written by scripts/convert-vtk.ts). Kept here, not in the script, so
+ * that loading the simulator never loads a script that runs when it takes itself for the entry point
+ * (in a bundle every module shares the entry's URL).
+ */
+export const MESH_MAGIC = 'ECGMESH1';
 
 export interface RecordingSite {
   readonly name: string;

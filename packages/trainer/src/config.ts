@@ -5,9 +5,10 @@
  * A run stores its resolved config in its checkpoint, so `--resume` needs nothing else.
  */
 
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
+import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
+import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
+import transformerPreset from '../presets/transformer.json' with { type: 'json' };
 import { BACKENDS, type BackendName } from './backend.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
@@ -72,11 +73,19 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   maxSteps: 0,
 };
 
-const PRESET_DIR = fileURLToPath(new URL('../presets/', import.meta.url));
+// Imported rather than read beside this module: a bundle (../shared/gpu/pack.sh) carries them along.
+const PRESETS = {
+  squeezenet1d: squeezenetPreset,
+  'cnn-lstm': cnnLstmPreset,
+  transformer: transformerPreset,
+} as Record<Architecture, Partial<TrainConfig>>;
 
-/** The paper's reference settings for one architecture. */
+/** The paper's reference settings for one architecture (a copy: callers may change it). */
 export function preset(model: Architecture): Partial<TrainConfig> {
-  return JSON.parse(readFileSync(`${PRESET_DIR}${model}.json`, 'utf8')) as Partial<TrainConfig>;
+  const settings = PRESETS[model];
+  if (settings === undefined)
+    throw bad(`unknown --model '${model}'. Expected one of: ${ARCHITECTURES.join(', ')}`);
+  return structuredClone(settings);
 }
 
 function bad(message: string): InputError {
