@@ -11,7 +11,8 @@
  * is train-<date>-tfjs-kernels.json.
  *
  * Writes benchmarks/results/train-<date>.json: an array with one record per (model, backend):
- * { model, backend, device, batch, oursSamplesPerSec, stockTfjsSamplesPerSec, pytorchSamplesPerSec,
+ * { model, backend, device, batch, oursSamplesPerSec, oursOnTfjsKernelsSamplesPerSec (the same models with
+ * every fused op switched off — issue 9's "before"; wasm/cpu, --before-models), stockTfjsSamplesPerSec, pytorchSamplesPerSec,
  * pytorchBatch, pytorchThreads, notes, machine } (null where a side could not run — e.g. stock tfjs on wasm lacks
  * Conv2DBackpropFilter, tf.layers has no attention layer, PyTorch's Transformer batch does not fit).
  */
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '600' },
     models: { type: 'string', default: MODELS.join(',') },
+    // The Transformer's "before" takes ~230 s a step at batch 32: left out unless asked for.
+    'before-models': { type: 'string', default: 'squeezenet1d,cnn-lstm' },
   },
 });
 const batch = Number(values.batch);
@@ -45,12 +48,25 @@ interface Side {
   error?: string;
 }
 
-async function measure(cmd: string, args: string[]): Promise<Side> {
+/**
+ * Every fused op of issue 9 switched off: our models on tfjs's own kernels (tfjs-wasm's matMul, convs as
+ * pad + slices + matMul, the LSTM in JavaScript loops, Adam and attention as tfjs ops) — the "before".
+ */
+const BEFORE_ENV = {
+  ECG_TMP_GEMM: 'stock',
+  ECG_TMP_CONV: 'ops',
+  ECG_TMP_LSTM: 'javascript',
+  ECG_TMP_ADAM: 'ops',
+  ECG_TMP_ATTENTION: 'ops',
+};
+
+async function measure(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Side> {
   try {
     const { stdout } = await run(cmd, args, {
       timeout: timeoutMs,
       maxBuffer: 1 << 22,
       cwd: join(HERE, '..'),
+      env: { ...process.env, ...env },
     });
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as Side;
   } catch (err) {
@@ -61,17 +77,12 @@ async function measure(cmd: string, args: string[]): Promise<Side> {
 
 // node with tsx's loader rather than npx: the time cap must kill the measuring process itself, not a
 // wrapper that would leave it running beside the next measurement.
-const tfjs = (side: string, backend: string, model: string) =>
-  measure(process.execPath, [
-    '--import',
-    'tsx',
-    join(HERE, 'train-step.ts'),
-    side,
-    backend,
-    model,
-    String(batch),
-    values.seconds!,
-  ]);
+const tfjs = (side: string, backend: string, model: string, env: Record<string, string> = {}) =>
+  measure(
+    process.execPath,
+    ['--import', 'tsx', join(HERE, 'train-step.ts'), side, backend, model, String(batch), values.seconds!],
+    env,
+  );
 
 const threads = availableParallelism();
 const records = [];
@@ -91,6 +102,10 @@ for (const model of values.models!.split(',')) {
   ]);
   for (const backend of values.backends!.split(',')) {
     const ours = await tfjs('ours', backend, model);
+    const before =
+      ['wasm', 'cpu'].includes(backend) && values['before-models']!.split(',').includes(model)
+        ? await tfjs('ours', backend, model, BEFORE_ENV)
+        : { error: 'not measured (--before-models)' };
     const stock = await tfjs('stock', backend, model);
     const record = {
       model,
@@ -99,12 +114,14 @@ for (const model of values.models!.split(',')) {
       batch,
       gemm: process.env.ECG_TMP_GEMM === 'stock' ? 'tfjs-wasm kernels' : 'ours',
       oursSamplesPerSec: ours.samplesPerSec ?? null,
+      oursOnTfjsKernelsSamplesPerSec: before.samplesPerSec ?? null,
       stockTfjsSamplesPerSec: stock.samplesPerSec ?? null,
       pytorchSamplesPerSec: torch.samplesPerSec ?? null,
       pytorchBatch: torchBatch,
       pytorchThreads: threads,
       notes: [
         ours.error && `ours: ${ours.error}`,
+        before.error && `ours on tfjs kernels: ${before.error}`,
         stock.error && `stock: ${stock.error}`,
         torch.error && `pytorch: ${torch.error}`,
       ]
@@ -117,7 +134,7 @@ for (const model of values.models!.split(',')) {
         ? record.oursSamplesPerSec / record.pytorchSamplesPerSec
         : null;
     process.stdout.write(
-      `${model.padEnd(13)} ${backend.padEnd(7)} ours ${record.oursSamplesPerSec?.toFixed(2) ?? '—'} stock ${record.stockTfjsSamplesPerSec?.toFixed(3) ?? '—'} pytorch ${record.pytorchSamplesPerSec?.toFixed(2) ?? '—'} samples/s; ours/pytorch ${ratio?.toFixed(3) ?? '—'}\n`,
+      `${model.padEnd(13)} ${backend.padEnd(7)} ours ${record.oursSamplesPerSec?.toFixed(2) ?? '—'} before ${record.oursOnTfjsKernelsSamplesPerSec?.toFixed(2) ?? '—'} stock ${record.stockTfjsSamplesPerSec?.toFixed(3) ?? '—'} pytorch ${record.pytorchSamplesPerSec?.toFixed(2) ?? '—'} samples/s; ours/pytorch ${ratio?.toFixed(3) ?? '—'}\n`,
     );
   }
 }

@@ -200,6 +200,8 @@ function backward(
 
 /** Which implementation runs attention on a tfjs backend without a GPU program of its own. */
 export function implementationFor(backend: string): 'wasm-simd' | 'tfjs-ops' {
+  // ECG_TMP_ATTENTION=ops keeps the chunked tfjs ops, to measure before and after in one run.
+  if (process.env.ECG_TMP_ATTENTION === 'ops') return 'tfjs-ops';
   return backend === 'cpu' || backend === 'wasm' ? 'wasm-simd' : 'tfjs-ops';
 }
 
