@@ -1,35 +1,26 @@
 /**
  * @module
- * Assembles the GEMM's WebAssembly from the text wat.ts writes (wabt, a devDependency) and writes the
- * two binaries the runtime loads: gemm-shared.wasm (shared memory, for worker threads) and gemm.wasm
- * (plain memory, the single-thread fallback where SharedArrayBuffer is unavailable). The binaries are
- * committed so the trainer needs no build step at run time; gemm.test.ts checks they equal a fresh build.
+ * The GEMM's two binaries, assembled from wat.ts's text (../kernels/assemble.ts): gemm-shared.wasm
+ * (shared memory, for worker threads) and gemm.wasm (plain memory, the single-thread fallback where
+ * SharedArrayBuffer is unavailable). Committed; gemm.test.ts checks they equal a fresh build.
  *
  *   node --import tsx packages/trainer/src/gemm/build.ts
  */
 
-import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { assemble, writeBinaries } from '../kernels/assemble.ts';
 import { gemmWat } from './wat.ts';
 
 export const WASM_FILES = { shared: 'gemm-shared.wasm', plain: 'gemm.wasm' } as const;
 
-/** The binary for one memory kind, assembled from the generated text. */
-export async function assembleGemm(shared: boolean): Promise<Uint8Array> {
-  const wabt = await (await import('wabt')).default();
-  const module = wabt.parseWat('gemm.wat', gemmWat({ shared }), { simd: true, threads: true });
-  try {
-    // wabt's validate() ignores the threads feature; WebAssembly.compile validates at load instead.
-    return module.toBinary({ log: false, write_debug_names: false }).buffer;
-  } finally {
-    module.destroy();
-  }
+/** The binary for one memory kind. */
+export function assembleGemm(shared: boolean): Promise<Uint8Array> {
+  return assemble('gemm.wat', gemmWat({ shared }), { threads: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const [kind, file] of Object.entries(WASM_FILES)) {
-    const bytes = await assembleGemm(kind === 'shared');
-    await writeFile(new URL(file, import.meta.url), bytes);
-    process.stdout.write(`wrote ${file} (${bytes.length} bytes)\n`);
-  }
+  await writeBinaries(new URL('.', import.meta.url), {
+    [WASM_FILES.shared]: () => assembleGemm(true),
+    [WASM_FILES.plain]: () => assembleGemm(false),
+  });
 }

@@ -1,40 +1,27 @@
 /**
  * @module
- * Assembles the fused attention's WebAssembly from the text wat.ts writes (wabt, a devDependency) and
- * writes the two binaries the runtime loads: attention-shared.wasm (shared memory, for worker threads)
- * and attention.wasm (plain memory, the single-thread fallback where SharedArrayBuffer is missing). The
- * binaries are committed so the trainer needs no build step at run time; kernel.test.ts checks they
+ * The fused attention's two binaries, assembled from wat.ts's text (../assemble.ts):
+ * attention-shared.wasm (shared memory, for worker threads) and attention.wasm (plain memory, the
+ * single-thread fallback where SharedArrayBuffer is missing). Committed; kernel.test.ts checks they
  * equal a fresh build.
  *
  *   node --import tsx packages/trainer/src/kernels/attention/build.ts
  */
 
-import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { assemble, writeBinaries } from '../assemble.ts';
 import { attentionWat } from './wat.ts';
 
 export const WASM_FILES = { shared: 'attention-shared.wasm', plain: 'attention.wasm' } as const;
 
-/** The binary for one memory kind, assembled from the generated text. */
-export async function assembleAttention(shared: boolean): Promise<Uint8Array> {
-  const wabt = await (await import('wabt')).default();
-  const module = wabt.parseWat('attention.wat', attentionWat({ shared }), {
-    simd: true,
-    threads: true,
-    bulk_memory: true,
-  });
-  try {
-    // wabt's validate() ignores the threads feature; WebAssembly.compile validates at load instead.
-    return module.toBinary({ log: false, write_debug_names: false }).buffer;
-  } finally {
-    module.destroy();
-  }
+/** The binary for one memory kind. */
+export function assembleAttention(shared: boolean): Promise<Uint8Array> {
+  return assemble('attention.wat', attentionWat({ shared }), { threads: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const [kind, file] of Object.entries(WASM_FILES)) {
-    const bytes = await assembleAttention(kind === 'shared');
-    await writeFile(new URL(file, import.meta.url), bytes);
-    process.stdout.write(`wrote ${file} (${bytes.length} bytes)\n`);
-  }
+  await writeBinaries(new URL('.', import.meta.url), {
+    [WASM_FILES.shared]: () => assembleAttention(true),
+    [WASM_FILES.plain]: () => assembleAttention(false),
+  });
 }
