@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type WasmMemory, wasm } from '../kernels/wasm-api.ts';
 import { DEFAULT_SHAPE, workBytes } from './wat.ts';
 
 export class GemmError extends Error {
@@ -66,18 +67,6 @@ export interface StridedProduct {
   /** Add the product to C instead of overwriting it (the bias is added again: pass none). */
   readonly accumulate?: boolean;
 }
-
-/** The WebAssembly JS API as used here (the project's TypeScript lib settings carry no DOM types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface GemmExports {
   gemm(...args: number[]): void;

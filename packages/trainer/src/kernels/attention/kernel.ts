@@ -19,6 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type WasmMemory, wasm } from '../wasm-api.ts';
 import { LANES } from './wat.ts';
 
 export class AttentionError extends Error {
@@ -48,18 +49,6 @@ export interface AttentionGradients {
   readonly dk: Float32Array;
   readonly dv: Float32Array;
 }
-
-/** The WebAssembly JS API as used here (the project's TypeScript lib settings carry no DOM types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface AttentionExports {
   forward(...args: number[]): void;

@@ -16,18 +16,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-
-/** The WebAssembly JS API as used here (the project's TypeScript lib settings carry no DOM types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { type WasmMemory, wasm } from '../wasm-api.ts';
 
 export interface LstmShape {
   readonly batch: number;
