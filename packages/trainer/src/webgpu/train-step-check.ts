@@ -6,6 +6,7 @@
 
 import type { Architecture } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import type { Batch } from '../batches.ts';
 import { DEFAULTS, preset, type TrainConfig } from '../config.ts';
 import { createModel } from '../models/index.ts';
@@ -66,4 +67,27 @@ export async function stepsOnCpuAndWebgpu(
   const backendDuringWebgpu = tf.getBackend();
   const webgpu = await losses(model, steps);
   return { cpu, webgpu, runs: { cpu: middle - start, webgpu: runsOf(prefix) - middle }, backendDuringWebgpu };
+}
+
+/**
+ * The assertions both model tests make: `steps` steps on webgpu equal cpu's losses (1e-4 relative), the
+ * kernels named by `kernel` ran on webgpu (at least forward and backward each step) and never on cpu, and
+ * with two or more steps the loss falls.
+ */
+export async function expectWebgpuStepsMatchCpu(
+  model: Architecture,
+  kernel: string,
+  steps: number,
+): Promise<void> {
+  const r = await stepsOnCpuAndWebgpu(model, kernel, steps);
+  expect(r.backendDuringWebgpu).toBe('webgpu');
+  expect(tf.getBackend()).toBe('webgpu');
+  expect(r.runs.cpu).toBe(0);
+  expect(r.runs.webgpu).toBeGreaterThanOrEqual(2 * steps);
+  expect(r.webgpu).toHaveLength(steps);
+  for (let s = 0; s < steps; s++) {
+    expect(Number.isFinite(r.webgpu[s]!)).toBe(true);
+    expect(Math.abs(r.webgpu[s]! - r.cpu[s]!) / Math.abs(r.cpu[s]!), `step ${s}`).toBeLessThan(1e-4);
+  }
+  if (steps > 1) expect(r.webgpu[1]!).toBeLessThan(r.webgpu[0]!);
 }
