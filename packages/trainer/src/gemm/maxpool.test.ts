@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../backend.ts';
+import { maxPool3Ops } from '../models/layers.ts';
 import { maxPool3Fused, PoolError } from './maxpool.ts';
 
 beforeAll(async () => {
@@ -14,21 +15,7 @@ beforeAll(async () => {
 });
 
 /** layers.ts's tfjs-op pooling. */
-function reference(x: tf.Tensor3D): tf.Tensor3D {
-  const [b, t, c] = x.shape;
-  const padded = tf.pad(
-    x,
-    [
-      [0, 0],
-      [1, 1],
-      [0, 0],
-    ],
-    -3.4e38,
-  );
-  const left = tf.slice(padded, [0, 0, 0], [b, t, c]);
-  const right = tf.slice(padded, [0, 2, 0], [b, t, c]);
-  return tf.maximum(tf.maximum(left, x), right);
-}
+const reference = maxPool3Ops;
 
 function valueAndGrad(pool: (x: tf.Tensor3D) => tf.Tensor3D, x: tf.Tensor3D, r: tf.Tensor3D): Float32Array[] {
   return tf.tidy(() => {

@@ -137,6 +137,11 @@ export function maxPool3(x: tf.Tensor3D): tf.Tensor3D {
   if (fusedConvAvailable() && process.env.ECG_TMP_CONV !== 'conv-only' && x.shape[2] % 4 === 0) {
     return maxPool3Fused(x);
   }
+  return maxPool3Ops(x);
+}
+
+/** MaxPool(k3, s1, p1) in tfjs ops: pad with −∞, then the largest of each step and its neighbours. */
+export function maxPool3Ops(x: tf.Tensor3D): tf.Tensor3D {
   const [b, t, c] = x.shape;
   const padded = tf.pad(
     x,
