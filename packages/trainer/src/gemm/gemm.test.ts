@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assembleGemm, WASM_FILES } from './build.ts';
 import { createGemm, GemmError, type MatMulJob } from './gemm.ts';
+import { DEFAULT_SHAPE } from './wat.ts';
 
 /** Small deterministic generator (mulberry32), values in [−1, 1). */
 function random(seed: number): () => number {
@@ -64,9 +65,10 @@ describe('gemm against the plain triple loop', () => {
     const pick = () => sizes[Math.floor(((rng() + 1) / 2) * sizes.length)]!;
     cases.push({
       m: pick(),
-      n: pick(),
-      // K past one 256-deep block now and then: the accumulate-into-C path.
-      k: c % 8 === 0 ? 300 + c : pick(),
+      // N past one packed-B block and K past one block's depth now and then: the jc loop and the
+      // accumulate-into-C path between k blocks.
+      n: c % 8 === 4 ? DEFAULT_SHAPE.nc + 9 : pick(),
+      k: c % 8 === 0 ? DEFAULT_SHAPE.kc + 44 + c : pick(),
       ta: c % 2 === 1,
       tb: c % 4 >= 2,
       batch: c % 3 === 0 ? 3 : 1,

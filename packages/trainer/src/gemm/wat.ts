@@ -1,19 +1,25 @@
 /**
  * @module
  * Writes the WebAssembly text of our f32 GEMM, C[M×N] (+)= A[M×K]·B[K×N], with 128-bit SIMD (f32x4).
- * The text is generated rather than written by hand because the micro-kernel is fully unrolled: an
- * MR×NR tile of C lives in MR·NR/4 v128 locals (which V8 keeps in xmm registers) for a whole pass over
- * k, and the tile shape is the one knob that decides speed — 6×8 is 12 accumulators + 2 B vectors + 1
- * broadcast A value = 15 of x64's 16 vector registers, so nothing spills.
+ * The text is generated rather than written by hand because the micro-kernel is fully unrolled over its
+ * tile: an MR×NR tile of C lives in MR·NR/4 v128 locals for a whole pass over k, and what V8's TurboFan
+ * makes of those locals decides the speed. Measured on these machines (docs/performance.md, step 3):
+ *   - V8 allocates xmm0–xmm14 (xmm15 is its scratch register) and, without relaxed SIMD's FMA, each
+ *     multiply-add needs a temporary: MR·NR/4 accumulators + NR/4 B vectors + the broadcast A value + that
+ *     temporary must fit in 15. 5×8 is 10 + 2 + 1 + 1 = 14; the previous 6×8 needed 16 and 4×16 needs 22;
+ *   - the k loop is NOT unrolled: TurboFan hoists the loads of every unrolled step to the top of the loop
+ *     body, so an unrolled 5×8 spills as badly as 6×8 (~100 stack moves per iteration). One step per
+ *     iteration keeps all 10 accumulators in registers; the loop's scalar overhead runs on other ports.
+ *   5×8 packed, one step per iteration: 43–46 GFLOPS on one thread where 6×8 unrolled ×4 gave 29–32.
  *
- * Layout (all addresses and strides in bytes, matrices row- or column-major by their strides):
+ * Layout (all addresses and strides in bytes, A and B row- or column-major by their strides):
  *   - B is packed per (KC × NC) block into NR-wide column slivers, k-major and zero-padded on the right,
- *     so the kernel's B loads are sequential and aligned to the sliver;
- *   - A is not packed: the kernel reads it in place, either row-major (A(i,k) at a + i·ars + 4k) or
- *     column-major (A(i,k) at a + 4i + k·acs, what transposeA gives), a variant for each so every
- *     address is a register plus an immediate;
- *   - loop order jc (NC) → pc (KC) → ic (MR) → jr (NR): an A micro-panel (MR × KC, ≤ 6 KB) stays in L1
- *     while the packed B panel (KC × NC, 256 KB) streams from L2;
+ *     so the kernel's B loads are sequential;
+ *   - A is packed per MR-row micro-panel, k-major (the MR values of one k adjacent), so the kernel reads A
+ *     through one pointer with immediate offsets whatever A's layout (row-major, transposed, or the
+ *     overlapping rows of a convolution's im2col windows);
+ *   - loop order jc (NC) → pc (KC) → ic (MR) → jr (NR): the packed A panel (MR × KC, ≤ 8 KB) stays in L1
+ *     while the packed B block (KC × NC, 384 KB) streams from L2;
  *   - edge tiles (fewer than MR rows or NR columns) go through a scratch tile and are copied back.
  * A separate pass applies an optional bias (per column) and ReLU.
  */
@@ -30,76 +36,42 @@ export interface GemmShape {
   readonly nc: number;
 }
 
-export const DEFAULT_SHAPE: GemmShape = { mr: 6, nr: 8, kc: 256, nc: 256 };
+export const DEFAULT_SHAPE: GemmShape = { mr: 5, nr: 8, kc: 384, nc: 256 };
 
-/** Bytes of scratch one thread's gemm call needs: the packed B block plus one edge tile. */
+/** Bytes of scratch one thread's gemm call needs: the packed B block, one edge tile, one packed A panel. */
 export function workBytes(shape: GemmShape = DEFAULT_SHAPE): number {
-  return (shape.kc * shape.nc + shape.mr * shape.nr) * 4 + 64;
+  return (shape.kc * shape.nc + shape.mr * shape.nr + shape.mr * shape.kc) * 4 + 64;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
- * The micro-kernel: tile C[MR×NR] at c (row stride ldc) = (accumulate ? C : 0) + A-panel · B-sliver.
- * `row`: A row-major with row stride $as (k step 4 bytes; unrolled ×4, immediates for the k offsets);
- * otherwise A column-major with k stride $as (the MR values of one k are adjacent).
+ * The micro-kernel: tile C[MR×NR] at c (row stride ldc) = (accumulate ? C : 0) + A-panel · B-sliver, the
+ * A panel packed (A(i,k) at a + 4i + 4·MR·k) and the B sliver packed (B(k,j) at b + 4j + 4·NR·k): two
+ * pointers, every offset an immediate, one k step per iteration (see the module doc for why).
  */
-function kernel(shape: GemmShape, row: boolean): string {
+function kernel(shape: GemmShape): string {
   const { mr, nr } = shape;
   const nv = nr / 4;
   const acc = (i: number, v: number) => `$c${i}_${v}`;
   const locals = [
-    ...range(mr).map((i) => `(local $a${i} i32)`),
     ...range(mr).flatMap((i) => range(nv).map((v) => `(local ${acc(i, v)} v128)`)),
     ...range(nv).map((v) => `(local $b${v} v128)`),
     '(local $x v128) (local $cp i32)',
   ];
-  // One k step: B vectors at $b + bOff, A values at $a_i + aOff (row) or $a0 + 4i (column).
-  const step = (aOff: number, bOff: number) =>
-    [
-      ...range(nv).map((v) => `(local.set $b${v} (v128.load offset=${bOff + v * 16} (local.get $b)))`),
-      ...range(mr).flatMap((i) => [
-        row
-          ? `(local.set $x (v128.load32_splat offset=${aOff} (local.get $a${i})))`
-          : `(local.set $x (v128.load32_splat offset=${aOff + 4 * i} (local.get $a0)))`,
-        ...range(nv).map(
-          (v) =>
-            `(local.set ${acc(i, v)} (f32x4.add (local.get ${acc(i, v)}) (f32x4.mul (local.get $x) (local.get $b${v}))))`,
-        ),
-      ]),
-    ].join('\n');
-  const unroll = row ? 4 : 2;
-  const advance = (k: number) =>
-    [
-      ...(row
-        ? range(mr).map((i) => `(local.set $a${i} (i32.add (local.get $a${i}) (i32.const ${4 * k})))`)
-        : [`(local.set $a0 (i32.add (local.get $a0) (i32.mul (local.get $as) (i32.const ${k}))))`]),
-      `(local.set $b (i32.add (local.get $b) (i32.const ${nr * 4 * k})))`,
-      `(local.set $k (i32.sub (local.get $k) (i32.const ${k})))`,
-    ].join('\n');
-  // Column-major A: the k offsets are not immediates, so the unrolled steps advance $a0 in between.
-  const unrolledBody = row
-    ? range(unroll)
-        .map((u) => step(4 * u, u * nr * 4))
-        .join('\n')
-    : range(unroll)
-        .map((u) => `${step(0, u * nr * 4)}\n(local.set $a0 (i32.add (local.get $a0) (local.get $as)))`)
-        .join('\n');
-  const unrolledAdvance = row
-    ? advance(unroll)
-    : [
-        `(local.set $b (i32.add (local.get $b) (i32.const ${nr * 4 * unroll})))`,
-        `(local.set $k (i32.sub (local.get $k) (i32.const ${unroll})))`,
-      ].join('\n');
-  // Rows past $m (an edge tile) re-read the last valid row: in bounds, and their results are discarded.
-  const setup = row
-    ? range(mr)
-        .map(
-          (i) =>
-            `(local.set $a${i} (i32.add (local.get $a) (i32.mul (local.get $as) (select (i32.const ${i}) (i32.sub (local.get $m) (i32.const 1)) (i32.lt_u (i32.const ${i}) (local.get $m))))))`,
-        )
-        .join('\n')
-    : '(local.set $a0 (local.get $a))';
+  const step = [
+    ...range(nv).map((v) => `(local.set $b${v} (v128.load offset=${v * 16} (local.get $b)))`),
+    ...range(mr).flatMap((i) => [
+      `(local.set $x (v128.load32_splat offset=${4 * i} (local.get $a)))`,
+      ...range(nv).map(
+        (v) =>
+          `(local.set ${acc(i, v)} (f32x4.add (local.get ${acc(i, v)}) (f32x4.mul (local.get $x) (local.get $b${v}))))`,
+      ),
+    ]),
+    `(local.set $a (i32.add (local.get $a) (i32.const ${mr * 4})))`,
+    `(local.set $b (i32.add (local.get $b) (i32.const ${nr * 4})))`,
+    '(local.set $k (i32.sub (local.get $k) (i32.const 1)))',
+  ].join('\n');
   const store = (accumulate: boolean) =>
     [
       '(local.set $cp (local.get $c))',
@@ -113,24 +85,49 @@ function kernel(shape: GemmShape, row: boolean): string {
       ]),
     ].join('\n');
   return `
-(func $kernel_${row ? 'row' : 'col'} (param $a i32) (param $as i32) (param $m i32) (param $b i32) (param $k i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+(func $kernel (param $a i32) (param $b i32) (param $k i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
 ${locals.join(' ')}
-${setup}
-(block $done4 (loop $loop4
-  (br_if $done4 (i32.lt_u (local.get $k) (i32.const ${unroll})))
-${unrolledBody}
-${unrolledAdvance}
-  (br $loop4)))
-(block $done1 (loop $loop1
-  (br_if $done1 (i32.eqz (local.get $k)))
-${step(0, 0)}
-${advance(1).replace(`(i32.mul (local.get $as) (i32.const 1))`, '(local.get $as)')}
-  (br $loop1)))
+(block $done (loop $loop
+  (br_if $done (i32.eqz (local.get $k)))
+${step}
+  (br $loop)))
 (if (local.get $accumulate) (then
 ${store(true)}
 ) (else
 ${store(false)}
 )))`;
+}
+
+/**
+ * packA(a, ars, acs, m, kc, dst): the MR-row micro-panel of A at a (A(i,k) at a + i·ars + k·acs) →
+ * k-major at dst (MR values per k); rows past m repeat the last valid row (their results are discarded).
+ */
+function packA(shape: GemmShape): string {
+  const { mr } = shape;
+  return `
+(func $packA (param $a i32) (param $ars i32) (param $acs i32) (param $m i32) (param $kc i32) (param $dst i32)
+${range(mr)
+  .map((i) => `(local $r${i} i32)`)
+  .join(' ')}
+${range(mr)
+  .map(
+    (i) =>
+      `(local.set $r${i} (i32.add (local.get $a) (i32.mul (local.get $ars) (select (i32.const ${i}) (i32.sub (local.get $m) (i32.const 1)) (i32.lt_u (i32.const ${i}) (local.get $m))))))`,
+  )
+  .join('\n')}
+(block $done (loop $loop
+  (br_if $done (i32.eqz (local.get $kc)))
+${range(mr)
+  .map(
+    (i) =>
+      `  (f32.store offset=${4 * i} (local.get $dst) (f32.load (local.get $r${i})))
+  (local.set $r${i} (i32.add (local.get $r${i}) (local.get $acs)))`,
+  )
+  .join('\n')}
+  (local.set $dst (i32.add (local.get $dst) (i32.const ${mr * 4})))
+  (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))
+  (br $loop)))
+)`;
 }
 
 /**
@@ -206,20 +203,22 @@ const copyTile = `
 /**
  * gemm(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, work, accumulate): C = A·B (accumulate = 0) or
  * C += A·B (accumulate ≠ 0) with A(i,k) at a + i·ars + k·acs, B(k,j) at b + k·brs + j·bcs, C(i,j) at
- * c + i·ldc + 4j; one of ars, acs must be 4. work: workBytes(). Rows of A may overlap (ars smaller than
+ * c + i·ldc + 4j, any strides (A is packed). work: workBytes(). Rows of A may overlap (ars smaller than
  * K·4): that is how a convolution's im2col windows are read in place (conv1d.ts).
  */
 function gemm(shape: GemmShape): string {
   const { mr, nr, kc, nc } = shape;
+  // One tile's kernel call, C at `c` with row stride `ldc` (WAT expressions).
+  const call = (c: string, ldc: string) =>
+    `(call $kernel (local.get $pa) (local.get $bt) (local.get $kcur) ${c} ${ldc} (local.get $acc))`;
   return `
 (func (export "gemm") (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $brs i32) (param $bcs i32)
   (param $c i32) (param $ldc i32) (param $M i32) (param $N i32) (param $K i32) (param $work i32) (param $accumulate i32)
 (local $jc i32) (local $ncur i32) (local $pc i32) (local $kcur i32) (local $ic i32) (local $mcur i32)
 (local $jr i32) (local $ncol i32) (local $acc i32) (local $tmp i32) (local $at i32) (local $bt i32) (local $ct i32)
-(local $row i32) (local $as i32)
+(local $pa i32)
 (local.set $tmp (i32.add (local.get $work) (i32.const ${kc * nc * 4})))
-(local.set $row (i32.eq (local.get $acs) (i32.const 4)))
-(local.set $as (select (local.get $ars) (local.get $acs) (local.get $row)))
+(local.set $pa (i32.add (local.get $tmp) (i32.const ${mr * nr * 4})))
 (block $jcdone (loop $jcloop
   (br_if $jcdone (i32.ge_u (local.get $jc) (local.get $N)))
   (local.set $ncur (select (i32.sub (local.get $N) (local.get $jc)) (i32.const ${nc}) (i32.lt_u (i32.sub (local.get $N) (local.get $jc)) (i32.const ${nc}))))
@@ -236,6 +235,7 @@ function gemm(shape: GemmShape): string {
       (br_if $icdone (i32.ge_u (local.get $ic) (local.get $M)))
       (local.set $mcur (select (i32.sub (local.get $M) (local.get $ic)) (i32.const ${mr}) (i32.lt_u (i32.sub (local.get $M) (local.get $ic)) (i32.const ${mr}))))
       (local.set $at (i32.add (i32.add (local.get $a) (i32.mul (local.get $ic) (local.get $ars))) (i32.mul (local.get $pc) (local.get $acs))))
+      (call $packA (local.get $at) (local.get $ars) (local.get $acs) (local.get $mcur) (local.get $kcur) (local.get $pa))
       (local.set $jr (i32.const 0))
       (block $jrdone (loop $jrloop
         (br_if $jrdone (i32.ge_u (local.get $jr) (local.get $ncur)))
@@ -244,15 +244,11 @@ function gemm(shape: GemmShape): string {
         (local.set $ct (i32.add (i32.add (local.get $c) (i32.mul (local.get $ic) (local.get $ldc))) (i32.shl (i32.add (local.get $jc) (local.get $jr)) (i32.const 2))))
         (if (i32.and (i32.eq (local.get $mcur) (i32.const ${mr})) (i32.eq (local.get $ncol) (i32.const ${nr})))
           (then
-            (if (local.get $row)
-              (then (call $kernel_row (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $ct) (local.get $ldc) (local.get $acc)))
-              (else (call $kernel_col (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $ct) (local.get $ldc) (local.get $acc)))))
+            ${call('(local.get $ct)', '(local.get $ldc)')})
           (else
             (if (local.get $acc)
               (then (call $copyTile (local.get $ct) (local.get $ldc) (local.get $tmp) (i32.const ${nr * 4}) (local.get $mcur) (local.get $ncol))))
-            (if (local.get $row)
-              (then (call $kernel_row (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $tmp) (i32.const ${nr * 4}) (local.get $acc)))
-              (else (call $kernel_col (local.get $at) (local.get $as) (local.get $mcur) (local.get $bt) (local.get $kcur) (local.get $tmp) (i32.const ${nr * 4}) (local.get $acc))))
+            ${call('(local.get $tmp)', `(i32.const ${nr * 4})`)}
             (call $copyTile (local.get $tmp) (i32.const ${nr * 4}) (local.get $ct) (local.get $ldc) (local.get $mcur) (local.get $ncol))))
         (local.set $jr (i32.add (local.get $jr) (i32.const ${nr})))
         (br $jrloop)))
@@ -520,8 +516,8 @@ export function gemmWat(options: { shared: boolean; shape?: GemmShape }): string
   }
   return `(module
 (import "env" "memory" (memory 1 65536${options.shared ? ' shared' : ''}))
-${kernel(shape, true)}
-${kernel(shape, false)}
+${kernel(shape)}
+${packA(shape)}
 ${packB(shape)}
 ${copyTile}
 ${gemm(shape)}
