@@ -41,7 +41,7 @@ interface Case {
 }
 
 // The models' layers at a short length: SqueezeNet-1D's stem, a squeeze, a Fire's expands, the head,
-// the CNN-LSTM's convolutions; plus odd sizes (not multiples of the 6×8 tile) and no bias.
+// the CNN-LSTM's convolutions; plus odd sizes (not multiples of the GEMM's 5×8 tile) and no bias.
 const CASES: Case[] = [
   {
     name: 'stem 12→64 k3 ReLU',
