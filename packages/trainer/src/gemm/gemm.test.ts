@@ -1,20 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { random } from '../kernels/test-random.ts';
 import { assembleGemm, WASM_FILES } from './build.ts';
 import { createGemm, GemmError, type MatMulJob } from './gemm.ts';
 import { DEFAULT_SHAPE } from './wat.ts';
-
-/** Small deterministic generator (mulberry32), values in [−1, 1). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
 
 /** The plain triple loop in doubles, and Σ|a||b| per entry for a rounding-aware tolerance. */
 function reference(job: MatMulJob): { c: Float64Array; scale: Float64Array } {

@@ -1,19 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { random } from '../test-random.ts';
 import { assembleAttention, WASM_FILES } from './build.ts';
 import { AttentionError, type AttentionShape, createAttentionKernel, statsLength } from './kernel.ts';
-
-/** Small deterministic generator (mulberry32), values in [−1, 1). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
 
 function filled(n: number, rng: () => number, scale: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng() * scale);
