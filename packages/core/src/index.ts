@@ -5,6 +5,7 @@
 
 export * from './csv.ts';
 export * from './decode.ts';
+export * from './ecg-measures.ts';
 export * from './errors.ts';
 export * from './layout.ts';
 export * from './manifest.ts';
