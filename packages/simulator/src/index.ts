@@ -21,6 +21,8 @@ export { type SamplePaths, samplePaths, writeSample } from './output.ts';
 export { type Prng, STREAM, samplePrng } from './prng.ts';
 export { type SampleParams, type ScarParams, VARIANTS, type Variant } from './scenarios.ts';
 export {
+  AP_MODES,
+  type ApMode,
   createSimulator,
   DATASET_STEM,
   type SimulateOptions,

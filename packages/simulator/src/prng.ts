@@ -8,8 +8,9 @@
  */
 
 /** Independent streams drawn from one (seed, index): physics and measurement noise stay decoupled,
- * so switching noise on or off never changes the simulated heart. */
-export const STREAM = { physics: 0, noise: 1 } as const;
+ * so switching noise on or off never changes the simulated heart. Streams from `apDraw` up are the
+ * sample's action-potential redraws: redraw k ≥ 1 (SimulateOptions.apDraw) uses stream apDraw + k − 1. */
+export const STREAM = { physics: 0, noise: 1, apDraw: 2 } as const;
 
 export interface Prng {
   /** Uniform in [0, 1) with 32 random bits. */

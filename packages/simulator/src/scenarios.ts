@@ -164,10 +164,19 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
     };
   }
 
+  const ap = drawAp(rng, variant);
+  return { variant, earlySites, conduction: { vLong, vTrans, vEndoLv, vEndoRv }, scar, ap };
+}
+
+/**
+ * Draws one heart's action-potential parameters. drawParams draws them last from the sample's physics
+ * stream; a redraw (SimulateOptions.apDraw) draws them from another stream for the same activation.
+ */
+export function drawAp(rng: Prng, variant: Variant): ApParams {
   const gKr = Math.exp(rng.uniform(Math.log(0.5), Math.log(2)));
   const peakMv = rng.uniform(28, 45);
   const plateauStartMv = peakMv - rng.uniform(8, 20);
-  const ap: ApParams = {
+  return {
     restMv: -85.5 + rng.uniform(-0.4, 0.4),
     peakMv,
     plateauStartMv,
@@ -182,5 +191,28 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
     repolMs: rng.uniform(60, 100) * gKr ** -0.5,
     undershootMv: rng.uniform(2, 6),
   };
-  return { variant, earlySites, conduction: { vLong, vTrans, vEndoLv, vEndoRv }, scar, ap };
+}
+
+/**
+ * The fixed-AP data variant's action potential: every per-heart scalar of drawAp at the median of its
+ * range (gKr = 1, so APD0 = 305 ms and phase 3 lasts 80 ms). The within-heart structure stays — the
+ * endo–epi APD gradient (32.5 ms in normal and scar hearts, 25 ms in the others, as drawAp's ranges),
+ * the epicardial notch, the activation–APD coupling — while the base–apex gradient's median is 0.
+ */
+export function nominalAp(variant: Variant): ApParams {
+  const plateauStartMv = 36.5 - 14;
+  return {
+    restMv: -85.5,
+    peakMv: 36.5,
+    plateauStartMv,
+    plateauEndMv: plateauStartMv - 17.5,
+    notchMv: 7.5,
+    gKr: 1,
+    apd0Ms: 305,
+    endoEpiMs: variant === 'normal' || variant === 'scar' ? 32.5 : 25,
+    baseApexMs: 0,
+    coupling: 0.4,
+    repolMs: 80,
+    undershootMv: 4,
+  };
 }

@@ -245,3 +245,46 @@ describe('simulate: determinism, variants and noise', () => {
     expect(Math.max(...w.slice(1).map((x, t) => Math.abs(x - w[t]!)))).toBeLessThan(0.002); // slow
   });
 });
+
+describe('simulate: AP redraws and the fixed-AP variant', () => {
+  it("the default options are apDraw 0 and ap 'drawn': the same bytes as no options", () => {
+    const r = sim.simulate(11, 7, { ap: 'drawn', apDraw: 0 });
+    expect(Buffer.from(r.electrodes.buffer)).toEqual(Buffer.from(samples[7]!.electrodes.buffer));
+    expect(Buffer.from(r.vm.buffer)).toEqual(Buffer.from(samples[7]!.vm.buffer));
+    expect(r.params).toEqual(samples[7]!.params);
+  });
+
+  it('a redraw keeps the heart (variant, activation, scar) and changes only the AP parameters', () => {
+    for (const i of [0, 1, 2, 3]) {
+      const own = samples[i]!;
+      const a = sim.simulate(11, i, { apDraw: 1 });
+      const b = sim.simulate(11, i, { apDraw: 2 });
+      for (const r of [a, b]) {
+        expect(r.name).toBe(own.name);
+        expect(r.activationMs).toEqual(own.activationMs);
+        expect({ ...r.params, ap: null }).toEqual({ ...own.params, ap: null });
+        expect(r.params.ap.gKr).not.toBe(own.params.ap.gKr);
+        expect(r.vm).not.toEqual(own.vm);
+      }
+      expect(a.params.ap.gKr).not.toBe(b.params.ap.gKr);
+      expect(sim.simulate(11, i, { apDraw: 1 }).vm).toEqual(a.vm); // a redraw is repeatable
+    }
+    expect(() => sim.simulate(11, 0, { apDraw: -1 })).toThrow(/apDraw must be an integer/);
+    expect(() => sim.simulate(11, 0, { apDraw: 1.5 })).toThrow(/apDraw must be an integer/);
+  });
+
+  it('fixed AP: hearts of different seeds share their AP parameters and keep their own activation', () => {
+    const a = sim.simulate(11, 0, { ap: 'fixed', variant: 'normal' });
+    const b = sim.simulate(12, 9, { ap: 'fixed', variant: 'normal' });
+    expect(a.params.ap).toEqual(b.params.ap);
+    expect(a.activationMs).not.toEqual(b.activationMs);
+    const own = sim.simulate(11, 0, { variant: 'normal' });
+    expect(a.activationMs).toEqual(own.activationMs);
+    expect(a.params.ap).not.toEqual(own.params.ap);
+    // The redraw number does not matter when nothing is drawn.
+    expect(sim.simulate(11, 0, { ap: 'fixed', variant: 'normal', apDraw: 3 }).vm).toEqual(a.vm);
+    // As in the drawn ranges, blocks and ectopic beats have a smaller endo–epi gradient.
+    expect(sim.simulate(11, 0, { ap: 'fixed', variant: 'lbbb' }).params.ap.endoEpiMs).toBe(25);
+    expect(() => sim.simulate(11, 0, { ap: 'random' as 'fixed' })).toThrow(/ap must be one of drawn, fixed/);
+  });
+});

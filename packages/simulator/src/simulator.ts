@@ -13,11 +13,15 @@ import { apTables, nodeApd, nodeVm, SUBSTEPS } from './membrane.ts';
 import { type HeartMesh, loadHeartMesh, MinHeap } from './mesh.ts';
 import { addNoise, type NoiseOptions } from './noise.ts';
 import { STREAM, samplePrng } from './prng.ts';
-import { anchors, drawParams, type SampleParams, type Variant } from './scenarios.ts';
+import { anchors, drawAp, drawParams, nominalAp, type SampleParams, type Variant } from './scenarios.ts';
 import { type HeartPlacement, leadField, placeHeart } from './torso.ts';
 
 /** Folder-name stem shared by every variant: folders are `data_hearts_dd_0p2_<variant>`. */
 export const DATASET_STEM = 'hearts_dd_0p2';
+
+/** Where a sample's action-potential parameters come from: drawn per heart, or fixed for every heart. */
+export const AP_MODES = ['drawn', 'fixed'] as const;
+export type ApMode = (typeof AP_MODES)[number];
 
 export interface SimulateOptions {
   /** Force a scenario class instead of drawing one. */
@@ -26,6 +30,18 @@ export interface SimulateOptions {
   readonly noise?: NoiseOptions;
   /** Also return Vm at every mesh node (steps × nodes, time-major; 32 MB). */
   readonly includeNodeVm?: boolean;
+  /**
+   * 'drawn' (default): each heart draws its AP parameters. 'fixed': the fixed-AP data variant, every
+   * heart with nominalAp's parameters (the medians of the drawn ranges) and the same activation as
+   * under 'drawn'.
+   */
+  readonly ap?: ApMode;
+  /**
+   * 0 (default): the sample's own AP parameters. k ≥ 1 (below 2^31): redraw k — the same heart
+   * (variant, activation, scar) with AP parameters drawn from stream STREAM.apDraw + k − 1. Ignored
+   * with ap 'fixed'.
+   */
+  readonly apDraw?: number;
 }
 
 export interface SimulationResult {
@@ -112,8 +128,18 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       throw new RangeError(`seed must be a uint32, got ${seed}`);
     if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
       throw new RangeError(`index must be a uint32, got ${index}`);
-    const rng = samplePrng(seed, index, STREAM.physics);
-    const params = drawParams(rng, mesh, anchor, opts.variant);
+    const { ap: apMode = 'drawn', apDraw = 0 } = opts;
+    if (!(AP_MODES as readonly string[]).includes(apMode))
+      throw new RangeError(`ap must be one of ${AP_MODES.join(', ')}, got '${apMode}'`);
+    if (!Number.isInteger(apDraw) || apDraw < 0 || apDraw > 0x7fffffff)
+      throw new RangeError(`apDraw must be an integer from 0 to 2147483647, got ${apDraw}`);
+    const own = drawParams(samplePrng(seed, index, STREAM.physics), mesh, anchor, opts.variant);
+    const params: SampleParams =
+      apMode === 'fixed'
+        ? { ...own, ap: nominalAp(own.variant) }
+        : apDraw > 0
+          ? { ...own, ap: drawAp(samplePrng(seed, index, STREAM.apDraw + apDraw - 1), own.variant) }
+          : own;
     propagate(mesh, edges, params.conduction, params.earlySites, scarSlowness(params), times, heap);
 
     // 1. Activation on the 1/8 ms grid; mean activation for the APD coupling term.
