@@ -65,6 +65,23 @@ describe('cli', () => {
     }
   });
 
+  it('--ap fixed writes the fixed-AP variant in the same layout', async () => {
+    const out = join(dir, 'fixed-ap');
+    expect(
+      await main(['--count', '3', '--seed', '9', '--out', out, '--workers', '1', '--quiet', '--ap', 'fixed']),
+    ).toBe(0);
+    const pairs = await listPairs(out);
+    expect(pairs.size).toBe(3);
+    const sim = createSimulator();
+    for (const [key, { folder }] of pairs) {
+      const vm = parseNpy(await readFile(join(out, folder, `VmData_${key}`)));
+      const index = Number(/idx\.(\d+)/.exec(key)![1]);
+      expect(vm.data).toEqual(sim.simulate(9, index, { ap: 'fixed' }).vm);
+      expect(vm.data).not.toEqual(sim.simulate(9, index).vm);
+    }
+    expect(parseCli(['--count', '1', '--seed', '0', '--out', dir])?.ap).toBeUndefined();
+  });
+
   it('rejects bad flags with a message naming the flag and the expected form, no stack trace', async () => {
     const cases: [string[], RegExp][] = [
       [['--count', 'ten', '--seed', '1', '--out', dir], /--count expects a positive integer/],
@@ -85,6 +102,7 @@ describe('cli', () => {
       [['--count', '5', '--seed', '1', '--out', dir, '--colour'], /Unknown option '--colour'/],
       [['--count', '5', '--seed', '1', '--out', dir, '--start', '4294967295'], /--start \+ --count/],
       [['--count', '5', '--seed', '1', '--out', dir, '--mains-hz', '55'], /--mains-hz expects 50 or 60/],
+      [['--count', '5', '--seed', '1', '--out', dir, '--ap', 'nominal'], /--ap expects one of drawn, fixed/],
     ];
     for (const [argv, message] of cases) expect(() => parseCli(argv)).toThrow(message);
     let text = '';

@@ -4,6 +4,7 @@
  *
  *   npm run simulate -- --count 16117 --seed 1 --out data/synthetic
  *   npm run simulate -- --count 100 --seed 7 --out /tmp/ds --noise-snr 30 --workers 2
+ *   npm run simulate -- --count 2000 --seed 1 --out data/synthetic-fixed-ap --ap fixed
  *
  * Progress (rate, ETA) goes to stderr. Bad flags exit with status 2 and a message naming the flag and
  * the expected form; other failures (e.g. an unwritable folder) exit with status 1 and a one-line message.
@@ -18,6 +19,7 @@ import { generate } from './generate.ts';
 import type { NoiseOptions } from './noise.ts';
 import { createProgress } from './progress.ts';
 import { VARIANTS, type Variant } from './scenarios.ts';
+import { AP_MODES, type ApMode } from './simulator.ts';
 
 export const USAGE = `Usage: npm run simulate -- --count N --seed S --out DIR [options]
 
@@ -28,6 +30,8 @@ Writes N ECG/Vm pairs (samples S:0 … S:N−1) as OUT/data_hearts_dd_0p2_<varia
   --out DIR              output folder (created if missing)
   --start I              first sample index (default 0)
   --variant V            force one scenario: ${VARIANTS.join(', ')} (default: drawn per sample)
+  --ap MODE              action potentials: drawn (per heart, default) or fixed (the fixed-AP variant:
+                         every heart with the same nominal AP parameters, activation unchanged)
   --noise-snr DB         white noise on the electrodes at this SNR in dB (default: none)
   --baseline-wander MV   baseline wander amplitude in mV (default 0)
   --mains-hz HZ          mains frequency, 50 or 60 (default 50)
@@ -47,6 +51,7 @@ export interface CliOptions {
   readonly out: string;
   readonly start: number;
   readonly variant?: Variant;
+  readonly ap?: ApMode;
   readonly noise?: NoiseOptions;
   readonly workers: number;
   readonly quiet: boolean;
@@ -80,6 +85,7 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
         out: { type: 'string' },
         start: { type: 'string' },
         variant: { type: 'string' },
+        ap: { type: 'string' },
         'noise-snr': { type: 'string' },
         'baseline-wander': { type: 'string' },
         'mains-hz': { type: 'string' },
@@ -101,6 +107,10 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
   const variant = str('variant');
   if (variant !== undefined && !(VARIANTS as readonly string[]).includes(variant)) {
     throw new UsageError(`--variant expects one of ${VARIANTS.join(', ')}, got '${variant}'`);
+  }
+  const ap = str('ap');
+  if (ap !== undefined && !(AP_MODES as readonly string[]).includes(ap)) {
+    throw new UsageError(`--ap expects one of ${AP_MODES.join(', ')}, got '${ap}'`);
   }
   const noise: NoiseOptions = {};
   const snr = str('noise-snr');
@@ -135,6 +145,7 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     out: resolve(out),
     start,
     ...(variant ? { variant: variant as Variant } : {}),
+    ...(ap ? { ap: ap as ApMode } : {}),
     ...(Object.keys(noise).length > 0 ? { noise } : {}),
     workers:
       str('workers') === undefined
@@ -172,6 +183,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       workers: opts.workers,
       simulate: {
         ...(opts.variant ? { variant: opts.variant } : {}),
+        ...(opts.ap ? { ap: opts.ap } : {}),
         ...(opts.noise ? { noise: opts.noise } : {}),
       },
       onProgress: (n) => progress.tick(n),
