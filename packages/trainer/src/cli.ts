@@ -17,14 +17,24 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
 import { BackendError, type BackendName } from './backend.ts';
-import { DEFAULTS, type LossName, preset, type TrainConfig, validateConfig } from './config.ts';
+import {
+  DEFAULTS,
+  type LossName,
+  type OutputInit,
+  preset,
+  type Selection,
+  type TrainConfig,
+  validateConfig,
+} from './config.ts';
 import { readCacheIndex } from './data.ts';
 import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train.ts';
 
 const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
   [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--epochs N] [--batch N]
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
-  [--grad-clip X] [--patience N] [--seed N] [--train-limit N] [--val-limit N] [--max-steps N]
+  [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
+  [--max-steps N] [--checkpoint-minutes X]
+  transformer: [--output-init fit|default] [--free-run-limit N] [--select-by free-running-r2|val-loss]
   npm run train -- --out runs/<id> --resume`;
 
 const NUMBER_FLAGS = {
@@ -40,6 +50,9 @@ const NUMBER_FLAGS = {
   'train-limit': 'trainLimit',
   'val-limit': 'valLimit',
   'max-steps': 'maxSteps',
+  'warmup-steps': 'warmupSteps',
+  'free-run-limit': 'freeRunLimit',
+  'checkpoint-minutes': 'checkpointMinutes',
 } as const satisfies Record<string, keyof TrainConfig>;
 
 function number(flag: string, text: string): number {
@@ -61,6 +74,8 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
       backend: { type: 'string' },
       loss: { type: 'string' },
       'lr-milestones': { type: 'string' },
+      'output-init': { type: 'string' },
+      'select-by': { type: 'string' },
       resume: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
@@ -86,6 +101,8 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
     overrides.data = values.data === 'synthetic' ? 'synthetic' : resolve(values.data);
   if (values.backend !== undefined) overrides.backend = values.backend as BackendName;
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
+  if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
+  if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
   if (values['lr-milestones'] !== undefined) {
     const text = values['lr-milestones'];
     overrides.lrMilestones = text === '' ? [] : text.split(',').map((t) => number('lr-milestones', t));
@@ -109,6 +126,12 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
     const s = e.state;
     if (e.kind === 'start') {
       if (s.bestVal !== null) lastVal = s.bestVal.toFixed(5);
+      if (s.outputInit && s.step === 0) {
+        const { r2, tokens, samples } = s.outputInit;
+        out.write(
+          `train: output LayerNorm fitted to ${tokens} training tokens (${samples} samples), R² ${r2.final.toFixed(3)} (alternation ${r2.alternation.toFixed(3)})\n`,
+        );
+      }
       out.write(
         `train: ${s.config.model} on ${e.backend.name} (${e.backend.device}), ${e.trainCount} train / ${e.valCount} val samples, ` +
           `batch ${s.config.batch}, ${e.stepsPerEpoch} steps/epoch${s.step > 0 ? `, resuming at step ${s.step}` : ''}\n`,
@@ -127,7 +150,8 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
       }
     } else if (e.kind === 'epoch') {
       lastVal = e.valLoss.toFixed(5);
-      const line = `epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
+      const r2 = e.freeRunR2 === null ? '' : ` free-running R² ${e.freeRunR2.toFixed(4)}`;
+      const line = `epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${r2}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
       out.write(`${out.isTTY ? '\r' : ''}${line.padEnd(100)}\n`);
     } else {
       out.write(

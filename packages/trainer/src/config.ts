@@ -13,6 +13,12 @@ import { BACKENDS, type BackendName } from './backend.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
 export type LossName = (typeof LOSSES)[number];
+/** How the Transformer's output LayerNorm starts: γ = 1, β = 0, or fitted to the training tokens. */
+export const OUTPUT_INITS = ['default', 'fit'] as const;
+export type OutputInit = (typeof OUTPUT_INITS)[number];
+/** Which validation figure picks best.bin and drives early stopping. */
+export const SELECTIONS = ['val-loss', 'free-running-r2'] as const;
+export type Selection = (typeof SELECTIONS)[number];
 
 export interface TrainConfig {
   /** squeezenet1d | cnn-lstm | transformer */
@@ -39,6 +45,8 @@ export interface TrainConfig {
   /** MultiStep schedule: at each of these epochs the rate is multiplied by lrGamma. */
   readonly lrMilestones: readonly number[];
   readonly lrGamma: number;
+  /** Linear warm-up: the rate rises from lr/warmupSteps to lr over the first warmupSteps steps (0 = off). */
+  readonly warmupSteps: number;
   /** Gradients are rescaled so their global L2 norm is at most this (0 = off); guards early spikes. */
   readonly gradClip: number;
   /** Early stopping: stop after this many epochs without a better validation loss (0 = never). */
@@ -49,6 +57,20 @@ export interface TrainConfig {
   readonly valLimit: number;
   /** Stop after this many optimiser steps in total (0 = no limit); for tests and benchmarks. */
   readonly maxSteps: number;
+  /**
+   * Transformer only: 'fit' starts the last decoder layer's output LayerNorm at the γ, β that best explain
+   * the training split's Vm tokens (models/output-norm.ts); 'default' at γ = 1, β = 0 (the paper's).
+   */
+  readonly outputInit: OutputInit;
+  /**
+   * Transformer only: each epoch, also decode this many validation samples free-running from their first
+   * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
+   */
+  readonly freeRunLimit: number;
+  /** What best.bin and early stopping follow: the validation loss, or the free-running R² (needs freeRunLimit). */
+  readonly selectBy: Selection;
+  /** A mid-epoch checkpoint.bin at least this often (minutes; 0 = only at epoch ends and on a stop). */
+  readonly checkpointMinutes: number;
 }
 
 export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
@@ -66,11 +88,16 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   eps: 1e-8,
   lrMilestones: [],
   lrGamma: 0.1,
+  warmupSteps: 0,
   gradClip: 1,
   patience: 10,
   trainLimit: 0,
   valLimit: 0,
   maxSteps: 0,
+  outputInit: 'default',
+  freeRunLimit: 0,
+  selectBy: 'val-loss',
+  checkpointMinutes: 10,
 };
 
 // Imported rather than read beside this module: a bundle (../shared/gpu/pack.sh) carries them along.
@@ -116,6 +143,19 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   int('train-limit', c.trainLimit, 0);
   int('val-limit', c.valLimit, 0);
   int('max-steps', c.maxSteps, 0);
+  int('warmup-steps', c.warmupSteps, 0);
+  int('free-run-limit', c.freeRunLimit, 0);
+  if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
+  if (!OUTPUT_INITS.includes(c.outputInit))
+    throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);
+  if (!SELECTIONS.includes(c.selectBy))
+    throw bad(`unknown --select-by '${c.selectBy}'. Expected one of: ${SELECTIONS.join(', ')}`);
+  if (c.model !== 'transformer') {
+    if (c.outputInit !== 'default') throw bad('--output-init fit applies to the transformer only');
+    if (c.freeRunLimit > 0) throw bad('--free-run-limit applies to the transformer only');
+  }
+  if (c.selectBy === 'free-running-r2' && c.freeRunLimit < 1)
+    throw bad('--select-by free-running-r2 needs --free-run-limit ≥ 1');
   pos('lr', c.lr);
   pos('huber-delta', c.huberDelta);
   pos('eps', c.eps);
@@ -133,8 +173,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   return c;
 }
 
-/** The learning rate in a given (0-based) epoch under the MultiStep schedule. */
-export function learningRate(c: TrainConfig, epoch: number): number {
+/**
+ * The learning rate of (0-based) global step `step` in (0-based) epoch `epoch`: the MultiStep schedule,
+ * times the linear warm-up while step < warmupSteps.
+ */
+export function learningRate(c: TrainConfig, epoch: number, step = Number.POSITIVE_INFINITY): number {
   const passed = c.lrMilestones.filter((m) => epoch >= m).length;
-  return c.lr * c.lrGamma ** passed;
+  const warmup = c.warmupSteps > 0 ? Math.min(1, (step + 1) / c.warmupSteps) : 1;
+  return c.lr * c.lrGamma ** passed * warmup;
 }

@@ -5,8 +5,12 @@
  *   1. data     the cache's train/val splits; per epoch a seeded permutation of the training samples
  *   2. model    created from the run seed (or restored from checkpoint.bin on resume)
  *   3. step     forward → loss → gradients → global-norm clip → Adam; BatchNorm statistics updated
- *   4. epoch    validation loss (teacher-forced for the Transformer), log.jsonl line, checkpoint.bin,
- *               best.bin whenever validation improves, early stopping after `patience` flat epochs
+ *   4. epoch    validation loss (teacher-forced for the Transformer), for the Transformer optionally
+ *               the free-running R² of a fixed validation subset, log.jsonl line, checkpoint.bin,
+ *               best.bin whenever the selected figure improves, early stopping after `patience` flat
+ *               epochs; checkpoint.bin also every `checkpointMinutes` within an epoch
+ * A new Transformer run may first fit its output LayerNorm to the training split (models/output-norm.ts);
+ * the fit is stored in the run state.
  * Everything random is a pure function of (seed, epoch, step), and a checkpoint holds the weights, the
  * optimiser moments, the counters and the partial epoch's loss sums, so a resumed run continues
  * bit-for-bit on the same backend. A stop request (SIGINT) is honoured between steps: checkpoint, return.
@@ -14,17 +18,19 @@
 
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '@ecg-tmp/core';
+import { InputError, MetricsAccumulator, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
-import { type Batch, gatherBatch } from './batches.ts';
+import { type Batch, gatherBatch, NORMALISATION, toChannelsLast } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { learningRate, type TrainConfig } from './config.ts';
-import { type Cache, openCache } from './data.ts';
+import { DEFAULTS, learningRate, type TrainConfig } from './config.ts';
+import { type Cache, type CacheSplit, openCache } from './data.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
 import { createModel, type Model } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
+import { fitOutputNorm } from './models/output-norm.ts';
+import { SEGMENT } from './models/transformer.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -40,7 +46,11 @@ export interface RunState {
   stepInEpoch: number;
   epochLossSum: number;
   epochSamples: number;
+  /** The lowest validation loss so far. */
   bestVal: number | null;
+  /** The highest free-running validation R² so far (null when not measured). */
+  bestFreeRunR2?: number | null;
+  /** The epoch best.bin holds (by config.selectBy). */
   bestEpoch: number | null;
   epochsWithoutImprovement: number;
   /** Training time so far, over all sessions of the run. */
@@ -50,6 +60,20 @@ export interface RunState {
   backend: string;
   device: string;
   dataset: string;
+  /** The fitted start of the output LayerNorm (config.outputInit 'fit'), as it was written into the model. */
+  outputInit?: OutputInitRecord | null;
+}
+
+export interface OutputInitRecord {
+  readonly method: 'least-squares';
+  /** Training samples (spread evenly over the training split) and tokens the fit saw. */
+  readonly samples: number;
+  readonly tokens: number;
+  /** R² of the fit on those tokens after the alternation and at the end; descent steps taken. */
+  readonly r2: { readonly alternation: number; readonly final: number };
+  readonly steps: number;
+  readonly gamma: readonly number[];
+  readonly beta: readonly number[];
 }
 
 export type TrainEvent =
@@ -62,7 +86,15 @@ export type TrainEvent =
       backend: BackendInfo;
     }
   | { kind: 'step'; state: RunState; loss: number; samplesPerSec: number; stepsPerEpoch: number }
-  | { kind: 'epoch'; state: RunState; trainLoss: number; valLoss: number; lr: number; improved: boolean }
+  | {
+      kind: 'epoch';
+      state: RunState;
+      trainLoss: number;
+      valLoss: number;
+      freeRunR2: number | null;
+      lr: number;
+      improved: boolean;
+    }
   | { kind: 'stop'; state: RunState; reason: 'interrupted' | 'finished' };
 
 export interface TrainOptions {
@@ -260,6 +292,82 @@ export async function splitLoss(
   return sum / count;
 }
 
+/**
+ * Pooled R² (normalised scale) of the model's inference pass over the first `limit` samples of a split:
+ * for the Transformer the free-running decode from the first 10 ECG steps, as evaluation runs it.
+ */
+export async function freeRunR2(
+  model: Model,
+  split: CacheSplit,
+  limit: number,
+  batch: number,
+): Promise<number> {
+  const count = Math.min(limit, split.count);
+  const acc = new MetricsAccumulator({ spearman: false });
+  for (let from = 0; from < count; from += batch) {
+    const idx = Array.from({ length: Math.min(batch, count - from) }, (_, i) => from + i);
+    const b = gatherBatch(split, idx, model.inputSteps);
+    const prediction = tf.tidy(() => model.predict(tf.tensor3d(b.ecg.data, b.ecg.shape)));
+    acc.add(b.vm.data, (await prediction.data()) as Float32Array);
+    prediction.dispose();
+  }
+  return acc.result().r2;
+}
+
+/**
+ * Samples and time stride of the output-LayerNorm fit: 256 samples at every 4th step (31k tokens) fit in
+ * about 10 s; neighbouring steps of one trace add little.
+ */
+const OUTPUT_FIT_SAMPLES = 256;
+const OUTPUT_FIT_STRIDE = 4;
+
+/**
+ * The normalised Vm tokens the decoder predicts (steps 10, 14, …, 498) of up to OUTPUT_FIT_SAMPLES
+ * training samples spread evenly over the first `count`: [tokens, 75], token-major.
+ */
+export function outputTokens(split: CacheSplit, count: number): { tokens: Float32Array; samples: number } {
+  const samples = Math.min(count, OUTPUT_FIT_SAMPLES);
+  const per = N_SITES * N_STEPS;
+  const raw = new Float32Array(samples * per);
+  for (let i = 0; i < samples; i++) {
+    const idx = Math.floor((i * count) / samples);
+    raw.set(split.vm.subarray(idx * per, (idx + 1) * per), i * per);
+  }
+  const normalised = normaliseVm({ data: raw, shape: [samples, N_SITES, N_STEPS] }, NORMALISATION.tmp);
+  const all = toChannelsLast(normalised); // [samples, 500, 75]
+  const perSample = Math.ceil((N_STEPS - SEGMENT) / OUTPUT_FIT_STRIDE);
+  const tokens = new Float32Array(samples * perSample * N_SITES);
+  let at = 0;
+  for (let i = 0; i < samples; i++) {
+    for (let step = SEGMENT; step < N_STEPS; step += OUTPUT_FIT_STRIDE) {
+      const from = (i * N_STEPS + step) * N_SITES;
+      tokens.set(all.subarray(from, from + N_SITES), at);
+      at += N_SITES;
+    }
+  }
+  return { tokens, samples };
+}
+
+/** Fits the model's output LayerNorm to the training tokens and writes γ, β into it. */
+function startOutputNorm(model: Model, split: CacheSplit, count: number): OutputInitRecord {
+  if (model.outputNorm === undefined) {
+    throw new InputError('bad_value', `--output-init fit: ${model.architecture} has no output LayerNorm`);
+  }
+  const { tokens, samples } = outputTokens(split, count);
+  const fit = fitOutputNorm(tokens, N_SITES);
+  model.outputNorm.gamma.assign(tf.tensor1d(fit.gamma));
+  model.outputNorm.beta.assign(tf.tensor1d(fit.beta));
+  return {
+    method: 'least-squares',
+    samples,
+    tokens: fit.tokens,
+    r2: fit.r2,
+    steps: fit.steps,
+    gamma: Array.from(fit.gamma),
+    beta: Array.from(fit.beta),
+  };
+}
+
 /** Arrays of a model's parameters and the optimiser state, as checkpoint.bin stores them. */
 async function snapshot(model: Model, adam?: Adam): Promise<Map<string, Float32Array>> {
   const arrays = new Map<string, Float32Array>();
@@ -304,7 +412,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       );
     }
   }
-  const config = restored?.state.config ?? configIn;
+  // A checkpoint from before a setting existed resumes with that setting's default (each default is the
+  // behaviour such runs had).
+  const config: TrainConfig = restored ? { ...DEFAULTS, ...restored.state.config } : configIn;
   const backend = await startBackend(config.backend);
 
   // 1. Data.
@@ -335,18 +445,25 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     backend: backend.name,
     device: backend.device,
     dataset: datasetDir,
+    bestFreeRunR2: null,
+    outputInit: null,
   };
   if (restored) {
     model.params.write(paramsOnly(restored.arrays));
     adam.write(restored.arrays);
+  } else if (config.outputInit === 'fit') {
+    state.outputInit = startOutputNorm(model, cache.train, trainCount);
   }
   await mkdir(config.out, { recursive: true });
-  const save = async () => writeCheckpoint(checkpointPath, state, await snapshot(model, adam));
+  let savedAt = performance.now();
+  const save = async () => {
+    await writeCheckpoint(checkpointPath, state, await snapshot(model, adam));
+    savedAt = performance.now();
+  };
   emit({ kind: 'start', state, trainCount, valCount: cache.val.count, stepsPerEpoch, backend });
 
   try {
     while (!state.finished) {
-      const lr = learningRate(config, state.epoch);
       const order = epochOrder(config.seed, state.epoch, trainCount);
       // 3. Steps.
       while (state.stepInEpoch < stepsPerEpoch) {
@@ -362,6 +479,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         const from = state.stepInEpoch * config.batch;
         const idx = Array.from(order.subarray(from, Math.min(trainCount, from + config.batch)));
         const batch = gatherBatch(cache.train, idx, model.inputSteps);
+        const lr = learningRate(config, state.epoch, state.step);
         const loss = await trainStep(model, adam, batch, config, state.step, lr);
         if (!Number.isFinite(loss)) {
           throw new Error(`loss became ${loss} at step ${state.step}; try a lower --lr or --grad-clip`);
@@ -374,6 +492,13 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         state.trainMs += ms;
         emit({ kind: 'step', state, loss, samplesPerSec: (idx.length * 1000) / ms, stepsPerEpoch });
         if (config.maxSteps > 0 && state.step >= config.maxSteps) break;
+        if (
+          config.checkpointMinutes > 0 &&
+          state.stepInEpoch < stepsPerEpoch &&
+          performance.now() - savedAt >= config.checkpointMinutes * 60_000
+        ) {
+          await save();
+        }
       }
       const epochDone = state.stepInEpoch >= stepsPerEpoch;
       if (!epochDone) {
@@ -382,11 +507,17 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         break;
       }
       // 4. Validation, log, checkpoints, early stopping.
+      const lr = learningRate(config, state.epoch, state.step - 1);
       const valLoss = await splitLoss(model, config, cache.val, config.valLimit);
+      const freeRun =
+        config.freeRunLimit > 0 ? await freeRunR2(model, cache.val, config.freeRunLimit, config.batch) : null;
       const trainLoss = state.epochLossSum / state.epochSamples;
-      const improved = state.bestVal === null || valLoss < state.bestVal;
+      const lossImproved = state.bestVal === null || valLoss < state.bestVal;
+      const r2Improved = freeRun !== null && (state.bestFreeRunR2 == null || freeRun > state.bestFreeRunR2);
+      if (lossImproved) state.bestVal = valLoss;
+      if (r2Improved) state.bestFreeRunR2 = freeRun;
+      const improved = config.selectBy === 'free-running-r2' ? r2Improved : lossImproved;
       if (improved) {
-        state.bestVal = valLoss;
         state.bestEpoch = state.epoch;
         state.epochsWithoutImprovement = 0;
       } else {
@@ -394,9 +525,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       }
       await appendFile(
         join(config.out, LOG_FILE),
-        `${JSON.stringify({ epoch: state.epoch, step: state.step, lr, trainLoss, valLoss, best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
+        `${JSON.stringify({ epoch: state.epoch, step: state.step, lr, trainLoss, valLoss, ...(freeRun === null ? {} : { freeRunR2: freeRun }), best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
       );
-      emit({ kind: 'epoch', state, trainLoss, valLoss, lr, improved });
+      emit({ kind: 'epoch', state, trainLoss, valLoss, freeRunR2: freeRun, lr, improved });
       state.epoch++;
       state.stepInEpoch = 0;
       state.epochLossSum = 0;

@@ -8,7 +8,7 @@
 import { type Architecture, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { cnnLstm, cnnLstmParams } from './cnn-lstm.ts';
-import { ForwardContext } from './layers.ts';
+import { ForwardContext, type LayerNorm } from './layers.ts';
 import { ParamSet } from './params.ts';
 import { squeezeNet1d, squeezeNet1dParams } from './squeezenet1d.ts';
 import { SEGMENT, transformerDecode, transformerParams, transformerTeacherForced } from './transformer.ts';
@@ -35,6 +35,8 @@ export interface Model {
    * autoregressively. Call inside tf.tidy.
    */
   predict(ecg: tf.Tensor3D, onSegment?: (segment: tf.Tensor3D, index: number) => void): tf.Tensor3D;
+  /** The LayerNorm whose output is the prediction itself (the Transformer's last decoder norm), if any. */
+  readonly outputNorm?: LayerNorm;
   dispose(): void;
 }
 
@@ -68,6 +70,7 @@ export function createModel(architecture: Architecture, seed: number): Model {
         inputSteps: SEGMENT,
         trainForward: (ecg, vm, ctx) => transformerTeacherForced(net, ecg, vm, ctx),
         predict: (ecg, onSegment) => transformerDecode(net, ecg, N_STEPS, onSegment),
+        outputNorm: net.decoder[net.decoder.length - 1]!.norm3,
       };
     }
   }

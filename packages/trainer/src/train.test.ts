@@ -1,0 +1,163 @@
+/**
+ * The training loop's Transformer-specific parts on a tiny synthetic set: the fitted start of the output
+ * LayerNorm (stored in the run and written into the model), the free-running validation R² that picks
+ * best.bin, the warm-up schedule, and the timed mid-epoch checkpoint.
+ */
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from './checkpoint.ts';
+import { DEFAULTS, learningRate, preset, type TrainConfig, validateConfig } from './config.ts';
+import { ROOT, syntheticCache } from './synthetic.ts';
+import { BEST_FILE, CHECKPOINT_FILE, LOG_FILE, type RunState, train } from './train.ts';
+
+let work: string;
+let data: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'train-'));
+  data = await syntheticCache({ count: 40, seed: 5, dataDir: join(ROOT, 'data') });
+}, 120_000);
+
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+function transformerRun(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
+  return validateConfig({
+    ...DEFAULTS,
+    ...preset('transformer'),
+    model: 'transformer',
+    data,
+    out: join(work, out),
+    backend: 'wasm',
+    epochs: 1,
+    batch: 4,
+    trainLimit: 8,
+    valLimit: 4,
+    freeRunLimit: 2,
+    // Adam moves each weight by about lr per step: this small a rate leaves the start visible.
+    lr: 1e-9,
+    ...extra,
+  } as TrainConfig);
+}
+
+const OUTPUT_NORM = 'param.decoder3.norm3';
+
+describe('a Transformer run with the fitted output LayerNorm', () => {
+  let state: RunState;
+  let best: Map<string, Float32Array>;
+
+  beforeAll(async () => {
+    state = await train(transformerRun('fit'));
+    best = (await readCheckpoint<RunState>(join(work, 'fit', BEST_FILE))).arrays;
+  }, 300_000);
+
+  it('stores the fit in the run state, and the model starts from it', () => {
+    const fit = state.outputInit!;
+    expect(fit.method).toBe('least-squares');
+    expect(fit.samples).toBe(8);
+    expect(fit.r2.final).toBeGreaterThan(0.8);
+    expect(fit.r2.final).toBeGreaterThanOrEqual(fit.r2.alternation);
+    expect(fit.gamma).toHaveLength(75);
+    const gamma = best.get(`${OUTPUT_NORM}.weight`)!;
+    const beta = best.get(`${OUTPUT_NORM}.bias`)!;
+    for (let s = 0; s < 75; s++) {
+      expect(gamma[s]!).toBeCloseTo(fit.gamma[s]!, 5);
+      expect(beta[s]!).toBeCloseTo(fit.beta[s]!, 5);
+    }
+    // Not the default start: the fitted scales differ from 1 and take both signs.
+    expect(gamma.some((g) => g < 0) && gamma.some((g) => g > 0)).toBe(true);
+  });
+
+  it('measures the free-running validation R² each epoch and keeps best.bin by it', async () => {
+    const log = (await readFile(join(work, 'fit', LOG_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log).toHaveLength(1);
+    expect(Number.isFinite(log[0].freeRunR2)).toBe(true);
+    expect(state.bestFreeRunR2).toBe(log[0].freeRunR2);
+    expect(state.config.selectBy).toBe('free-running-r2');
+    expect(state.bestEpoch).toBe(0);
+  });
+
+  it("the paper's default start keeps γ = 1, β = 0", async () => {
+    const s = await train(
+      transformerRun('default', { outputInit: 'default', freeRunLimit: 0, selectBy: 'val-loss' }),
+    );
+    expect(s.outputInit).toBeNull();
+    const arrays = (await readCheckpoint<RunState>(join(work, 'default', BEST_FILE))).arrays;
+    for (const g of arrays.get(`${OUTPUT_NORM}.weight`)!) expect(g).toBeCloseTo(1, 5);
+  }, 300_000);
+});
+
+describe('checkpoints within an epoch', () => {
+  it('writes checkpoint.bin mid-epoch once checkpointMinutes have passed, and not before', async () => {
+    const seen: Record<string, boolean> = {};
+    for (const [name, minutes] of [
+      ['timed', 1e-9],
+      ['untimed', 0],
+    ] as const) {
+      const config = validateConfig({
+        ...DEFAULTS,
+        ...preset('cnn-lstm'),
+        model: 'cnn-lstm',
+        data,
+        out: join(work, name),
+        backend: 'wasm',
+        epochs: 1,
+        batch: 2,
+        trainLimit: 6,
+        valLimit: 2,
+        checkpointMinutes: minutes,
+      } as TrainConfig);
+      await train(config, {
+        onEvent: (e) => {
+          // The step-2 event comes after step 1's save, if there was one; the epoch ends at step 3.
+          if (e.kind === 'step' && e.state.step === 2)
+            seen[name] = existsSync(join(config.out, CHECKPOINT_FILE));
+        },
+      });
+    }
+    expect(seen).toEqual({ timed: true, untimed: false });
+  }, 300_000);
+});
+
+describe('config', () => {
+  const base = { ...DEFAULTS, out: '/tmp/x' };
+
+  it('warms the rate up linearly over warmupSteps, then follows the milestones', () => {
+    const c = {
+      ...base,
+      model: 'transformer',
+      lr: 1e-3,
+      warmupSteps: 4,
+      lrMilestones: [2],
+      lrGamma: 0.5,
+    } as TrainConfig;
+    expect(learningRate(c, 0, 0)).toBeCloseTo(2.5e-4, 12);
+    expect(learningRate(c, 0, 3)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(c, 0, 100)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(c, 2, 100)).toBeCloseTo(5e-4, 12);
+  });
+
+  it('rejects Transformer-only settings on other models, and a selection without its measurement', () => {
+    const lstm = { ...base, model: 'cnn-lstm' } as TrainConfig;
+    expect(() => validateConfig({ ...lstm, outputInit: 'fit' })).toThrow(
+      /--output-init fit applies to the transformer only/,
+    );
+    expect(() => validateConfig({ ...lstm, freeRunLimit: 4 })).toThrow(
+      /--free-run-limit applies to the transformer only/,
+    );
+    const tf = { ...base, model: 'transformer' } as TrainConfig;
+    expect(() => validateConfig({ ...tf, selectBy: 'free-running-r2', freeRunLimit: 0 })).toThrow(
+      /needs --free-run-limit/,
+    );
+    expect(() => validateConfig({ ...tf, outputInit: 'zeros' as never })).toThrow(
+      /Expected one of: default, fit/,
+    );
+    expect(() => validateConfig({ ...tf, warmupSteps: -1 })).toThrow(/--warmup-steps/);
+  });
+});
