@@ -109,6 +109,14 @@ describe('measureEcg', () => {
     }
   });
 
+  it('reads a QS complex with a small terminal positivity as S, not as an R without S', () => {
+    const qs = beat({ ...normal, rs: normal.rs.map(([, s]) => [-s, -0.05] as const) });
+    const v1 = measureEcg(qs).precordial[0]!;
+    expect(v1.rMv).toBeCloseTo(0.05, 2);
+    expect(v1.sMv).toBeCloseTo(1.0, 2);
+    expect(v1.rsRatio).toBeLessThan(0.1);
+  });
+
   it('measures QT to the tangent T end, independent of a DC offset', () => {
     const m = measureEcg(beat({ ...normal, offsetMv: 0.7 }));
     // For a sin² T wave the tangent at the steepest point (3/4 of the width) meets zero at

@@ -17,6 +17,8 @@
  * 3. Amplitudes are relative to each lead's level at QRS onset (the isoelectric point; a real beat's
  *    offset and slow wander cancel). R = the largest positive deflection in the QRS, S = the largest
  *    negative deflection after R (so a septal q in V6 is not an S), R/S = R / S (Infinity when S = 0).
+ *    A positive deflection under MIN_R_WAVE_MV (0.1 mV) is no R wave: in such a QS complex S is the
+ *    deepest point of the QRS, so a drift at its end does not turn a QS into "R only".
  *    QRS amplitude = peak-to-peak over the QRS.
  * 4. Frontal axis from the net QRS areas (∫ over onset…offset) of I and aVF on the hexaxial frame:
  *    lead I projects the frontal vector on 0°, aVF = (√3/2)·(its projection on +90°), so
@@ -34,6 +36,8 @@ import { LEAD_NAMES, type LeadName, N_LEADS, STEP_MS } from './layout.ts';
 export const VELOCITY_THRESHOLD = 0.08;
 /** How long the velocity must stay below the threshold to end the QRS (ms). */
 export const QUIET_MS = 8;
+/** A positive QRS deflection smaller than this (mV) is not an R wave: the complex is QS. */
+export const MIN_R_WAVE_MV = 0.1;
 const DERIV_HALF_MS = 2;
 const SMOOTH_MS = 5;
 const T_SEARCH_AFTER_QRS_MS = 60;
@@ -149,7 +153,8 @@ export function measureEcg(leads: Float32Array | Float64Array): EcgMeasures {
     for (let t = onset; t <= offset; t++) if (x(l, t) > x(l, rAt)) rAt = t;
     const rMv = Math.max(0, x(l, rAt) - base[l]!);
     let sMv = 0;
-    for (let t = rAt; t <= offset; t++) sMv = Math.max(sMv, base[l]! - x(l, t));
+    // Under MIN_R_WAVE_MV there is no R wave (a QS complex): S is then its deepest point, wherever it is.
+    for (let t = rMv < MIN_R_WAVE_MV ? onset : rAt; t <= offset; t++) sMv = Math.max(sMv, base[l]! - x(l, t));
     return { lead, rMv, sMv, rsRatio: sMv > 0 ? rMv / sMv : Number.POSITIVE_INFINITY };
   });
 
