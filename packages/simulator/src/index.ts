@@ -21,7 +21,9 @@ export { type SamplePaths, samplePaths, writeSample } from './output.ts';
 export { type Prng, STREAM, samplePrng } from './prng.ts';
 export { type SampleParams, type ScarParams, VARIANTS, type Variant } from './scenarios.ts';
 export {
+  AP_KEEP,
   AP_MODES,
+  type ApKeep,
   type ApMode,
   createSimulator,
   DATASET_STEM,

@@ -133,3 +133,20 @@ export function nodeVm(tables: ApTables, rest: number, e: number, a8: number, r8
   if (j >= 0) v += s2[Math.min(j, s2.length - 1)]!;
   return v;
 }
+
+/**
+ * An AP redraw that keeps `own`'s upstroke — rest, peak, plateau start and notch: all that shapes Vm in
+ * the first ~10 ms after activation, and so the early ECG — and takes everything else from `fresh`: the
+ * plateau's fall (plateau start − end, applied to own's start), gKr, APD and its gradients, phase 3 and
+ * the after-hyperpolarisation.
+ */
+export function keepUpstroke(own: ApParams, fresh: ApParams): ApParams {
+  return {
+    ...fresh,
+    restMv: own.restMv,
+    peakMv: own.peakMv,
+    plateauStartMv: own.plateauStartMv,
+    plateauEndMv: own.plateauStartMv - (fresh.plateauStartMv - fresh.plateauEndMv),
+    notchMv: own.notchMv,
+  };
+}

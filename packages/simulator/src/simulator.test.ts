@@ -273,6 +273,32 @@ describe('simulate: AP redraws and the fixed-AP variant', () => {
     expect(() => sim.simulate(11, 0, { apDraw: 1.5 })).toThrow(/apDraw must be an integer/);
   });
 
+  it("apKeep 'upstroke' redraws the AP without changing the first 10 ms of the ECG", () => {
+    const change = (a: Float64Array, b: Float64Array, from: number, to: number) => {
+      let d = 0;
+      let n = 0;
+      for (let j = from; j < to; j++) {
+        d += (a[j]! - b[j]!) ** 2;
+        n += b[j]! ** 2;
+      }
+      return Math.sqrt(d / n);
+    };
+    const early = 10 * N_ELECTRODES;
+    for (const i of [0, 1, 2]) {
+      const own = samples[i]!;
+      const kept = sim.simulate(11, i, { apDraw: 1, apKeep: 'upstroke' });
+      const all = sim.simulate(11, i, { apDraw: 1 });
+      expect(kept.params.ap.peakMv).toBe(own.params.ap.peakMv);
+      expect(kept.params.ap.gKr).toBe(all.params.ap.gKr);
+      expect(change(kept.electrodes, own.electrodes, 0, early)).toBeLessThan(1e-3);
+      expect(change(all.electrodes, own.electrodes, 0, early)).toBeGreaterThan(1e-2);
+      expect(change(kept.vm, own.vm, 0, kept.vm.length)).toBeGreaterThan(1e-2);
+    }
+    expect(() => sim.simulate(11, 0, { apDraw: 1, apKeep: 'peak' as 'none' })).toThrow(
+      /apKeep must be one of/,
+    );
+  });
+
   it('fixed AP: hearts of different seeds share their AP parameters and keep their own activation', () => {
     const a = sim.simulate(11, 0, { ap: 'fixed', variant: 'normal' });
     const b = sim.simulate(12, 9, { ap: 'fixed', variant: 'normal' });

@@ -9,7 +9,7 @@
 import { N_ELECTRODES, N_SITES, N_STEPS, NOT_ACTIVATED } from '@ecg-tmp/core';
 import { ecgWorkspace, electrodesFromTables } from './ecg.ts';
 import { edgeTable, propagate } from './eikonal.ts';
-import { apTables, nodeApd, nodeVm, SUBSTEPS } from './membrane.ts';
+import { apTables, keepUpstroke, nodeApd, nodeVm, SUBSTEPS } from './membrane.ts';
 import { type HeartMesh, loadHeartMesh, MinHeap } from './mesh.ts';
 import { addNoise, type NoiseOptions } from './noise.ts';
 import { STREAM, samplePrng } from './prng.ts';
@@ -22,6 +22,9 @@ export const DATASET_STEM = 'hearts_dd_0p2';
 /** Where a sample's action-potential parameters come from: drawn per heart, or fixed for every heart. */
 export const AP_MODES = ['drawn', 'fixed'] as const;
 export type ApMode = (typeof AP_MODES)[number];
+/** What an AP redraw keeps of the sample's own AP parameters (SimulateOptions.apKeep). */
+export const AP_KEEP = ['none', 'upstroke'] as const;
+export type ApKeep = (typeof AP_KEEP)[number];
 
 export interface SimulateOptions {
   /** Force a scenario class instead of drawing one. */
@@ -42,6 +45,12 @@ export interface SimulateOptions {
    * with ap 'fixed'.
    */
   readonly apDraw?: number;
+  /**
+   * With apDraw ≥ 1: 'none' (default) redraws every AP parameter; 'upstroke' keeps the sample's own
+   * upstroke (rest, peak, plateau start, notch — what shapes the first ~10 ms of Vm and of the ECG) and
+   * redraws the rest (membrane.ts keepUpstroke).
+   */
+  readonly apKeep?: ApKeep;
 }
 
 export interface SimulationResult {
@@ -128,18 +137,20 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       throw new RangeError(`seed must be a uint32, got ${seed}`);
     if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
       throw new RangeError(`index must be a uint32, got ${index}`);
-    const { ap: apMode = 'drawn', apDraw = 0 } = opts;
+    const { ap: apMode = 'drawn', apDraw = 0, apKeep = 'none' } = opts;
     if (!(AP_MODES as readonly string[]).includes(apMode))
       throw new RangeError(`ap must be one of ${AP_MODES.join(', ')}, got '${apMode}'`);
+    if (!(AP_KEEP as readonly string[]).includes(apKeep))
+      throw new RangeError(`apKeep must be one of ${AP_KEEP.join(', ')}, got '${apKeep}'`);
     if (!Number.isInteger(apDraw) || apDraw < 0 || apDraw > 0x7fffffff)
       throw new RangeError(`apDraw must be an integer from 0 to 2147483647, got ${apDraw}`);
     const own = drawParams(samplePrng(seed, index, STREAM.physics), mesh, anchor, opts.variant);
-    const params: SampleParams =
-      apMode === 'fixed'
-        ? { ...own, ap: nominalAp(own.variant) }
-        : apDraw > 0
-          ? { ...own, ap: drawAp(samplePrng(seed, index, STREAM.apDraw + apDraw - 1), own.variant) }
-          : own;
+    let params = own;
+    if (apMode === 'fixed') params = { ...own, ap: nominalAp(own.variant) };
+    else if (apDraw > 0) {
+      const fresh = drawAp(samplePrng(seed, index, STREAM.apDraw + apDraw - 1), own.variant);
+      params = { ...own, ap: apKeep === 'upstroke' ? keepUpstroke(own.ap, fresh) : fresh };
+    }
     propagate(mesh, edges, params.conduction, params.earlySites, scarSlowness(params), times, heap);
 
     // 1. Activation on the 1/8 ms grid; mean activation for the APD coupling term.
