@@ -19,15 +19,22 @@ describe('ap-bound', () => {
   });
 
   it('a short seeded run: single draw < bound < 1 with drawn APs, bound 1 with fixed APs, repeatable', () => {
-    const options = { seed: 1, count: 200, split: 'test', pairs: 4, draws: 4, drawBase: 0 } as const;
+    const options = { seed: 1, count: 200, split: 'test', pairs: 3, draws: 4, drawBase: 0 } as const;
     const [drawn, fixed] = measureApBound(sim, { ...options, ap: ['drawn', 'fixed'] });
-    expect(drawn!.pairs).toBe(4);
-    expect(drawn!.singleDraw.r2).toBeLessThan(drawn!.bound.r2);
-    expect(drawn!.bound.r2).toBeLessThan(drawn!.boundInfiniteK);
-    expect(drawn!.boundInfiniteK).toBeLessThan(1);
-    expect(fixed!.bound.r2).toBeGreaterThan(drawn!.bound.r2);
-    expect(fixed!.bound.r2).toBeCloseTo(1, 12);
-    expect(fixed!.singleDraw.r2).toBe(1);
+    expect(drawn!.pairs).toBe(3);
+    const all = drawn!.allRedrawn;
+    expect(all.singleDraw.r2).toBeLessThan(all.bound.r2);
+    expect(all.bound.r2).toBeLessThan(all.boundInfiniteK);
+    expect(all.boundInfiniteK).toBeLessThan(1);
+    // Keeping the upstroke leaves less unknown: both scores rise, still below 1.
+    const kept = drawn!.upstrokeKept!;
+    expect(kept.boundInfiniteK).toBeGreaterThan(all.boundInfiniteK);
+    expect(kept.singleDraw.r2).toBeGreaterThan(all.singleDraw.r2);
+    expect(kept.boundInfiniteK).toBeLessThan(1);
+    expect(fixed!.allRedrawn.bound.r2).toBeGreaterThan(all.bound.r2);
+    expect(fixed!.allRedrawn.bound.r2).toBeCloseTo(1, 12);
+    expect(fixed!.allRedrawn.singleDraw.r2).toBe(1);
+    expect(fixed!.upstrokeKept).toBeNull();
     const [again] = measureApBound(sim, { ...options, ap: ['drawn'] });
     expect({ ...again!, seconds: 0 }).toEqual({ ...drawn!, seconds: 0 });
   });
