@@ -76,4 +76,17 @@ describe('eikonal propagation', () => {
     const t = propagate(mesh, edges, { vLong: 0.5, vTrans: 0.5, vEndoLv: 0.5, vEndoRv: 0.5 }, src, blocked);
     expect(t[500]).toBe(Number.POSITIVE_INFINITY);
   });
+
+  it('the RV free wall is activated through its thickness at the fast speed; the LV wall is not', () => {
+    const node = (name: string) => mesh.sites.find((s) => s.name === name)!.node;
+    const cond = { vLong: 0.5, vTrans: 0.2, vEndoLv: 1, vEndoRv: 1 };
+    const crossing = (edges: ReturnType<typeof edgeTable>, endo: string, epi: string) => {
+      const t = propagate(mesh, edges, cond, [{ node: node(endo), timeMs: 0 }]);
+      return t[node(epi)]! - t[node(endo)]!;
+    };
+    const wallFast = edgeTable(mesh);
+    const endoOnly = edgeTable(mesh, false);
+    expect(crossing(wallFast, 'RV07', 'EPI_RV07')).toBeLessThan(0.5 * crossing(endoOnly, 'RV07', 'EPI_RV07'));
+    expect(crossing(wallFast, 'AHA05', 'EPI_AHA05')).toBe(crossing(endoOnly, 'AHA05', 'EPI_AHA05'));
+  });
 });

@@ -4,9 +4,15 @@
  * T(y) + τ(x, y), solved exactly on the graph by Dijkstra with a binary heap.
  *
  * Edge travel times are anisotropic, τ = sqrt((d·f)²/v_l² + (|d|² − (d·f)²)/v_t²) with f the fibre
- * direction (mean of the two end nodes' squared projections), except along the thin fast endocardial
- * layer (edges with both ends on the LV or RV endocardium: isotropic, Purkinje-like speed). Scar nodes
- * slow every edge that touches them; blocked nodes are never reached (activation = Infinity).
+ * direction (mean of the two end nodes' squared projections), except in the fast (Purkinje-fed) layer,
+ * isotropic: edges with both ends on the LV or RV endocardium, and every edge of the RV free wall.
+ * An adult RV free wall is 3–4 mm, largely trabeculated and reached by the Purkinje network, so it is
+ * activated nearly through its thickness as the endocardial front passes (RV epicardial breakthrough
+ * ~20 ms, Durrer 1970). The mesh's RV wall is ~5 mm of compact tissue; crossing it at cross-fibre speed
+ * (~20 ms) would leave a large outward (anterior) double layer standing for longer than in a real RV,
+ * the main cause of an R-dominant V1. The LV wall keeps only its endocardial surface fast: its front
+ * crosses the wall at myocardial speed. Scar nodes slow every edge that touches them; blocked nodes are
+ * never reached (activation = Infinity).
  *
  * Refinement (on by default): besides edge updates, a node m next to a just-finalised node x is also
  * updated through each triangle (x, y, m) of the mesh with y already finalised — the front may cross the
@@ -14,7 +20,7 @@
  * closed form). This removes most of the graph's metrication error (paths restricted to edges).
  */
 
-import { type HeartMesh, MinHeap, SURFACE } from './mesh.ts';
+import { type HeartMesh, MinHeap, SURFACE, WALL } from './mesh.ts';
 
 export interface ConductionParams {
   /** Myocardial speed along / across the fibres (mm/ms). */
@@ -36,15 +42,24 @@ export interface EdgeTable {
   readonly lengthSq: Float64Array;
   /** Squared projection of the edge on the fibres. */
   readonly fibreSq: Float64Array;
-  /** 1 = LV endocardial layer, 2 = RV endocardial layer, 0 = myocardium. */
+  /** 1 = LV fast layer, 2 = RV fast layer, 0 = myocardium. */
   readonly layer: Uint8Array;
+  /** Per node: the fast layer it belongs to (1 LV, 2 RV) or 0. */
+  readonly fastNode: Uint8Array;
   /** Per edge, the third nodes of the mesh triangles containing it: faceNode[faceStart[k] .. faceStart[k+1]). */
   readonly faceStart: Int32Array;
   readonly faceNode: Uint16Array;
 }
 
-export function edgeTable(mesh: HeartMesh): EdgeTable {
+/** `rvWallFast`: the whole RV free wall belongs to the RV fast layer (default; false = endocardium only). */
+export function edgeTable(mesh: HeartMesh, rvWallFast = true): EdgeTable {
   const n = mesh.edges.length / 2;
+  const fastNode = new Uint8Array(mesh.nodeCount);
+  for (let i = 0; i < mesh.nodeCount; i++) {
+    if (mesh.surface[i] === SURFACE.lvEndo) fastNode[i] = 1;
+    else if (mesh.surface[i] === SURFACE.rvEndo) fastNode[i] = 2;
+    else if (rvWallFast && mesh.wall[i] === WALL.rvFree) fastNode[i] = 2;
+  }
   const length = new Float64Array(n);
   const lengthSq = new Float64Array(n);
   const fibreSq = new Float64Array(n);
@@ -62,9 +77,7 @@ export function edgeTable(mesh: HeartMesh): EdgeTable {
     const pa = dx * f[3 * a]! + dy * f[3 * a + 1]! + dz * f[3 * a + 2]!;
     const pb = dx * f[3 * b]! + dy * f[3 * b + 1]! + dz * f[3 * b + 2]!;
     fibreSq[k] = 0.5 * (pa * pa + pb * pb);
-    const sa = mesh.surface[a];
-    if (sa === mesh.surface[b] && sa === SURFACE.lvEndo) layer[k] = 1;
-    else if (sa === mesh.surface[b] && sa === SURFACE.rvEndo) layer[k] = 2;
+    if (fastNode[a] === fastNode[b]) layer[k] = fastNode[a]!;
   }
   // Third nodes of the triangles on each edge: every tet adds its two other nodes (deduplicated).
   const N = mesh.nodeCount;
@@ -91,7 +104,7 @@ export function edgeTable(mesh: HeartMesh): EdgeTable {
   lists.forEach((list, k) => {
     faceNode.set(list, faceStart[k]!);
   });
-  return { length, lengthSq, fibreSq, layer, faceStart, faceNode };
+  return { length, lengthSq, fibreSq, layer, fastNode, faceStart, faceNode };
 }
 
 /**
@@ -146,8 +159,8 @@ export function propagate(
       heap.push(s.node, s.timeMs);
     }
   }
-  const { adjStart, adjNode, adjEdge, points: p, fibres: f, surface } = mesh;
-  const { faceStart, faceNode } = edges;
+  const { adjStart, adjNode, adjEdge, points: p, fibres: f } = mesh;
+  const { faceStart, faceNode, fastNode } = edges;
   const done = new Uint8Array(mesh.nodeCount);
   const dl = il2 - it2;
   while (heap.size > 0) {
@@ -165,7 +178,7 @@ export function propagate(
         const ux = p[3 * m]! - p[3 * n]!;
         const uy = p[3 * m + 1]! - p[3 * n + 1]!;
         const uz = p[3 * m + 2]! - p[3 * n + 2]!;
-        const sm = surface[m]!;
+        const sm = fastNode[m]!;
         for (let q = faceStart[e]!; q < faceStart[e + 1]!; q++) {
           const y = faceNode[q]!;
           if (!done[y]) continue;
@@ -180,9 +193,8 @@ export function propagate(
           let A: number;
           let B: number;
           let C: number;
-          const fastLayer =
-            surface[n] === sm && surface[y] === sm && (sm === SURFACE.lvEndo || sm === SURFACE.rvEndo);
-          const vFast = sm === SURFACE.lvEndo ? cond.vEndoLv : cond.vEndoRv;
+          const fastLayer = sm !== 0 && fastNode[n] === sm && fastNode[y] === sm;
+          const vFast = sm === 1 ? cond.vEndoLv : cond.vEndoRv;
           if (fastLayer && vFast > cond.vLong) {
             const iv2 = 1 / (vFast * vFast);
             A = (ux * ux + uy * uy + uz * uz) * iv2;

@@ -1,6 +1,6 @@
 import { N_SITES } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type HeartMesh, loadHeartMesh, SURFACE } from './mesh.ts';
+import { type HeartMesh, loadHeartMesh, SURFACE, WALL } from './mesh.ts';
 
 let mesh: HeartMesh;
 beforeAll(() => {
@@ -72,6 +72,22 @@ describe('heart mesh', () => {
     expect(mesh.transmural[site('EPI_AHA05').node]).toBe(1);
     expect(mesh.apexBase[site('AHA17').node]).toBeLessThan(0.15);
     expect(mesh.apexBase[site('AHA01').node]).toBeGreaterThan(0.85);
+  });
+
+  it('splits the wall into LV free wall, septum (between the cavities) and RV free wall', () => {
+    const at = (name: string) => mesh.wall[mesh.sites.find((s) => s.name === name)!.node];
+    expect(at('EPI_AHA05')).toBe(WALL.lvFree);
+    expect(at('EPI_RV07')).toBe(WALL.rvFree);
+    expect(at('SEPTM_AHA08_RV10')).toBe(WALL.septum);
+    const volume = [0, 0, 0];
+    for (let t = 0; t < mesh.tetCount; t++) volume[mesh.wall[mesh.tets[4 * t]!]!]! += mesh.tetVolume[t]!;
+    const total = volume[0]! + volume[1]! + volume[2]!;
+    expect(volume[WALL.septum]! / total).toBeGreaterThan(0.1);
+    expect(volume[WALL.septum]! / total).toBeLessThan(0.25);
+    for (let n = 0; n < mesh.nodeCount; n++) {
+      if (mesh.surface[n] === SURFACE.lvEndo) expect(mesh.wall[n]).not.toBe(WALL.rvFree);
+      if (mesh.surface[n] === SURFACE.rvEndo) expect(mesh.wall[n]).not.toBe(WALL.lvFree);
+    }
   });
 
   it('fibres are unit vectors', () => {

@@ -14,6 +14,8 @@
  *    toward −x);
  * 4. transmural coordinate e = d_endo / (d_endo + d_epi) with graph distances over the edges
  *    (0 on the endocardium, 1 on the epicardium); apex–base coordinate h = (z − z_min)/(z_max − z_min);
+ *    wall of each node: septum where the epicardium is farther than both endocardia (the node lies
+ *    between the cavities), otherwise the free wall of the nearer ventricle;
  * 5. fibres rotate from +60° (endocardium) to −60° (epicardium) about the transmural direction,
  *    measured from the circumferential direction (long axis = mesh z).
  */
@@ -46,6 +48,7 @@ export interface RecordingSite {
 
 export const SURFACE = { interior: 0, base: 1, epi: 2, lvEndo: 3, rvEndo: 4 } as const;
 export type SurfaceLabel = (typeof SURFACE)[keyof typeof SURFACE];
+export const WALL = { lvFree: 0, septum: 1, rvFree: 2 } as const;
 
 export interface HeartMesh {
   readonly nodeCount: number;
@@ -67,6 +70,8 @@ export interface HeartMesh {
   readonly surface: Uint8Array;
   /** Per node: 0 on the endocardium … 1 on the epicardium. */
   readonly transmural: Float64Array;
+  /** Per node: a WALL label (LV free wall, septum, RV free wall). */
+  readonly wall: Uint8Array;
   /** Per node: 0 at the apex … 1 at the base. */
   readonly apexBase: Float64Array;
   /** Per node: unit fibre direction (3 values). */
@@ -146,6 +151,20 @@ export function buildHeartMesh(
     const sum = dEndo[n]! + dEpi[n]!;
     transmural[n] = sum > 0 ? dEndo[n]! / sum : 0.5;
   }
+  const nodesOf = (label: number): number[] => {
+    const out: number[] = [];
+    surface.forEach((s, n) => {
+      if (s === label) out.push(n);
+    });
+    return out;
+  };
+  const dLv = graphDistance(nodeCount, adjStart, adjNode, adjEdge, edgeLength, nodesOf(SURFACE.lvEndo));
+  const dRv = graphDistance(nodeCount, adjStart, adjNode, adjEdge, edgeLength, nodesOf(SURFACE.rvEndo));
+  const wall = new Uint8Array(nodeCount);
+  for (let n = 0; n < nodeCount; n++) {
+    if (dEpi[n]! > Math.max(dLv[n]!, dRv[n]!)) wall[n] = WALL.septum;
+    else wall[n] = dRv[n]! < dLv[n]! ? WALL.rvFree : WALL.lvFree;
+  }
   let zMin = Number.POSITIVE_INFINITY;
   let zMax = Number.NEGATIVE_INFINITY;
   for (let n = 0; n < nodeCount; n++) {
@@ -191,6 +210,7 @@ export function buildHeartMesh(
     adjEdge,
     surface,
     transmural,
+    wall,
     apexBase,
     fibres,
     sites,
