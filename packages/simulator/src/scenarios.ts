@@ -5,12 +5,15 @@
  *
  * | variant | early activation | fast endocardial layer | share |
  * |---|---|---|---|
- * | normal  | 1–3 LV septal/paraseptal sites (Durrer) + 1 RV septal site | LV and RV, 2–3 mm/ms | 40% |
- * | lbbb    | 1–2 RV septal sites | RV; LV endocardium only 0.9–1.3 mm/ms | 15% |
- * | rbbb    | 1–3 LV sites | LV; RV endocardium only 0.9–1.3 mm/ms | 15% |
- * | ectopic | 1 node anywhere (PVC-like) | both, slower (1.5–2.5 mm/ms) | 20% |
- * | scar    | as normal, plus a scar ball: blocked core, slow border zone | LV and RV | 10% |
+ * | normal  | 1–3 LV septal/paraseptal sites (Durrer) + 1 RV septal site + the moderator band's RV anterior-wall site | LV and RV, 0.9–1.2 mm/ms | 40% |
+ * | lbbb    | 1–2 RV septal sites | RV; LV endocardium only 0.5–0.8 mm/ms | 15% |
+ * | rbbb    | 1–3 LV sites | LV; RV endocardium only 0.5–0.8 mm/ms | 15% |
+ * | ectopic | 1 node anywhere (PVC-like) | both, slower (0.7–1.1 mm/ms) | 20% |
+ * | scar    | as normal, plus a scar ball: blocked core, slow border zone | LV and RV, 0.9–1.2 mm/ms | 10% |
  *
+ * The fast layer's speed is the Purkinje-myocardial layer's effective speed (0.9–1.2 mm/ms: junction
+ * delays and a sparse network make it slower than the fibres' own 2–4 mm/ms), the speed that gives a
+ * normal heart of this size a QRS of 80–110 ms; a blocked bundle leaves its side 0.5–0.8 mm/ms.
  * Shared ranges: myocardial speed along fibres 0.4–0.65 mm/ms, across 0.35–0.55 of that (≥ 0.2);
  * peak +28…+45 mV; gKr log-uniform in [0.5, 2]; nominal APD 290–320 ms · gKr^−0.35; phase 3 lasting 60–100 ms · gKr^−0.5; endo−epi APD
  * 20–45 ms (normal, scar) or 10–40 ms (others); base−apex APD −20…+20 ms; activation–APD coupling 0.2–0.6; after-hyperpolarisation 2–6 mV.
@@ -52,6 +55,8 @@ export interface SampleParams {
 export interface Anchors {
   readonly lvRegions: readonly (readonly number[])[];
   readonly rvSeptal: readonly number[];
+  /** RV anterior free wall, mid to apical: where the moderator band meets the anterior papillary muscle. */
+  readonly rvAnterior: readonly number[];
   /** Nodes eligible as scar centres (mid-wall). */
   readonly scarCentres: readonly number[];
 }
@@ -62,6 +67,7 @@ const LV_REGIONS = [
   ['AHA10', 'AHA15'], // posterior paraseptal
 ] as const;
 const RV_SEPTAL = ['RV09', 'RV10', 'RV13'] as const;
+const RV_ANTERIOR = ['RV07', 'RV11', 'RV12'] as const;
 const ANCHOR_RADIUS_MM = 8;
 
 export function anchors(mesh: HeartMesh): Anchors {
@@ -91,6 +97,7 @@ export function anchors(mesh: HeartMesh): Anchors {
   return {
     lvRegions: LV_REGIONS.map((r) => near(r, SURFACE.lvEndo)),
     rvSeptal: near(RV_SEPTAL, SURFACE.rvEndo),
+    rvAnterior: near(RV_ANTERIOR, SURFACE.rvEndo),
     scarCentres,
   };
 }
@@ -110,8 +117,8 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
   const variant = forced ?? drawn;
   const vLong = rng.uniform(0.4, 0.65);
   const vTrans = Math.max(0.2, vLong * rng.uniform(0.35, 0.55));
-  const vFast = rng.uniform(2, 3);
-  const vBlocked = rng.uniform(0.9, 1.3);
+  const vFast = rng.uniform(0.9, 1.2);
+  const vBlocked = rng.uniform(0.5, 0.8);
   const t0 = rng.uniform(0, 3);
 
   const lvSites = (): EarlySite[] => {
@@ -138,7 +145,13 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
   switch (variant) {
     case 'normal':
     case 'scar':
-      earlySites = [...lvSites(), ...rvSites(1, t0 + rng.uniform(2, 12))];
+      // Durrer: the right bundle reaches the RV septum and, through the moderator band, the anterior
+      // papillary muscle's base on the free wall, 3–10 ms after the LV starts.
+      earlySites = [
+        ...lvSites(),
+        ...rvSites(1, t0 + rng.uniform(2, 12)),
+        { node: rng.pick(anchor.rvAnterior), timeMs: t0 + rng.uniform(3, 10) },
+      ];
       break;
     case 'lbbb':
       earlySites = rvSites(1 + rng.int(2), t0);
@@ -150,7 +163,7 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
       break;
     case 'ectopic':
       earlySites = [{ node: rng.int(mesh.nodeCount), timeMs: t0 }];
-      vEndoLv = rng.uniform(1.5, 2.5);
+      vEndoLv = rng.uniform(0.7, 1.1);
       vEndoRv = vEndoLv;
       break;
   }
