@@ -30,16 +30,18 @@
  * Pseudo-ECG of a homogeneous infinite volume conductor (impressed current J = −σ_i ∇Vm):
  *   φ(r) = −(G / 4π) Σ_tets vol · ∇Vm(tet) · (r − c_tet) / |r − c_tet|³
  * With linear tets ∇Vm(tet) = Σ_i Vm_i ∇N_i, so φ = L · Vm with L (10 × nodes) computed once. Each row
- * of L sums to zero (a uniform Vm has no gradient), which the ECG code relies on. G is one global gain
- * (σ_i/σ_e and the torso's amplification folded together), calibrated so 12-lead QRS amplitudes land
- * in 0.3–1.5 mV.
+ * of L sums to zero (a uniform Vm has no gradient), which the ECG code relies on. G is one global gain,
+ * the same for every electrode: σ_i/(σ_i + σ_e) ≈ 0.5 for the bidomain conductivities, times 2 for the
+ * torso boundary — the body is a bounded conductor in insulating air, and at an insulating boundary the
+ * surface potential of a source is twice its infinite-medium value (the image source of a plane
+ * boundary; 3× at the surface of a sphere for a central dipole). It is not fitted per lead.
  */
 
 import { ELECTRODE_NAMES, N_ELECTRODES } from '@ecg-tmp/core';
 import { type HeartMesh, SURFACE } from './mesh.ts';
 
-/** Calibrated global gain: median 12-lead QRS peaks of ~0.35–0.55 mV (limb) and ~0.7–1.7 mV (precordial). */
-export const ECG_GAIN = 0.5;
+/** Global gain: σ_i/(σ_i + σ_e) ≈ 0.5 times the insulating torso boundary's doubling (see the header). */
+export const ECG_GAIN = 1;
 
 const TORSO_A = 160;
 const TORSO_B = 110;
