@@ -33,7 +33,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--epochs N] [--batch N]
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
-  [--max-steps N] [--checkpoint-minutes X]
+  [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   transformer: [--output-init fit|default] [--free-run-limit N] [--select-by free-running-r2|val-loss]
   npm run train -- --out runs/<id> --resume`;
 
@@ -51,6 +51,7 @@ const NUMBER_FLAGS = {
   'val-limit': 'valLimit',
   'max-steps': 'maxSteps',
   'warmup-steps': 'warmupSteps',
+  'eval-every': 'evalEvery',
   'free-run-limit': 'freeRunLimit',
   'checkpoint-minutes': 'checkpointMinutes',
 } as const satisfies Record<string, keyof TrainConfig>;
@@ -151,7 +152,8 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
     } else if (e.kind === 'epoch') {
       lastVal = e.valLoss.toFixed(5);
       const r2 = e.freeRunR2 === null ? '' : ` free-running R² ${e.freeRunR2.toFixed(4)}`;
-      const line = `epoch ${s.epoch + 1}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${r2}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
+      const at = e.midEpoch ? ` (step ${s.stepInEpoch})` : '';
+      const line = `epoch ${s.epoch + 1}${at}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${r2}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
       out.write(`${out.isTTY ? '\r' : ''}${line.padEnd(100)}\n`);
     } else {
       out.write(

@@ -49,7 +49,9 @@ export interface TrainConfig {
   readonly warmupSteps: number;
   /** Gradients are rescaled so their global L2 norm is at most this (0 = off); guards early spikes. */
   readonly gradClip: number;
-  /** Early stopping: stop after this many epochs without a better validation loss (0 = never). */
+  /** Also validate every this many steps within an epoch (0 = at epoch ends only); for large sets. */
+  readonly evalEvery: number;
+  /** Early stopping: stop after this many validations without a better selected figure (0 = never). */
   readonly patience: number;
   /** Train on at most this many training samples (0 = all); for quick runs and tests. */
   readonly trainLimit: number;
@@ -90,6 +92,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   lrGamma: 0.1,
   warmupSteps: 0,
   gradClip: 1,
+  evalEvery: 0,
   patience: 10,
   trainLimit: 0,
   valLimit: 0,
@@ -144,6 +147,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   int('val-limit', c.valLimit, 0);
   int('max-steps', c.maxSteps, 0);
   int('warmup-steps', c.warmupSteps, 0);
+  int('eval-every', c.evalEvery, 0);
   int('free-run-limit', c.freeRunLimit, 0);
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))

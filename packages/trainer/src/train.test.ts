@@ -125,6 +125,39 @@ describe('checkpoints within an epoch', () => {
   }, 300_000);
 });
 
+describe('validation within an epoch', () => {
+  it('validates every evalEvery steps, logs each, and the epoch end as before', async () => {
+    const out = join(work, 'eval-every');
+    const state = await train(
+      validateConfig({
+        ...DEFAULTS,
+        ...preset('cnn-lstm'),
+        model: 'cnn-lstm',
+        data,
+        out,
+        backend: 'wasm',
+        epochs: 1,
+        batch: 2,
+        trainLimit: 6,
+        valLimit: 2,
+        evalEvery: 1,
+      } as TrainConfig),
+    );
+    const log = (await readFile(join(out, LOG_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log.map((l) => [l.step, l.midEpoch ?? false])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
+    const best = log.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
+    expect(state.bestStep).toBe(best.step);
+    expect(state.bestVal).toBe(best.valLoss);
+  }, 300_000);
+});
+
 describe('config', () => {
   const base = { ...DEFAULTS, out: '/tmp/x' };
 

@@ -50,8 +50,10 @@ export interface RunState {
   bestVal: number | null;
   /** The highest free-running validation R² so far (null when not measured). */
   bestFreeRunR2?: number | null;
-  /** The epoch best.bin holds (by config.selectBy). */
+  /** The epoch and step best.bin holds (by config.selectBy). */
   bestEpoch: number | null;
+  bestStep?: number | null;
+  /** Validations (epoch ends, and every evalEvery steps) since the selected figure last improved. */
   epochsWithoutImprovement: number;
   /** Training time so far, over all sessions of the run. */
   trainMs: number;
@@ -89,6 +91,8 @@ export type TrainEvent =
   | {
       kind: 'epoch';
       state: RunState;
+      /** A validation within the epoch (config.evalEvery), not at its end. */
+      midEpoch: boolean;
       trainLoss: number;
       valLoss: number;
       freeRunR2: number | null;
@@ -446,6 +450,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     device: backend.device,
     dataset: datasetDir,
     bestFreeRunR2: null,
+    bestStep: null,
     outputInit: null,
   };
   if (restored) {
@@ -461,6 +466,37 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     savedAt = performance.now();
   };
   emit({ kind: 'start', state, trainCount, valCount: cache.val.count, stepsPerEpoch, backend });
+
+  const patienceSpent = () => config.patience > 0 && state.epochsWithoutImprovement >= config.patience;
+  /**
+   * Validation at an epoch's end, or within one (every config.evalEvery steps): the loss, the free-running
+   * R² if asked for, the bests, the log line. Returns whether the selected figure improved.
+   */
+  const validate = async (midEpoch: boolean): Promise<boolean> => {
+    const lr = learningRate(config, state.epoch, state.step - 1);
+    const valLoss = await splitLoss(model, config, cache.val, config.valLimit);
+    const freeRun =
+      config.freeRunLimit > 0 ? await freeRunR2(model, cache.val, config.freeRunLimit, config.batch) : null;
+    const trainLoss = state.epochLossSum / state.epochSamples;
+    const lossImproved = state.bestVal === null || valLoss < state.bestVal;
+    const r2Improved = freeRun !== null && (state.bestFreeRunR2 == null || freeRun > state.bestFreeRunR2);
+    if (lossImproved) state.bestVal = valLoss;
+    if (r2Improved) state.bestFreeRunR2 = freeRun;
+    const improved = config.selectBy === 'free-running-r2' ? r2Improved : lossImproved;
+    if (improved) {
+      state.bestEpoch = state.epoch;
+      state.bestStep = state.step;
+      state.epochsWithoutImprovement = 0;
+    } else {
+      state.epochsWithoutImprovement++;
+    }
+    await appendFile(
+      join(config.out, LOG_FILE),
+      `${JSON.stringify({ epoch: state.epoch, step: state.step, ...(midEpoch ? { midEpoch } : {}), lr, trainLoss, valLoss, ...(freeRun === null ? {} : { freeRunR2: freeRun }), best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
+    );
+    emit({ kind: 'epoch', state, midEpoch, trainLoss, valLoss, freeRunR2: freeRun, lr, improved });
+    return improved;
+  };
 
   try {
     while (!state.finished) {
@@ -493,6 +529,20 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         emit({ kind: 'step', state, loss, samplesPerSec: (idx.length * 1000) / ms, stepsPerEpoch });
         if (config.maxSteps > 0 && state.step >= config.maxSteps) break;
         if (
+          config.evalEvery > 0 &&
+          state.step % config.evalEvery === 0 &&
+          state.stepInEpoch < stepsPerEpoch
+        ) {
+          if (await validate(true))
+            await writeCheckpoint(join(config.out, BEST_FILE), state, await snapshot(model));
+          if (patienceSpent()) {
+            state.finished = true;
+            state.stopReason = 'early-stopping';
+            break;
+          }
+          await save();
+        }
+        if (
           config.checkpointMinutes > 0 &&
           state.stepInEpoch < stepsPerEpoch &&
           performance.now() - savedAt >= config.checkpointMinutes * 60_000
@@ -500,6 +550,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
           await save();
         }
       }
+      if (state.finished) break;
       const epochDone = state.stepInEpoch >= stepsPerEpoch;
       if (!epochDone) {
         state.finished = true;
@@ -507,27 +558,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
         break;
       }
       // 4. Validation, log, checkpoints, early stopping.
-      const lr = learningRate(config, state.epoch, state.step - 1);
-      const valLoss = await splitLoss(model, config, cache.val, config.valLimit);
-      const freeRun =
-        config.freeRunLimit > 0 ? await freeRunR2(model, cache.val, config.freeRunLimit, config.batch) : null;
-      const trainLoss = state.epochLossSum / state.epochSamples;
-      const lossImproved = state.bestVal === null || valLoss < state.bestVal;
-      const r2Improved = freeRun !== null && (state.bestFreeRunR2 == null || freeRun > state.bestFreeRunR2);
-      if (lossImproved) state.bestVal = valLoss;
-      if (r2Improved) state.bestFreeRunR2 = freeRun;
-      const improved = config.selectBy === 'free-running-r2' ? r2Improved : lossImproved;
-      if (improved) {
-        state.bestEpoch = state.epoch;
-        state.epochsWithoutImprovement = 0;
-      } else {
-        state.epochsWithoutImprovement++;
-      }
-      await appendFile(
-        join(config.out, LOG_FILE),
-        `${JSON.stringify({ epoch: state.epoch, step: state.step, lr, trainLoss, valLoss, ...(freeRun === null ? {} : { freeRunR2: freeRun }), best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
-      );
-      emit({ kind: 'epoch', state, trainLoss, valLoss, freeRunR2: freeRun, lr, improved });
+      const improved = await validate(false);
       state.epoch++;
       state.stepInEpoch = 0;
       state.epochLossSum = 0;
@@ -535,7 +566,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       if (state.epoch >= config.epochs) {
         state.finished = true;
         state.stopReason = 'epochs';
-      } else if (config.patience > 0 && state.epochsWithoutImprovement >= config.patience) {
+      } else if (patienceSpent()) {
         state.finished = true;
         state.stopReason = 'early-stopping';
       } else if (config.maxSteps > 0 && state.step >= config.maxSteps) {
