@@ -22,6 +22,7 @@ import {
   type LossName,
   type OutputInit,
   preset,
+  type Sampling,
   type Selection,
   type TrainConfig,
   validateConfig,
@@ -35,6 +36,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   transformer: [--output-init fit|default] [--free-run-limit N] [--select-by free-running-r2|val-loss]
+    [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume`;
 
 const NUMBER_FLAGS = {
@@ -52,6 +54,8 @@ const NUMBER_FLAGS = {
   'max-steps': 'maxSteps',
   'warmup-steps': 'warmupSteps',
   'eval-every': 'evalEvery',
+  'sampling-rate': 'samplingRate',
+  'sampling-ramp-steps': 'samplingRampSteps',
   'free-run-limit': 'freeRunLimit',
   'checkpoint-minutes': 'checkpointMinutes',
 } as const satisfies Record<string, keyof TrainConfig>;
@@ -77,6 +81,7 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
       'lr-milestones': { type: 'string' },
       'output-init': { type: 'string' },
       'select-by': { type: 'string' },
+      sampling: { type: 'string' },
       resume: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
@@ -104,6 +109,7 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
+  if (values.sampling !== undefined) overrides.sampling = values.sampling as Sampling;
   if (values['lr-milestones'] !== undefined) {
     const text = values['lr-milestones'];
     overrides.lrMilestones = text === '' ? [] : text.split(',').map((t) => number('lr-milestones', t));

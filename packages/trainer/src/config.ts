@@ -16,6 +16,13 @@ export type LossName = (typeof LOSSES)[number];
 /** How the Transformer's output LayerNorm starts: γ = 1, β = 0, or fitted to the training tokens. */
 export const OUTPUT_INITS = ['default', 'fit'] as const;
 export type OutputInit = (typeof OUTPUT_INITS)[number];
+/**
+ * What the Transformer's decoder reads in training besides the true tokens (scheduled sampling against
+ * exposure bias): nothing; its own teacher-forced predictions of a first pass ('parallel'); or its own
+ * free-running reconstruction ('free-running').
+ */
+export const SAMPLINGS = ['none', 'parallel', 'free-running'] as const;
+export type Sampling = (typeof SAMPLINGS)[number];
 /** Which validation figure picks best.bin and drives early stopping. */
 export const SELECTIONS = ['val-loss', 'free-running-r2'] as const;
 export type Selection = (typeof SELECTIONS)[number];
@@ -71,6 +78,14 @@ export interface TrainConfig {
   readonly freeRunLimit: number;
   /** What best.bin and early stopping follow: the validation loss, or the free-running R² (needs freeRunLimit). */
   readonly selectBy: Selection;
+  /**
+   * Transformer only: scheduled sampling. Each 10-token segment of the decoder's input is, with
+   * probability samplingRate (ramped up linearly over the first samplingRampSteps steps), the model's own
+   * prediction of it instead of the truth; the loss is still against the truth.
+   */
+  readonly sampling: Sampling;
+  readonly samplingRate: number;
+  readonly samplingRampSteps: number;
   /** A mid-epoch checkpoint.bin at least this often (minutes; 0 = only at epoch ends and on a stop). */
   readonly checkpointMinutes: number;
 }
@@ -100,6 +115,9 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   outputInit: 'default',
   freeRunLimit: 0,
   selectBy: 'val-loss',
+  sampling: 'none',
+  samplingRate: 0.5,
+  samplingRampSteps: 0,
   checkpointMinutes: 10,
 };
 
@@ -152,11 +170,17 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);
+  if (!SAMPLINGS.includes(c.sampling))
+    throw bad(`unknown --sampling '${c.sampling}'. Expected one of: ${SAMPLINGS.join(', ')}`);
+  if (!(c.samplingRate >= 0 && c.samplingRate <= 1))
+    throw bad(`--sampling-rate must be in [0, 1], got ${c.samplingRate}`);
+  int('sampling-ramp-steps', c.samplingRampSteps, 0);
   if (!SELECTIONS.includes(c.selectBy))
     throw bad(`unknown --select-by '${c.selectBy}'. Expected one of: ${SELECTIONS.join(', ')}`);
   if (c.model !== 'transformer') {
     if (c.outputInit !== 'default') throw bad('--output-init fit applies to the transformer only');
     if (c.freeRunLimit > 0) throw bad('--free-run-limit applies to the transformer only');
+    if (c.sampling !== 'none') throw bad('--sampling applies to the transformer only');
   }
   if (c.selectBy === 'free-running-r2' && c.freeRunLimit < 1)
     throw bad('--select-by free-running-r2 needs --free-run-limit ≥ 1');
@@ -175,6 +199,14 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   for (const m of c.lrMilestones) int('lr-milestones', m, 1);
   if (c.out.trim() === '') throw bad('--out must name a run folder');
   return c;
+}
+
+/** The scheduled-sampling probability at (0-based) global step `step`. */
+export function samplingProbability(c: TrainConfig, step: number): number {
+  if (c.sampling === 'none') return 0;
+  return c.samplingRampSteps > 0
+    ? c.samplingRate * Math.min(1, (step + 1) / c.samplingRampSteps)
+    : c.samplingRate;
 }
 
 /**

@@ -8,11 +8,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { DEFAULTS, learningRate, preset, type TrainConfig, validateConfig } from './config.ts';
+import { createModel } from './models/index.ts';
+import { ForwardContext } from './models/layers.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
-import { BEST_FILE, CHECKPOINT_FILE, LOG_FILE, type RunState, train } from './train.ts';
+import { BEST_FILE, CHECKPOINT_FILE, LOG_FILE, type RunState, scheduledInput, train } from './train.ts';
 
 let work: string;
 let data: string;
@@ -156,6 +160,78 @@ describe('validation within an epoch', () => {
     expect(state.bestStep).toBe(best.step);
     expect(state.bestVal).toBe(best.valLoss);
   }, 300_000);
+});
+
+describe('scheduled sampling', () => {
+  const config = (extra: Partial<TrainConfig>) =>
+    validateConfig({
+      ...DEFAULTS,
+      ...preset('transformer'),
+      model: 'transformer',
+      out: '/tmp/x',
+      ...extra,
+    } as TrainConfig);
+
+  /** Per (sample, segment): 'truth' or 'own' when the segment equals exactly one of them. */
+  function sources(
+    input: Float32Array,
+    truth: Float32Array,
+    own: Float32Array,
+    b: number,
+    t: number,
+  ): string[] {
+    const out: string[] = [];
+    const block = 10 * 75;
+    for (let i = 0; i < (b * t) / 10; i++) {
+      const seg = input.subarray(i * block, (i + 1) * block);
+      const same = (x: Float32Array) => seg.every((v, j) => Math.abs(v - x[i * block + j]!) < 1e-6);
+      out.push(same(truth) ? 'truth' : same(own.subarray(0)) ? 'own' : 'neither');
+    }
+    return out;
+  }
+
+  it('replaces whole 10-token segments by the model’s own predictions, chosen from (seed, step)', async () => {
+    await startBackend('wasm');
+    const model = createModel('transformer', 3);
+    const [b, t] = [3, 40];
+    const ecg = tf.randomUniform([b, 10, 12], -0.5, 0.5, 'float32', 1) as tf.Tensor3D;
+    const vm = tf.randomUniform([b, t, 75], 0, 1, 'float32', 2) as tf.Tensor3D;
+    const own = model.trainForward(ecg, vm, ForwardContext.inference());
+    const [truth, ownData] = [vm.dataSync() as Float32Array, own.dataSync() as Float32Array];
+
+    expect(scheduledInput(model, config({}), 0, ecg, vm)).toBe(vm);
+    expect(scheduledInput(model, config({ sampling: 'parallel', samplingRate: 0 }), 0, ecg, vm)).toBe(vm);
+    const all = scheduledInput(model, config({ sampling: 'parallel', samplingRate: 1 }), 0, ecg, vm);
+    expect(new Set(sources(all.dataSync() as Float32Array, truth, ownData, b, t))).toEqual(new Set(['own']));
+
+    const half = config({ sampling: 'parallel', samplingRate: 0.5 });
+    const at = (step: number) =>
+      sources(scheduledInput(model, half, step, ecg, vm).dataSync() as Float32Array, truth, ownData, b, t);
+    const step5 = at(5);
+    expect(step5).not.toContain('neither');
+    expect(step5).toContain('own');
+    expect(step5).toContain('truth');
+    expect(at(5)).toEqual(step5);
+    expect(at(6)).not.toEqual(step5);
+    // Ramped: at step 0 of a 1000-step ramp the probability is 0.0005.
+    const ramped = config({ sampling: 'parallel', samplingRate: 1, samplingRampSteps: 1000 });
+    expect(scheduledInput(model, ramped, 0, ecg, vm)).toBe(vm);
+    model.dispose();
+  });
+
+  it("'free-running' feeds back the model's autoregressive reconstruction", async () => {
+    await startBackend('wasm');
+    const model = createModel('transformer', 4);
+    const ecg = tf.randomUniform([2, 10, 12], -0.5, 0.5, 'float32', 3) as tf.Tensor3D;
+    const vm = tf.randomUniform([2, 500, 75], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const decoded = model.predict(ecg).dataSync() as Float32Array;
+    const input = scheduledInput(model, config({ sampling: 'free-running', samplingRate: 1 }), 0, ecg, vm);
+    const got = input.dataSync() as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - decoded[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    model.dispose();
+  });
 });
 
 describe('config', () => {

@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
 import { type Batch, gatherBatch, NORMALISATION, toChannelsLast } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { DEFAULTS, learningRate, type TrainConfig } from './config.ts';
+import { DEFAULTS, learningRate, samplingProbability, type TrainConfig } from './config.ts';
 import { type Cache, type CacheSplit, openCache } from './data.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
 import { createModel, type Model } from './models/index.ts';
@@ -262,15 +262,56 @@ export async function trainStep(
   const ctx = new ForwardContext(true, config.seed, step);
   const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
   const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
+  const input = scheduledInput(model, config, step, ecg, vm);
   const { value, grads } = tf.variableGrads(
-    () => lossOf(config, model.trainForward(ecg, vm, ctx), vm),
+    () => lossOf(config, model.trainForward(ecg, input, ctx), vm),
     trainable,
   );
   ctx.applyStateUpdates();
   adam.apply(new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g])), lr, step + 1);
   const loss = (await value.data())[0]!;
-  tf.dispose([value, ecg, vm, ...Object.values(grads)]);
+  tf.dispose([value, ecg, vm, ...(input === vm ? [] : [input]), ...Object.values(grads)]);
   return loss;
+}
+
+/** The random stream of scheduled sampling's segment choices (apart from order, dropout and init). */
+const SAMPLING_STREAM = 11;
+
+/**
+ * The decoder input of one step under scheduled sampling: the true tokens, with each 10-token segment
+ * (per sample, chosen from (seed, step)) replaced by the model's own prediction of it with the step's
+ * probability. The predictions come from a pass without dropout and without gradients: teacher-forced
+ * ('parallel') or free-running from the first 10 ECG steps ('free-running'). Returns `vm` itself when
+ * nothing is replaced.
+ */
+export function scheduledInput(
+  model: Model,
+  config: TrainConfig,
+  step: number,
+  ecg: tf.Tensor3D,
+  vm: tf.Tensor3D,
+): tf.Tensor3D {
+  const p = samplingProbability(config, step);
+  if (p <= 0 || model.architecture !== 'transformer') return vm;
+  const [b, t, c] = vm.shape;
+  const segments = t / SEGMENT;
+  const rng = samplePrng(config.seed, step, SAMPLING_STREAM);
+  const mask = new Float32Array(b * segments);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < p ? 1 : 0;
+  if (mask.every((m) => m === 0)) return vm;
+  return tf.tidy(() => {
+    const own =
+      config.sampling === 'free-running'
+        ? model.predict(ecg)
+        : model.trainForward(ecg, vm, ForwardContext.inference());
+    // Made outside variableGrads, so no gradient flows into the model's own predictions.
+    // [b, segments] → [b, t, 1]: one choice per 10-token segment, broadcast over its tokens and sites.
+    const m = tf.reshape(
+      tf.tile(tf.reshape(tf.tensor2d(mask, [b, segments]), [b, segments, 1]), [1, 1, SEGMENT]),
+      [b, t, 1],
+    );
+    return tf.add(tf.mul(m, tf.sub(own, vm)), vm) as tf.Tensor3D;
+  });
 }
 
 /** Mean loss over (at most `limit` of) a split, in inference mode; the Transformer teacher-forced. */
