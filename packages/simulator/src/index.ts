@@ -34,3 +34,4 @@ export {
   sampleName,
 } from './simulator.ts';
 export { ECG_GAIN, ELECTRODES_BODY, type HeartPlacement, meshToBody } from './torso.ts';
+export { DATA_VERSION } from './version.ts';

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DATA_VERSION } from '@ecg-tmp/simulator';
 import { CACHE_INDEX_FILE } from './data.ts';
 import { prepareData } from './prepare-data.ts';
 
@@ -25,7 +26,7 @@ async function exists(path: string): Promise<boolean> {
 /**
  * Returns the cache folder of `count` synthetic pairs under `seed`, simulating them first if needed.
  * @example
- * const dir = await syntheticCache({ count: 400, seed: 1, dataDir: 'data' }); // data/synthetic-s1-n400-cache
+ * const dir = await syntheticCache({ count: 400, seed: 1, dataDir: 'data' }); // data/synthetic-d2-s1-n400-cache
  */
 export async function syntheticCache(options: {
   count: number;
@@ -33,7 +34,8 @@ export async function syntheticCache(options: {
   dataDir: string;
   log?: (line: string) => void;
 }): Promise<string> {
-  const raw = join(resolve(options.dataDir), `synthetic-s${options.seed}-n${options.count}`);
+  // The simulator's data version in the name: a set an older simulator made is other data.
+  const raw = join(resolve(options.dataDir), `synthetic-d${DATA_VERSION}-s${options.seed}-n${options.count}`);
   const cacheDir = `${raw}-cache`;
   if (await exists(join(cacheDir, CACHE_INDEX_FILE))) return cacheDir;
   await mkdir(resolve(options.dataDir), { recursive: true });
