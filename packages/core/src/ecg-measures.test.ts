@@ -100,21 +100,31 @@ describe('measureEcg', () => {
     expect(m.precordial[5]!.rsRatio).toBeCloseTo(5.5, 1);
   });
 
-  it('counts a negative deflection before R as q, not S', () => {
-    const m = measureEcg(beat({ ...normal, rs: normal.rs.map(([r, s]) => [-s, -r] as const) }));
-    // Each lead is now a negative wave then a positive one: q then R, no S.
+  it('counts a negative deflection before R as q, not S, while it is smaller than R', () => {
+    const m = measureEcg(
+      beat({ ...normal, rs: normal.rs.map(([r, s]) => [-0.25 * (r + s), -(r + s)] as const) }),
+    );
+    // Each lead is now a small negative wave then a larger positive one: q then R, no S.
     for (const p of m.precordial) {
       expect(p.sMv).toBe(0);
       expect(p.rsRatio).toBe(Number.POSITIVE_INFINITY);
     }
   });
 
-  it('reads a QS complex with a small terminal positivity as S, not as an R without S', () => {
-    const qs = beat({ ...normal, rs: normal.rs.map(([, s]) => [-s, -0.05] as const) });
+  it('reads a deep negative wave before a small positive one (QS with a late wave) as S', () => {
+    const qs = beat({ ...normal, rs: normal.rs.map(([, s]) => [-s, -0.15] as const) });
     const v1 = measureEcg(qs).precordial[0]!;
-    expect(v1.rMv).toBeCloseTo(0.05, 2);
+    expect(v1.rMv).toBeCloseTo(0.15, 2);
     expect(v1.sMv).toBeCloseTo(1.0, 2);
-    expect(v1.rsRatio).toBeLessThan(0.1);
+    expect(v1.rsRatio).toBeCloseTo(0.15, 2);
+  });
+
+  it('measures the first complex as the QRS even when the T wave is steeper', () => {
+    // A slow QRS (120 ms, 0.8 mV, no precordial part) and a narrower T wave in every lead: the T's
+    // spatial velocity is about twice the QRS's.
+    const m = measureEcg(beat({ ...normal, qrsWidth: 120, frontalMv: 0.8, rs: [], tMv: 0.8, tWidth: 100 }));
+    expect(Math.abs(m.qrsOnsetMs - 100)).toBeLessThanOrEqual(6);
+    expect(Math.abs(m.qrsDurationMs - 120)).toBeLessThanOrEqual(8);
   });
 
   it('measures QT to the tangent T end, independent of a DC offset', () => {

@@ -6,19 +6,21 @@
  * whether a real ECG lies in the simulator's distribution.
  *
  * Input: one beat, channel-major [12, T] in LEAD_NAMES order (I, II, III, aVR, aVL, aVF, V1–V6), mV,
- * 1 kHz (STEP_MS), holding one QRS complex (the one with the steepest slopes is measured) and, for QT,
- * its T wave.
+ * 1 kHz (STEP_MS), holding one QRS complex and, for QT, its T wave.
  *
  * Method (fixed, so that measures compare across data sets):
  * 1. Spatial velocity s(t) = Σ |dx/dt| over the 8 independent leads (I, II, V1–V6), the derivative a
  *    central difference over ±2 ms, smoothed by a 5 ms moving mean.
- * 2. QRS onset / offset: walking out from the peak of s, the first sample followed (onset: preceded)
- *    by QUIET_MS of s below VELOCITY_THRESHOLD × peak — a notch inside the QRS does not end it.
+ * 2. The QRS is the first complex whose s reaches QRS_SEARCH_FRACTION (30%) of the record's largest s
+ *    (a wide QRS can be slower than its own T wave; a P wave stays well under 30%); its peak is the
+ *    largest s within QRS_PEAK_WINDOW_MS of that crossing. QRS onset / offset: walking out from that
+ *    peak, the first sample followed (onset: preceded) by QUIET_MS of s below VELOCITY_THRESHOLD × peak —
+ *    a notch inside the QRS does not end it.
  * 3. Amplitudes are relative to each lead's level at QRS onset (the isoelectric point; a real beat's
  *    offset and slow wander cancel). R = the largest positive deflection in the QRS, S = the largest
- *    negative deflection after R (so a septal q in V6 is not an S), R/S = R / S (Infinity when S = 0).
- *    A positive deflection under MIN_R_WAVE_MV (0.1 mV) is no R wave: in such a QS complex S is the
- *    deepest point of the QRS, so a drift at its end does not turn a QS into "R only".
+ *    negative deflection after R, R/S = R / S (Infinity when S = 0). A negative deflection before R
+ *    counts as a q (not an S) only while it is smaller than R: a septal q in V6 is no S, but in a QS
+ *    complex followed by a small positive wave or ST elevation, the deep negative wave is the S.
  *    QRS amplitude = peak-to-peak over the QRS.
  * 4. Frontal axis from the net QRS areas (∫ over onset…offset) of I and aVF on the hexaxial frame:
  *    lead I projects the frontal vector on 0°, aVF = (√3/2)·(its projection on +90°), so
@@ -36,8 +38,9 @@ import { LEAD_NAMES, type LeadName, N_LEADS, STEP_MS } from './layout.ts';
 export const VELOCITY_THRESHOLD = 0.08;
 /** How long the velocity must stay below the threshold to end the QRS (ms). */
 export const QUIET_MS = 8;
-/** A positive QRS deflection smaller than this (mV) is not an R wave: the complex is QS. */
-export const MIN_R_WAVE_MV = 0.1;
+/** The QRS is the first complex whose spatial velocity reaches this fraction of the record's largest. */
+export const QRS_SEARCH_FRACTION = 0.3;
+const QRS_PEAK_WINDOW_MS = 60;
 const DERIV_HALF_MS = 2;
 const SMOOTH_MS = 5;
 const T_SEARCH_AFTER_QRS_MS = 60;
@@ -109,9 +112,14 @@ export function measureEcg(leads: Float32Array | Float64Array): EcgMeasures {
     raw[t] = s / (2 * DERIV_HALF_MS * STEP_MS);
   }
   const vel = movingMean(raw, SMOOTH_MS);
-  let peak = 0;
-  for (let t = 1; t < T; t++) if (vel[t]! > vel[peak]!) peak = t;
-  if (!(vel[peak]! > 0)) throw new InputError('bad_value', 'ecg: flat record, no QRS to measure');
+  let top = 0;
+  for (let t = 1; t < T; t++) if (vel[t]! > vel[top]!) top = t;
+  if (!(vel[top]! > 0)) throw new InputError('bad_value', 'ecg: flat record, no QRS to measure');
+  let first = 0;
+  while (vel[first]! < QRS_SEARCH_FRACTION * vel[top]!) first++;
+  let peak = first;
+  for (let t = first; t < Math.min(T, first + QRS_PEAK_WINDOW_MS / STEP_MS); t++)
+    if (vel[t]! > vel[peak]!) peak = t;
 
   // 2. QRS boundaries.
   const thr = VELOCITY_THRESHOLD * vel[peak]!;
@@ -152,9 +160,10 @@ export function measureEcg(leads: Float32Array | Float64Array): EcgMeasures {
     let rAt = onset;
     for (let t = onset; t <= offset; t++) if (x(l, t) > x(l, rAt)) rAt = t;
     const rMv = Math.max(0, x(l, rAt) - base[l]!);
-    let sMv = 0;
-    // Under MIN_R_WAVE_MV there is no R wave (a QS complex): S is then its deepest point, wherever it is.
-    for (let t = rMv < MIN_R_WAVE_MV ? onset : rAt; t <= offset; t++) sMv = Math.max(sMv, base[l]! - x(l, t));
+    let before = 0;
+    for (let t = onset; t < rAt; t++) before = Math.max(before, base[l]! - x(l, t));
+    let sMv = before > rMv ? before : 0;
+    for (let t = rAt; t <= offset; t++) sMv = Math.max(sMv, base[l]! - x(l, t));
     return { lead, rMv, sMv, rsRatio: sMv > 0 ? rMv / sMv : Number.POSITIVE_INFINITY };
   });
 
