@@ -44,6 +44,7 @@ import { STREAM, samplePrng } from '../src/prng.ts';
 import { createProgress } from '../src/progress.ts';
 import { anchors, drawParams } from '../src/scenarios.ts';
 import { AP_MODES, type ApMode, createSimulator, type Simulator, sampleName } from '../src/simulator.ts';
+import { DATA_VERSION } from '../src/version.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const RESULT_FILE = resolve(ROOT, 'benchmarks/results/ap-bound.json');
@@ -297,6 +298,7 @@ async function main(argv: readonly string[]): Promise<number> {
     node: process.version,
     commit,
     modifiedSources: modified,
+    dataVersion: DATA_VERSION,
     set: { seed: options.seed, count: options.count, split: options.split, splitPairs: splitSize },
     drawBase: options.drawBase,
     scale: 'vm-affine, pooled over pairs × 500 steps × 75 sites',
@@ -305,7 +307,8 @@ async function main(argv: readonly string[]): Promise<number> {
   await writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(
     `AP information bound — seed ${options.seed}, ${options.count} pairs, ${options.split} split ` +
-      `(${splitSize} pairs), redraws ${options.drawBase + 1}…${options.drawBase + options.draws}, commit ${commit}` +
+      `(${splitSize} pairs), redraws ${options.drawBase + 1}…${options.drawBase + options.draws}, ` +
+      `simulator data version ${DATA_VERSION}, commit ${commit}` +
       `${modified.length > 0 ? ` + uncommitted ${modified.join(', ')}` : ''}\n\n` +
       `${boundTable(rows)}\n\nwrote ${values.out}\n`,
   );
