@@ -19,7 +19,7 @@ import { gatherBatch } from '../packages/trainer/src/batches.ts';
 import { loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
 import { ForwardContext } from '../packages/trainer/src/models/layers.ts';
 import { SEGMENT } from '../packages/trainer/src/models/transformer.ts';
-import { loadRunModel } from '../packages/trainer/src/train.ts';
+import { loadRunModel, runDataset } from '../packages/trainer/src/train.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -42,7 +42,8 @@ const batchSize = Number(values.batch);
 await startBackend('wasm');
 const { model, state } = await loadRunModel(runDir);
 if (model.architecture !== 'transformer') throw new Error(`${runDir} is a ${model.architecture} run`);
-const data = await loadCacheSplit(state.dataset, await readCacheIndex(state.dataset), split);
+const dataset = await runDataset(state);
+const data = await loadCacheSplit(dataset, await readCacheIndex(dataset), split);
 const count = Math.min(limit, data.count);
 const segments = N_STEPS / SEGMENT;
 const acc = { teacher: [] as MetricsAccumulator[], free: [] as MetricsAccumulator[] };

@@ -47,7 +47,7 @@ import { type CacheSplit, loadCacheSplit, readCacheIndex } from './data.ts';
 import { EXPERIMENTS, type Experiment, splitBatch } from './evaluate.ts';
 import type { Model } from './models/index.ts';
 import { figureSvg, type Panel } from './plots.ts';
-import { BEST_FILE, loadRunModel, type RunState } from './train.ts';
+import { BEST_FILE, loadRunModel, type RunState, runDataset } from './train.ts';
 
 const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val] [--limit N] [--backend ${BACKENDS.join('|')}]
        npm run evaluate -- --compare runs/<a> runs/<b> ... [--out runs/compare.md] [flags above, for runs not evaluated yet]`;
@@ -434,11 +434,11 @@ export async function evaluateRun(
   const backend = await startBackend(options.backend ?? stored.state.config.backend);
   const { model, state } = await loadRunModel(runDir);
   try {
-    const index = await readCacheIndex(state.dataset);
-    const split = await loadCacheSplit(state.dataset, index, options.split);
+    const dataset = await runDataset(state);
+    const index = await readCacheIndex(dataset);
+    const split = await loadCacheSplit(dataset, index, options.split);
     const count = Math.min(split.count, options.limit ?? split.count);
-    if (count < 1)
-      throw new InputError('bad_dataset', `${state.dataset}: the ${options.split} split is empty`);
+    if (count < 1) throw new InputError('bad_dataset', `${dataset}: the ${options.split} split is empty`);
     log(
       `${runDir}: ${state.config.model} from ${BEST_FILE} (step ${state.step}); ${options.split} split, ` +
         `${count} samples, on ${backend.name} (${backend.device})`,
@@ -477,7 +477,7 @@ export async function evaluateRun(
         trainMs: Math.round(state.trainMs),
         seed: state.config.seed,
         trainedOn: { backend: state.backend, device: state.device },
-        dataset: state.dataset,
+        dataset,
       },
       evaluation: {
         split: options.split,

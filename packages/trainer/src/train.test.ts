@@ -5,7 +5,7 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -126,6 +126,40 @@ describe('checkpoints within an epoch', () => {
       });
     }
     expect(seen).toEqual({ timed: true, untimed: false });
+  }, 300_000);
+});
+
+describe('a run moved to another folder (a committed checkpoint in a fresh clone)', () => {
+  it('resumes there and writes there, leaving the old folder alone', async () => {
+    const first = join(work, 'made-here');
+    const config = validateConfig({
+      ...DEFAULTS,
+      ...preset('cnn-lstm'),
+      model: 'cnn-lstm',
+      data: 'synthetic',
+      syntheticCount: 40,
+      out: first,
+      backend: 'wasm',
+      epochs: 1,
+      batch: 2,
+      trainLimit: 6,
+      valLimit: 2,
+    } as TrainConfig);
+    let steps = 0;
+    await train(config, {
+      onEvent: (e) => void (e.kind === 'step' && steps++),
+      shouldStop: () => steps >= 1,
+    });
+    const moved = join(work, 'moved');
+    await cp(first, moved, { recursive: true });
+    const before = (await stat(join(first, CHECKPOINT_FILE))).mtimeMs;
+    const state = await train({ ...config, out: moved }, { resume: true });
+    expect(state.finished).toBe(true);
+    expect(state.step).toBe(3);
+    expect(state.config.out).toBe(moved);
+    expect((await readCheckpoint<RunState>(join(moved, CHECKPOINT_FILE))).state.step).toBe(3);
+    expect((await stat(join(first, CHECKPOINT_FILE))).mtimeMs).toBe(before);
+    expect((await readCheckpoint<RunState>(join(first, CHECKPOINT_FILE))).state.step).toBe(1);
   }, 300_000);
 });
 

@@ -427,6 +427,19 @@ function paramsOnly(arrays: ReadonlyMap<string, Float32Array>): Map<string, Floa
   return out;
 }
 
+/**
+ * The cache folder a run was trained on, on this machine: the recorded one if it is here, else — for a
+ * run on the embedded synthetic data (a run committed from another machine) — the same set, made here.
+ */
+export async function runDataset(state: RunState): Promise<string> {
+  const here = await readFile(join(state.dataset, 'index.json')).then(
+    () => true,
+    () => false,
+  );
+  if (here || state.config.data !== 'synthetic') return state.dataset;
+  return resolveDataset(state.config);
+}
+
 /** Loads a run's weights (best.bin by default) into a fresh model on the running backend. */
 export async function loadRunModel(
   runDir: string,
@@ -459,7 +472,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   }
   // A checkpoint from before a setting existed resumes with that setting's default (each default is the
   // behaviour such runs had).
-  const config: TrainConfig = restored ? { ...DEFAULTS, ...restored.state.config } : configIn;
+  // A run resumes where its checkpoint is now (a committed run in a fresh clone), not where it was made.
+  const config: TrainConfig = restored
+    ? { ...DEFAULTS, ...restored.state.config, out: configIn.out }
+    : configIn;
   const backend = await startBackend(config.backend);
 
   // 1. Data.
@@ -474,7 +490,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   // 2. Model and optimiser.
   const model = createModel(config.model, config.seed);
   const adam = new Adam(model, config);
-  const state: RunState = restored?.state ?? {
+  const state: RunState = restored ? { ...restored.state, config } : {
     config,
     step: 0,
     epoch: 0,
@@ -495,6 +511,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     outputInit: null,
   };
   if (restored) {
+    state.dataset = datasetDir;
     model.params.write(paramsOnly(restored.arrays));
     adam.write(restored.arrays);
   } else if (config.outputInit === 'fit') {
