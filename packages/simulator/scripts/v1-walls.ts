@@ -1,21 +1,24 @@
 /**
  * Which wall makes V1: V1 (Wilson-referenced) split into the sources of the LV free wall, the septum
- * and the RV free wall, over the QRS of normal-scenario samples. The pseudo-ECG is a sum over
+ * and the RV free wall, over the QRS of one scenario's samples (normal by default). The pseudo-ECG is a sum over
  * tetrahedra of vol · ∇Vm · (lead vector), so grouping the tetrahedra by wall (the majority label of
  * their corners) splits V1 exactly: the three parts add up to V1.
  *
- *   npx tsx packages/simulator/scripts/v1-walls.ts [count = 10] [seed = 1]
+ *   npx tsx packages/simulator/scripts/v1-walls.ts [count = 10] [seed = 1] [variant = normal]
  *
  * Prints, per wall and for V1 itself, the median over the samples of the most positive and the most
- * negative contribution during the first 110 ms (mV).
+ * negative contribution during the first 200 ms (mV).
  */
 
 import { WALL } from '../src/mesh.ts';
+import { VARIANTS, type Variant } from '../src/scenarios.ts';
 import { createSimulator } from '../src/simulator.ts';
 import { ECG_GAIN } from '../src/torso.ts';
 
-const [count = 10, seed = 1] = process.argv.slice(2).map(Number);
-const WINDOW_MS = 110;
+const [count = 10, seed = 1] = process.argv.slice(2, 4).map(Number);
+const variant = (process.argv[4] ?? 'normal') as Variant;
+if (!VARIANTS.includes(variant)) throw new Error(`variant must be one of ${VARIANTS.join(', ')}`);
+const WINDOW_MS = 200;
 const V1 = 4;
 const sim = createSimulator();
 const { mesh } = sim;
@@ -60,7 +63,7 @@ for (let t = 0; t < mesh.tetCount; t++) {
 const highs: number[][] = [[], [], [], []];
 const lows: number[][] = [[], [], [], []];
 for (let i = 0; i < count; i++) {
-  const s = sim.simulate(seed, i, { variant: 'normal', includeNodeVm: true });
+  const s = sim.simulate(seed, i, { variant, includeNodeVm: true });
   const vm = s.nodeVm!;
   const hi = [-Infinity, -Infinity, -Infinity, -Infinity];
   const lo = [Infinity, Infinity, Infinity, Infinity];
@@ -88,7 +91,9 @@ const median = (a: number[]) => {
 };
 const names = ['LV free wall', 'septum', 'RV free wall', 'V1'];
 const order = [WALL.rvFree, WALL.lvFree, WALL.septum, 3];
-console.log(`V1 by wall, ${count} normal samples (seed ${seed}): median most positive / most negative (mV)`);
+console.log(
+  `V1 by wall, ${count} ${variant} samples (seed ${seed}): median most positive / most negative (mV)`,
+);
 for (const w of order) {
   console.log(
     `${names[w]!.padEnd(13)} ${median(highs[w]!).toFixed(2).padStart(6)} / ${median(lows[w]!).toFixed(2)}`,
