@@ -165,7 +165,7 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
       out.write(
         e.reason === 'interrupted'
           ? `\ntrain: stopped at step ${s.step}; checkpoint written. Continue with --resume.\n`
-          : `train: done (${s.stopReason}) after ${s.step} steps, ${duration(s.trainMs)}; best val ${s.bestVal?.toFixed(5)} at epoch ${(s.bestEpoch ?? 0) + 1}\n`,
+          : `train: done (${s.stopReason}) after ${s.step} steps, ${duration(s.trainMs)}; best.bin: epoch ${(s.bestEpoch ?? 0) + 1}${s.bestStep == null ? '' : ` (step ${s.bestStep})`} by ${s.config.selectBy}; lowest val loss ${s.bestVal?.toFixed(5)}${s.bestFreeRunR2 == null ? '' : `, best free-running R² ${s.bestFreeRunR2.toFixed(4)}`}\n`,
       );
     }
   };
