@@ -88,5 +88,8 @@ describe('eikonal propagation', () => {
     const endoOnly = edgeTable(mesh, false);
     expect(crossing(wallFast, 'RV07', 'EPI_RV07')).toBeLessThan(0.5 * crossing(endoOnly, 'RV07', 'EPI_RV07'));
     expect(crossing(wallFast, 'AHA05', 'EPI_AHA05')).toBe(crossing(endoOnly, 'AHA05', 'EPI_AHA05'));
+    // RBBB: without its bundle's drive the RV wall is crossed as if only the endocardium were fast.
+    const t = propagate(mesh, wallFast, { ...cond, rvWallFast: false }, [{ node: node('RV07'), timeMs: 0 }]);
+    expect(t[node('EPI_RV07')]! - t[node('RV07')]!).toBeCloseTo(crossing(endoOnly, 'RV07', 'EPI_RV07'), 9);
   });
 });

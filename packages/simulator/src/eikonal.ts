@@ -29,6 +29,12 @@ export interface ConductionParams {
   /** Speed of the fast endocardial layer (mm/ms); at or below vLong means no fast layer there. */
   readonly vEndoLv: number;
   readonly vEndoRv: number;
+  /**
+   * Whether the RV free wall's interior conducts at vEndoRv (default true). Its fast activation comes
+   * from the Purkinje network the right bundle drives; with that bundle blocked (RBBB) the wall is
+   * crossed at myocardial speed.
+   */
+  readonly rvWallFast?: boolean;
 }
 
 export interface EarlySite {
@@ -42,9 +48,9 @@ export interface EdgeTable {
   readonly lengthSq: Float64Array;
   /** Squared projection of the edge on the fibres. */
   readonly fibreSq: Float64Array;
-  /** 1 = LV fast layer, 2 = RV fast layer, 0 = myocardium. */
+  /** 1 = LV endocardial layer, 2 = RV endocardial layer, 3 = RV free wall (interior), 0 = myocardium. */
   readonly layer: Uint8Array;
-  /** Per node: the fast layer it belongs to (1 LV, 2 RV) or 0. */
+  /** Per node: 1 LV endocardium, 2 RV endocardium, 3 RV free-wall interior, 0 other. */
   readonly fastNode: Uint8Array;
   /** Per edge, the third nodes of the mesh triangles containing it: faceNode[faceStart[k] .. faceStart[k+1]). */
   readonly faceStart: Int32Array;
@@ -58,7 +64,7 @@ export function edgeTable(mesh: HeartMesh, rvWallFast = true): EdgeTable {
   for (let i = 0; i < mesh.nodeCount; i++) {
     if (mesh.surface[i] === SURFACE.lvEndo) fastNode[i] = 1;
     else if (mesh.surface[i] === SURFACE.rvEndo) fastNode[i] = 2;
-    else if (rvWallFast && mesh.wall[i] === WALL.rvFree) fastNode[i] = 2;
+    else if (rvWallFast && mesh.wall[i] === WALL.rvFree) fastNode[i] = 3;
   }
   const length = new Float64Array(n);
   const lengthSq = new Float64Array(n);
@@ -77,7 +83,10 @@ export function edgeTable(mesh: HeartMesh, rvWallFast = true): EdgeTable {
     const pa = dx * f[3 * a]! + dy * f[3 * a + 1]! + dz * f[3 * a + 2]!;
     const pb = dx * f[3 * b]! + dy * f[3 * b + 1]! + dz * f[3 * b + 2]!;
     fibreSq[k] = 0.5 * (pa * pa + pb * pb);
-    if (fastNode[a] === fastNode[b]) layer[k] = fastNode[a]!;
+    const la = fastNode[a]!;
+    const lb = fastNode[b]!;
+    if (la === 1 && lb === 1) layer[k] = 1;
+    else if (la >= 2 && lb >= 2) layer[k] = Math.max(la, lb);
   }
   // Third nodes of the triangles on each edge: every tet adds its two other nodes (deduplicated).
   const N = mesh.nodeCount;
@@ -139,13 +148,20 @@ export function propagate(
 ): Float64Array {
   const edgeCount = edges.length.length;
   const cost = new Float64Array(edgeCount);
+  const rvWallFast = cond.rvWallFast ?? true;
+  /** Ventricle of a fast-layer label: 1 LV, 2 RV (endocardium or wall), 0 none. */
+  const ventricle = (label: number) => (label === 1 ? 1 : label >= 2 ? 2 : 0);
   const il2 = 1 / (cond.vLong * cond.vLong);
   const it2 = 1 / (cond.vTrans * cond.vTrans);
   for (let k = 0; k < edgeCount; k++) {
     const myo = Math.sqrt(edges.fibreSq[k]! * il2 + (edges.lengthSq[k]! - edges.fibreSq[k]!) * it2);
     const layer = edges.layer[k];
     const fast =
-      layer === 1 ? edges.length[k]! / cond.vEndoLv : layer === 2 ? edges.length[k]! / cond.vEndoRv : myo;
+      layer === 1
+        ? edges.length[k]! / cond.vEndoLv
+        : layer === 2 || (layer === 3 && rvWallFast)
+          ? edges.length[k]! / cond.vEndoRv
+          : myo;
     let c = Math.min(fast, myo);
     if (slowness) c *= 0.5 * (slowness[mesh.edges[2 * k]!]! + slowness[mesh.edges[2 * k + 1]!]!);
     cost[k] = c;
@@ -178,7 +194,8 @@ export function propagate(
         const ux = p[3 * m]! - p[3 * n]!;
         const uy = p[3 * m + 1]! - p[3 * n + 1]!;
         const uz = p[3 * m + 2]! - p[3 * n + 2]!;
-        const sm = fastNode[m]!;
+        const lm = fastNode[m]!;
+        const vm = ventricle(lm);
         for (let q = faceStart[e]!; q < faceStart[e + 1]!; q++) {
           const y = faceNode[q]!;
           if (!done[y]) continue;
@@ -193,8 +210,14 @@ export function propagate(
           let A: number;
           let B: number;
           let C: number;
-          const fastLayer = sm !== 0 && fastNode[n] === sm && fastNode[y] === sm;
-          const vFast = sm === 1 ? cond.vEndoLv : cond.vEndoRv;
+          const ln = fastNode[n]!;
+          const ly = fastNode[y]!;
+          const fastLayer =
+            vm !== 0 &&
+            ventricle(ln) === vm &&
+            ventricle(ly) === vm &&
+            (rvWallFast || (lm !== 3 && ln !== 3 && ly !== 3));
+          const vFast = vm === 1 ? cond.vEndoLv : cond.vEndoRv;
           if (fastLayer && vFast > cond.vLong) {
             const iv2 = 1 / (vFast * vFast);
             A = (ux * ux + uy * uy + uz * uz) * iv2;

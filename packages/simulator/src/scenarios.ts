@@ -178,7 +178,9 @@ export function drawParams(rng: Prng, mesh: HeartMesh, anchor: Anchors, forced?:
   }
 
   const ap = drawAp(rng, variant);
-  return { variant, earlySites, conduction: { vLong, vTrans, vEndoLv, vEndoRv }, scar, ap };
+  // RBBB: the RV wall loses its Purkinje drive and is crossed at myocardial speed (eikonal.ts).
+  const conduction = { vLong, vTrans, vEndoLv, vEndoRv, rvWallFast: variant !== 'rbbb' };
+  return { variant, earlySites, conduction, scar, ap };
 }
 
 /**
