@@ -83,7 +83,7 @@ export interface Simulator {
 }
 
 export interface SimulatorOptions {
-  /** Global ECG gain (default: the calibrated ECG_GAIN). */
+  /** Global ECG gain (default: ECG_GAIN, see torso.ts). */
   readonly gain?: number;
 }
 
