@@ -9,5 +9,7 @@
  *   1  the first simulator (up to 2026-12-05)
  *   2  adult-norm ECG (issue 17, part 0): RV free wall in the fast layer, moderator-band early site,
  *      Purkinje-myocardial speeds, torso-boundary gain
+ *   3  rbbb beats cross the RV free wall at myocardial speed (its Purkinje drive is blocked); the
+ *      other classes as in 2
  */
-export const DATA_VERSION = 2;
+export const DATA_VERSION = 3;
