@@ -4,7 +4,7 @@
  * held-out samples. Segment 0 is the SqueezeNet input layer's own prediction of the first 10 ms, the
  * same in both.
  *
- *   npm run bench:segments -- runs/tf [--split test|val] [--limit 64] [--out benchmarks/results/x.json]
+ *   npm run bench:segments -- runs/tf [--split test|val] [--limit 64] [--weights best|last] [--out F.json]
  *
  * Prints a table (every 5th segment, and the totals) and writes every segment's MSE and R² to --out.
  */
@@ -28,6 +28,7 @@ const { values, positionals } = parseArgs({
     limit: { type: 'string', default: '64' },
     batch: { type: 'string', default: '16' },
     out: { type: 'string' },
+    weights: { type: 'string', default: 'best' },
   },
 });
 const runDir = positionals[0];
@@ -40,7 +41,7 @@ const limit = Number(values.limit);
 const batchSize = Number(values.batch);
 
 await startBackend('wasm');
-const { model, state } = await loadRunModel(runDir);
+const { model, state } = await loadRunModel(runDir, values.weights === 'last' ? 'last' : 'best');
 if (model.architecture !== 'transformer') throw new Error(`${runDir} is a ${model.architecture} run`);
 const dataset = await runDataset(state);
 const data = await loadCacheSplit(dataset, await readCacheIndex(dataset), split);
