@@ -21,9 +21,9 @@
  * - single draw: R² of one fresh draw against the truth (all K draws scored, pooled) — a predictor that
  *   gets the activation right and guesses an AP.
  * The early ECG does see a little of the AP: the upstroke's height and the spike and notch that follow
- * scale the first 10 ms (a full redraw changes them by ~7% RMS). So the same is measured again with
+ * scale the first 10 ms (a full redraw changes them by ~5% RMS). So the same is measured again with
  * redraws that keep the sample's own upstroke (apKeep 'upstroke': rest, peak, plateau start, notch),
- * which leave the first 10 ms of ECG unchanged to < 0.1%: that bound holds for any predictor from the
+ * which leave the first 10 ms of ECG unchanged to ~0.001%: that bound holds for any predictor from the
  * first 10 ms of ECG, however much of the activation it recovers.
  * The same is done for the fixed-AP variant (`ap: 'fixed'`), where nothing is drawn, so both scores
  * must come out 1. Results go to benchmarks/results/ap-bound.json and a table to stdout.
