@@ -6,6 +6,8 @@ import {
   leadsFromElectrodes,
   N_ELECTRODES,
   NOT_ACTIVATED,
+  NOT_REPOLARISED,
+  repolarisationTimes,
   signal,
   timeMajorToChannelMajor,
 } from './layout.ts';
@@ -104,5 +106,92 @@ describe('activationTimes', () => {
   it('accepts another threshold (normalised scales)', () => {
     const at = activationTimes(signal(new Float32Array([0.1, 0.5, 0.7]), [1, 1, 3]), 0.631);
     expect(Array.from(at)).toEqual([2]);
+  });
+});
+
+/**
+ * A stylised AP over `steps` ms: −85 mV rest, upstroke to +30 mV at `up`, a plateau sagging from +30 to
+ * 0 mV, a linear phase 3 from 0 mV at `down` to −90 mV 60 ms later (an after-hyperpolarisation), then a
+ * slow return to −85 mV. Vm is −60 mV at step `down` + 40 and below it from `down` + 41 on.
+ */
+function ap(steps: number, up: number, down: number): Float32Array {
+  const v = new Float32Array(steps);
+  for (let k = 0; k < steps; k++) {
+    if (k < up) v[k] = -85;
+    else if (k < down) v[k] = 30 - (30 * (k - up)) / (down - up);
+    else if (k < down + 60) v[k] = -1.5 * (k - down);
+    else v[k] = Math.min(-85, -90 + (k - down - 60) * 0.1);
+  }
+  return v;
+}
+
+describe('repolarisationTimes', () => {
+  it('finds the downward crossing of −60 mV of a synthetic AP', () => {
+    // −1.5 × 40 = −60 is not below −60; −1.5 × 41 is: step down + 41.
+    const rt = repolarisationTimes(signal(ap(500, 20, 250), [1, 1, 500]));
+    expect(Array.from(rt)).toEqual([291]);
+    // Why not a level near rest: the trace dips to −90 mV and ends at −85 mV, above −88 mV, so it never
+    // stays below that level.
+    expect(Array.from(repolarisationTimes(signal(ap(500, 20, 250), [1, 1, 500]), -88))).toEqual([
+      NOT_REPOLARISED,
+    ]);
+  });
+
+  it('returns NOT_REPOLARISED for an AP that outlasts the window and for a site never activated', () => {
+    const long = ap(500, 20, 480); // at step 499 Vm is −28.5 mV, still above −60
+    const rest = new Float32Array(500).fill(-85);
+    // Depolarised to −40 mV but never above 0 mV: not activated, so not repolarised either.
+    const subthreshold = rest.map((v, k) => (k >= 100 && k < 200 ? -40 : v));
+    const rt = repolarisationTimes(
+      signal(Float32Array.from([...long, ...rest, ...subthreshold]), [1, 3, 500]),
+    );
+    expect(Array.from(rt)).toEqual([NOT_REPOLARISED, NOT_REPOLARISED, NOT_REPOLARISED]);
+  });
+
+  it('takes the last downward crossing when the trace wiggles around −60 mV', () => {
+    const v = ap(500, 20, 250);
+    // ±3 mV noise on the way down puts Vm back above −60 at steps 293, 294 and 297.
+    v[293] = -58;
+    v[294] = -59;
+    v[297] = -59.5;
+    expect(Array.from(repolarisationTimes(signal(v, [1, 1, 500])))).toEqual([298]);
+  });
+
+  it('is NOT_REPOLARISED when the trace ends above the level after a crossing (a second upstroke)', () => {
+    const v = ap(500, 20, 250);
+    for (let k = 480; k < 500; k++) v[k] = 10;
+    expect(Array.from(repolarisationTimes(signal(v, [1, 1, 500])))).toEqual([NOT_REPOLARISED]);
+  });
+
+  it('ignores a downward crossing before activation', () => {
+    // Starts above −60 mV, falls to rest, then fires.
+    const v = ap(500, 100, 300);
+    for (let k = 0; k < 10; k++) v[k] = -50;
+    expect(Array.from(repolarisationTimes(signal(v, [1, 1, 500])))).toEqual([341]);
+  });
+
+  it('indexes the result [b × C + c] and reads each channel of each sample', () => {
+    const [b, c, t] = [2, 3, 500];
+    const data = new Float32Array(b * c * t);
+    const down = (i: number) => 150 + 10 * i;
+    for (let i = 0; i < b * c; i++) data.set(ap(t, 10 + i, down(i)), i * t);
+    const rt = repolarisationTimes(signal(data, [b, c, t]));
+    expect(Array.from(rt)).toEqual(Array.from({ length: b * c }, (_, i) => down(i) + 41));
+    expect(rt[1 * c + 2]).toBe(down(5) + 41);
+  });
+
+  it('accepts other levels (normalised scales)', () => {
+    // (V + 85.5) / 135.5: 0 mV → 0.631; −61 mV (no sample sits on it, unlike −60) → 0.181.
+    const norm = ap(500, 20, 250).map((v) => (v + 85.5) / 135.5);
+    const rt = repolarisationTimes(signal(norm, [1, 1, 500]), 24.5 / 135.5, 85.5 / 135.5);
+    expect(Array.from(rt)).toEqual([291]);
+  });
+
+  it('rejects data that does not match its shape', () => {
+    expect(() => repolarisationTimes({ data: new Float32Array(499), shape: [1, 1, 500] })).toThrow(
+      /shape \[1, 1, 500\] needs 500 values, got 499/,
+    );
+    expect(() => repolarisationTimes({ data: new Float32Array(0), shape: [0, 75, 500] })).toThrow(InputError);
+    expect(() => activationTimes({ data: new Float32Array(10), shape: [1, 75, 500] })).toThrow(InputError);
   });
 });

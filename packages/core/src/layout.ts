@@ -1,7 +1,7 @@
 /**
  * @module
  * Signal layout shared by every package: ECG [B, 12, T] and TMP [B, 75, T] as channel-major Float32Array
- * with an explicit shape, the 10-electrode → 12-lead derivation and activation times.
+ * with an explicit shape, the 10-electrode → 12-lead derivation, and activation and repolarisation times.
  *
  * The real data set stores time-major arrays ((500, 10) electrodes, (500, 75) sites); models and the
  * wire format use channel-major [B, C, T]. Conversions happen here and nowhere else.
@@ -146,17 +146,65 @@ export const NOT_ACTIVATED = -1;
 /**
  * Activation time of every channel of a [B, C, T] TMP signal: the first time step (ms) at which
  * Vm > 0 mV, or NOT_ACTIVATED. `thresholdMv` lets callers use another level (e.g. on a normalised
- * scale, pass the normalised image of 0 mV). Returns Int32Array [B × C].
+ * scale, pass the normalised image of 0 mV). Returns Int32Array [B × C]. Throws InputError
+ * ('bad_shape') when the data and the shape disagree.
  * @example
  * const at = activationTimes(tmp); // at[b * 75 + site]
  */
 export function activationTimes(tmp: Signal, thresholdMv = 0): Int32Array {
+  // A Signal built by hand skips signal()'s check; a short buffer would read as never activated.
+  signal(tmp.data, tmp.shape, 'tmp');
   const [b, c, t] = tmp.shape;
   const out = new Int32Array(b * c).fill(NOT_ACTIVATED);
   for (let row = 0; row < b * c; row++) {
     const base = row * t;
     for (let k = 0; k < t; k++) {
       if (tmp.data[base + k]! > thresholdMv) {
+        out[row] = k * STEP_MS;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Value returned by repolarisationTimes for a site that never activates or is still depolarised at the end. */
+export const NOT_REPOLARISED = -1;
+
+/**
+ * Repolarisation time of every channel of a [B, C, T] TMP signal: the last step k (ms) after the site's
+ * activation at which Vm crosses `thresholdMv` downward (Vm[k − 1] ≥ thr > Vm[k]). Returns Int32Array
+ * [B × C]; repolarisation − activation is an action-potential duration at that level.
+ *
+ * Why a threshold crossing at −60 mV: with rest near −85 mV and a +20…+45 mV peak, −60 mV lies at about
+ * 90 % repolarisation (APD90) without needing each trace's own rest and peak, which a poor reconstruction
+ * gets wrong. The crossing is steep in phase 3, so it is well placed in time; a level on the plateau
+ * (0 mV, APD50) would be dominated by the slow plateau's drift, and a level at rest by the
+ * after-hyperpolarisation and the slow return to rest. The *last* downward crossing is taken so that a
+ * trace wiggling around the level (noise, a ragged prediction) is timed when it finally stays below.
+ *
+ * Odd traces: NOT_REPOLARISED (−1) when the site never activates (never above `activationMv`, as in
+ * activationTimes), when it has not come back below the level by the last step (the AP outlasts the
+ * window, or a second upstroke is still in progress — the trace ends at or above `thresholdMv`), or when
+ * no downward crossing follows activation. A NaN sample is neither above nor below the level: it makes no
+ * crossing, and a NaN last step reads as not repolarised. `activationMv` is where activation is looked
+ * for, so a caller on a normalised scale passes the images of both levels. Throws InputError
+ * ('bad_shape') when the data and the shape disagree.
+ * @example
+ * const rt = repolarisationTimes(tmp); // rt[b * 75 + site], ms; −1 if not back below −60 mV
+ */
+export function repolarisationTimes(tmp: Signal, thresholdMv = -60, activationMv = 0): Int32Array {
+  const [b, c, t] = tmp.shape;
+  const at = activationTimes(tmp, activationMv);
+  const out = new Int32Array(b * c).fill(NOT_REPOLARISED);
+  for (let row = 0; row < b * c; row++) {
+    if (at[row] === NOT_ACTIVATED) continue;
+    const base = row * t;
+    const from = at[row]! / STEP_MS;
+    // Not back below the level at the end of the window: still depolarised, whatever happened before.
+    if (!(tmp.data[base + t - 1]! < thresholdMv)) continue;
+    for (let k = t - 1; k > from; k--) {
+      if (tmp.data[base + k - 1]! >= thresholdMv && tmp.data[base + k]! < thresholdMv) {
         out[row] = k * STEP_MS;
         break;
       }
