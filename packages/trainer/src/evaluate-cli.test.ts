@@ -63,6 +63,7 @@ describe('npm run evaluate', () => {
     expect(stdout).toMatch(/\| MAE ↓ \| \d\.\d{4} \| \d\.\d{4} \| 0\.0733 \| 0\.4785 \|/);
     expect((await readdir(join(run, EVAL_DIR))).sort()).toEqual([
       'activation.svg',
+      'repolarisation.svg',
       'results.json',
       'results.md',
       'tmp-exp1.svg',
@@ -82,7 +83,18 @@ describe('npm run evaluate', () => {
       expect(a.pairs + a.notActivated.true + a.notActivated.predicted).toBeGreaterThanOrEqual(
         samples * N_SITES,
       );
+      const p = r.repolarisation[exp]!;
+      expect(p.pairs + p.notRepolarised.true + p.notRepolarised.predicted).toBeGreaterThanOrEqual(
+        samples * N_SITES,
+      );
+      // A site that does not activate cannot repolarise.
+      expect(p.notRepolarised.true).toBeGreaterThanOrEqual(a.notActivated.true);
+      expect(p.notRepolarised.predicted).toBeGreaterThanOrEqual(a.notActivated.predicted);
+      expect(p.apdMaeMs === null).toBe(p.pairs === 0);
     }
+    // The simulator's APs end within the window at most sites; the truth is the same in both experiments.
+    expect(r.repolarisation.full!.notRepolarised.true).toBeLessThan((samples * N_SITES) / 2);
+    expect(r.repolarisation.limited!.notRepolarised.true).toBe(r.repolarisation.full!.notRepolarised.true);
     expect(r.paper).toEqual(PAPER.squeezenet1d);
     // 2 samples × 4 sites, a true and a predicted trace each.
     const tmp = await readFile(join(run, EVAL_DIR, 'tmp-exp1.svg'), 'utf8');
@@ -90,7 +102,15 @@ describe('npm run evaluate', () => {
     expect(tmp.match(/<g class="series"/g)).toHaveLength(2 * 4 * 2);
     const at = await readFile(join(run, EVAL_DIR, 'activation.svg'), 'utf8');
     expect(at.match(/<g class="panel"/g)).toHaveLength(2);
-    expect(await readFile(join(run, EVAL_DIR, 'results.md'), 'utf8')).toContain('| R² ↑ |');
+    const rt = await readFile(join(run, EVAL_DIR, 'repolarisation.svg'), 'utf8');
+    expect(rt.match(/<g class="panel"/g)).toHaveLength(2);
+    expect(rt).toContain('predicted repolarisation time (ms)');
+    const md = await readFile(join(run, EVAL_DIR, 'results.md'), 'utf8');
+    expect(md).toContain('| R² ↑ |');
+    expect(md).toMatch(
+      /Repolarisation times[^\n]*\n\n- Exp I: MAE (—|\d+\.\d ms), APD \(repolarisation − activation\) MAE/,
+    );
+    expect(md).toContain('![Repolarisation times](repolarisation.svg)');
   });
 
   it('compares runs, evaluating those without results first', async () => {

@@ -16,6 +16,7 @@
  *   results.md, results.json       metrics per experiment, run and evaluation details, the paper's numbers
  *   tmp-exp1.svg, tmp-exp2.svg     true vs predicted TMP (mV) at 4 sites of the first 2 samples
  *   activation.svg                 predicted vs true activation times (first Vm > 0 mV, ms), identity line
+ *   repolarisation.svg             the same for repolarisation times (last fall below −60 mV, ms)
  * `--compare` reads each run's eval/results.json, evaluating the runs that have none first (with the flags
  * given), and writes the table to --out (default runs/compare.md) and the numbers to a .json beside it.
  * Bad arguments: a message and exit code 2 before any work.
@@ -36,7 +37,9 @@ import {
   N_SITES,
   N_STEPS,
   NOT_ACTIVATED,
+  NOT_REPOLARISED,
   normaliseVm,
+  repolarisationTimes,
   type Signal,
 } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -94,7 +97,7 @@ const METRIC_LABELS: Readonly<Record<MetricName, string>> = {
 /** Spread over the 75 recording sites; the first 2 samples of the split are drawn at each. */
 const PLOT_SITES = [0, 25, 50, 74] as const;
 const PLOT_SAMPLES = 2;
-/** Enough points to show the spread of activation times without a multi-megabyte SVG. */
+/** Enough points to show the spread of activation (or repolarisation) times without a multi-megabyte SVG. */
 const MAX_SCATTER_POINTS = 3000;
 
 export const EVAL_DIR = 'eval';
@@ -120,6 +123,17 @@ export interface ActivationStats {
   readonly maeMs: number | null;
   /** Sites that never pass 0 mV, in the data and in the prediction. */
   readonly notActivated: { readonly true: number; readonly predicted: number };
+}
+
+/** Repolarisation times (ms, last fall below −60 mV: core's repolarisationTimes), true vs predicted. */
+export interface RepolarisationStats {
+  /** Pairs where both repolarise within the window; both MAEs are over these. */
+  readonly pairs: number;
+  readonly maeMs: number | null;
+  /** Of the action-potential duration, repolarisation − activation time. */
+  readonly apdMaeMs: number | null;
+  /** Sites never activated or still above −60 mV at the last step, in the data and in the prediction. */
+  readonly notRepolarised: { readonly true: number; readonly predicted: number };
 }
 
 /** Contents of runs/<id>/eval/results.json. Metrics that are undefined (NaN) are stored as null. */
@@ -151,6 +165,7 @@ export interface EvalResults {
   };
   readonly metrics: Partial<Record<Experiment, Record<keyof Metrics, number | null>>>;
   readonly activation: Partial<Record<Experiment, ActivationStats>>;
+  readonly repolarisation: Partial<Record<Experiment, RepolarisationStats>>;
   readonly paper: Readonly<Record<Experiment, MetricTable>>;
 }
 
@@ -225,8 +240,11 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
 interface ExperimentOutcome {
   readonly metrics: Metrics;
   readonly activation: ActivationStats;
+  readonly repolarisation: RepolarisationStats;
   readonly atTrue: Int32Array;
   readonly atPred: Int32Array;
+  readonly rtTrue: Int32Array;
+  readonly rtPred: Int32Array;
   /** The first PLOT_SAMPLES samples in mV: [n, 75, 500]. */
   readonly examples: { readonly truth: Signal; readonly prediction: Signal };
 }
@@ -258,7 +276,38 @@ function activationStats(atTrue: Int32Array, atPred: Int32Array): ActivationStat
   };
 }
 
-/** Predicts `count` samples of a split from ECG prepared as `input` and pools metrics and activation times. */
+function repolarisationStats(
+  atTrue: Int32Array,
+  atPred: Int32Array,
+  rtTrue: Int32Array,
+  rtPred: Int32Array,
+): RepolarisationStats {
+  let pairs = 0;
+  let sum = 0;
+  let apdSum = 0;
+  let notTrue = 0;
+  let notPred = 0;
+  for (let i = 0; i < rtTrue.length; i++) {
+    const t = rtTrue[i]!;
+    const p = rtPred[i]!;
+    if (t === NOT_REPOLARISED) notTrue++;
+    if (p === NOT_REPOLARISED) notPred++;
+    // A repolarised site has activated, so its activation time is there too.
+    if (t !== NOT_REPOLARISED && p !== NOT_REPOLARISED) {
+      pairs++;
+      sum += Math.abs(p - t);
+      apdSum += Math.abs(p - atPred[i]! - (t - atTrue[i]!));
+    }
+  }
+  return {
+    pairs,
+    maeMs: pairs > 0 ? sum / pairs : null,
+    apdMaeMs: pairs > 0 ? apdSum / pairs : null,
+    notRepolarised: { true: notTrue, predicted: notPred },
+  };
+}
+
+/** Predicts `count` samples of a split from ECG prepared as `input` and pools metrics, activation and repolarisation times. */
 async function runExperiment(
   model: Model,
   split: CacheSplit,
@@ -271,6 +320,8 @@ async function runExperiment(
   const acc = new MetricsAccumulator();
   const atTrue = new Int32Array(count * N_SITES);
   const atPred = new Int32Array(count * N_SITES);
+  const rtTrue = new Int32Array(count * N_SITES);
+  const rtPred = new Int32Array(count * N_SITES);
   let examples: ExperimentOutcome['examples'] | undefined;
   for (let from = 0; from < count; from += batchSize) {
     const to = Math.min(count, from + batchSize);
@@ -284,6 +335,8 @@ async function runExperiment(
     const predictionMv = denormaliseVm(prediction, NORMALISATION.tmp);
     atTrue.set(activationTimes(vm), from * N_SITES);
     atPred.set(activationTimes(predictionMv), from * N_SITES);
+    rtTrue.set(repolarisationTimes(vm), from * N_SITES);
+    rtPred.set(repolarisationTimes(predictionMv), from * N_SITES);
     if (examples === undefined) {
       const n = Math.min(PLOT_SAMPLES, to - from);
       examples = { truth: firstSamples(vm, n), prediction: firstSamples(predictionMv, n) };
@@ -293,8 +346,11 @@ async function runExperiment(
   return {
     metrics: acc.result(),
     activation: activationStats(atTrue, atPred),
+    repolarisation: repolarisationStats(atTrue, atPred, rtTrue, rtPred),
     atTrue,
     atPred,
+    rtTrue,
+    rtPred,
     examples: examples!,
   };
 }
@@ -320,27 +376,58 @@ function tmpFigure(title: string, examples: ExperimentOutcome['examples'], ids: 
   return figureSvg({ title, panels, columns: PLOT_SITES.length });
 }
 
-function activationFigure(title: string, outcomes: [Experiment, ExperimentOutcome][]): string {
+/** What one predicted-vs-true scatter of per-site times shows; `missing` marks a site without a time. */
+interface TimesPlot {
+  readonly times: (o: ExperimentOutcome) => { readonly truth: Int32Array; readonly pred: Int32Array };
+  readonly missing: number;
+  readonly what: string;
+  /** The panel's title after the experiment's name; `sampled` says when not every point is drawn. */
+  readonly summary: (o: ExperimentOutcome, sampled: string) => string;
+}
+
+const ACTIVATION_PLOT: TimesPlot = {
+  times: (o) => ({ truth: o.atTrue, pred: o.atPred }),
+  missing: NOT_ACTIVATED,
+  what: 'activation time',
+  summary: ({ activation: a }, sampled) =>
+    `${a.pairs} sites${sampled}, MAE ${msText(a.maeMs)}; never active: ${a.notActivated.true} true / ${a.notActivated.predicted} predicted`,
+};
+
+const REPOLARISATION_PLOT: TimesPlot = {
+  times: (o) => ({ truth: o.rtTrue, pred: o.rtPred }),
+  missing: NOT_REPOLARISED,
+  what: 'repolarisation time',
+  summary: ({ repolarisation: r }, sampled) =>
+    `${r.pairs} sites${sampled}, MAE ${msText(r.maeMs)} (APD ${msText(r.apdMaeMs)}); not repolarised: ${r.notRepolarised.true} true / ${r.notRepolarised.predicted} predicted`,
+};
+
+function msText(ms: number | null): string {
+  return ms === null ? '—' : `${ms.toFixed(1)} ms`;
+}
+
+function timesFigure(title: string, outcomes: [Experiment, ExperimentOutcome][], plot: TimesPlot): string {
   const panels = outcomes.map(([exp, o]): Panel => {
+    const { truth, pred } = plot.times(o);
+    let pairs = 0;
+    for (let i = 0; i < truth.length; i++) if (truth[i] !== plot.missing && pred[i] !== plot.missing) pairs++;
     const x: number[] = [];
     const y: number[] = [];
-    const stride = Math.max(1, Math.ceil(o.activation.pairs / MAX_SCATTER_POINTS));
+    const stride = Math.max(1, Math.ceil(pairs / MAX_SCATTER_POINTS));
     let k = 0;
-    for (let i = 0; i < o.atTrue.length; i++) {
-      if (o.atTrue[i] === NOT_ACTIVATED || o.atPred[i] === NOT_ACTIVATED) continue;
+    for (let i = 0; i < truth.length; i++) {
+      if (truth[i] === plot.missing || pred[i] === plot.missing) continue;
       if (k++ % stride === 0) {
-        x.push(o.atTrue[i]!);
-        y.push(o.atPred[i]!);
+        x.push(truth[i]!);
+        y.push(pred[i]!);
       }
     }
     const lo = Math.min(0, ...x, ...y);
     const hi = Math.max(1, ...x, ...y);
-    const { pairs, maeMs, notActivated } = o.activation;
     const sampled = stride > 1 ? `, every ${stride}th drawn` : '';
     return {
-      title: `${EXP_NAMES[exp]}: ${pairs} sites${sampled}, MAE ${maeMs === null ? '—' : maeMs.toFixed(1)} ms; never active: ${notActivated.true} true / ${notActivated.predicted} predicted`,
-      xLabel: 'true activation time (ms)',
-      yLabel: 'predicted activation time (ms)',
+      title: `${EXP_NAMES[exp]}: ${plot.summary(o, sampled)}`,
+      xLabel: `true ${plot.what} (ms)`,
+      yLabel: `predicted ${plot.what} (ms)`,
       sameScale: true,
       series: [
         { label: 'identity', x: [lo, hi], y: [lo, hi], style: 'line', color: '#999' },
@@ -390,8 +477,11 @@ function resultsMarkdown(r: EvalResults): string {
   const exps = EXPERIMENTS.filter((e) => r.metrics[e] !== undefined);
   const activation = exps.map((e) => {
     const a = r.activation[e]!;
-    const mae = a.maeMs === null ? '—' : `${a.maeMs.toFixed(1)} ms`;
-    return `- ${EXP_NAMES[e]}: MAE ${mae} over ${a.pairs} (sample, site) pairs; never above 0 mV: ${a.notActivated.true} true, ${a.notActivated.predicted} predicted`;
+    return `- ${EXP_NAMES[e]}: MAE ${msText(a.maeMs)} over ${a.pairs} (sample, site) pairs; never above 0 mV: ${a.notActivated.true} true, ${a.notActivated.predicted} predicted`;
+  });
+  const repolarisation = exps.map((e) => {
+    const p = r.repolarisation[e]!;
+    return `- ${EXP_NAMES[e]}: MAE ${msText(p.maeMs)}, APD (repolarisation − activation) MAE ${msText(p.apdMaeMs)}, over ${p.pairs} (sample, site) pairs; never activated or not back below −60 mV by ${N_STEPS} ms: ${p.notRepolarised.true} true, ${p.notRepolarised.predicted} predicted`;
   });
   const transformerNote =
     r.model === 'transformer' ? ' The Transformer reads only the first 10 ms in both experiments.' : '';
@@ -409,8 +499,13 @@ function resultsMarkdown(r: EvalResults): string {
     '',
     ...activation,
     '',
+    'Repolarisation times (the last time Vm falls below −60 mV after activation, ≈ APD90):',
+    '',
+    ...repolarisation,
+    '',
     ...exps.map((e) => `![TMP ${EXP_NAMES[e]}](tmp-${EXP_FILES[e]}.svg)`),
     '![Activation times](activation.svg)',
+    '![Repolarisation times](repolarisation.svg)',
     '',
   ].join('\n');
 }
@@ -493,6 +588,7 @@ export async function evaluateRun(
       },
       metrics: Object.fromEntries(outcomes.map(([e, o]) => [e, metricsJson(o.metrics)])),
       activation: Object.fromEntries(outcomes.map(([e, o]) => [e, o.activation])),
+      repolarisation: Object.fromEntries(outcomes.map(([e, o]) => [e, o.repolarisation])),
       paper: PAPER[state.config.model],
     };
     const dir = join(runDir, EVAL_DIR);
@@ -508,7 +604,11 @@ export async function evaluateRun(
     }
     await writeFile(
       join(dir, 'activation.svg'),
-      activationFigure(`${name}: activation times, predicted vs true (ms)`, outcomes),
+      timesFigure(`${name}: activation times, predicted vs true (ms)`, outcomes, ACTIVATION_PLOT),
+    );
+    await writeFile(
+      join(dir, 'repolarisation.svg'),
+      timesFigure(`${name}: repolarisation times, predicted vs true (ms)`, outcomes, REPOLARISATION_PLOT),
     );
     return results;
   } finally {
