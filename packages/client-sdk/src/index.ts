@@ -9,7 +9,13 @@
  * const { tmp, backend } = await r.reconstruct(ecg);
  */
 
-import { activationTimes as coreActivationTimes, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import {
+  activationTimes as coreActivationTimes,
+  repolarisationTimes as coreRepolarisationTimes,
+  N_SITES,
+  N_STEPS,
+  type Signal,
+} from '@ecg-tmp/core';
 import { InputShapeError } from './errors.ts';
 
 export { type Backend, type Capabilities, capabilities, DEVICES, type Device } from './backends/select.ts';
@@ -42,8 +48,24 @@ export {
  * const at = activationTimes(result.tmp); // Int32Array, at[b * 75 + site]
  */
 export function activationTimes(tmp: Float32Array, thresholdMv = 0): Int32Array {
+  return coreActivationTimes(tmpSignal(tmp), thresholdMv);
+}
+
+/**
+ * Per-site repolarisation time (ms): the last step after activation at which each site's TMP falls
+ * below `thresholdMv` (about 90 % repolarised at −60 mV); −1 for a site that never activates or is not
+ * back below the level at 500 ms. `tmp` is [B × 75 × 500] mV as reconstruct() returns it.
+ * @example
+ * const rt = repolarisationTimes(result.tmp); // Int32Array, rt[b * 75 + site]
+ * const apd = rt[0]! >= 0 ? rt[0]! - activationTimes(result.tmp)[0]! : undefined; // site 0's APD90, ms
+ */
+export function repolarisationTimes(tmp: Float32Array, thresholdMv = -60): Int32Array {
+  return coreRepolarisationTimes(tmpSignal(tmp), thresholdMv);
+}
+
+function tmpSignal(tmp: Float32Array): Signal {
   const per = N_SITES * N_STEPS;
   if (tmp.length === 0 || tmp.length % per !== 0)
     throw new InputShapeError(`tmp must hold 75×500 values per sample; got ${tmp.length}`);
-  return coreActivationTimes({ data: tmp, shape: [tmp.length / per, N_SITES, N_STEPS] }, thresholdMv);
+  return { data: tmp, shape: [tmp.length / per, N_SITES, N_STEPS] };
 }

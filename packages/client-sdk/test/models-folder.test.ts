@@ -9,7 +9,14 @@ import { denormaliseVm, limitTime, N_SITES, N_STEPS, normaliseEcg, type Signal }
 import { describe, expect, it } from 'vitest';
 import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { openModel } from '../../trainer/src/export/verify.ts';
-import { activationTimes, createReconstructor, ModelNotFoundError, memoryStore } from '../src/index.ts';
+import {
+  activationTimes,
+  createReconstructor,
+  InputShapeError,
+  ModelNotFoundError,
+  memoryStore,
+  repolarisationTimes,
+} from '../src/index.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 
@@ -93,6 +100,10 @@ describe('a self-hosted models/ folder', () => {
     expect(assembled).toEqual(full);
     const at = activationTimes(full);
     expect(at).toHaveLength(N_SITES);
+    const rt = repolarisationTimes(full);
+    expect(rt).toHaveLength(N_SITES);
+    // Whatever the model draws, a site repolarises only after it activates.
+    for (const [site, t] of rt.entries()) if (t >= 0) expect(t).toBeGreaterThan(at[site]!);
     await r.dispose();
   });
 
@@ -132,5 +143,49 @@ describe('a self-hosted models/ folder', () => {
         cache: memoryStore(),
       }),
     ).rejects.toBeInstanceOf(ModelNotFoundError);
+  });
+});
+
+describe('activationTimes and repolarisationTimes', () => {
+  /** [2 × 75 × 500]: site s of sample b rises to +30 mV at 10 + s and falls to −85 mV at 200 + s + 100 b. */
+  function aps(): Float32Array {
+    const tmp = new Float32Array(2 * N_SITES * N_STEPS).fill(-85);
+    for (let b = 0; b < 2; b++)
+      for (let s = 0; s < N_SITES; s++)
+        tmp.fill(30, (b * N_SITES + s) * N_STEPS + 10 + s, (b * N_SITES + s) * N_STEPS + 200 + s + 100 * b);
+    return tmp;
+  }
+
+  it('time each site of each sample, at[b * 75 + site]', () => {
+    const tmp = aps();
+    const expected = (f: (b: number, s: number) => number) =>
+      Array.from({ length: 2 * N_SITES }, (_, i) => f(Math.floor(i / N_SITES), i % N_SITES));
+    expect(Array.from(activationTimes(tmp))).toEqual(expected((_, s) => 10 + s));
+    expect(Array.from(repolarisationTimes(tmp))).toEqual(expected((b, s) => 200 + s + 100 * b));
+    // −1 where a site has not come back below the level by 500 ms, or never activates.
+    tmp.fill(30, 74 * N_STEPS, 75 * N_STEPS);
+    tmp.fill(-85, N_STEPS, 2 * N_STEPS);
+    const rt = repolarisationTimes(tmp);
+    expect([rt[0], rt[1], rt[74]]).toEqual([200, -1, -1]);
+    expect(activationTimes(tmp)[1]).toBe(-1);
+  });
+
+  it('take another level', () => {
+    const tmp = aps();
+    // Site 0 falls from +30 to −85 mV in 10 steps: 18.5, 7, −4.5, −16, −27.5 (step 204), −39, −50.5, −62
+    // (step 207), …
+    for (let k = 0; k < 10; k++) tmp[200 + k] = 30 - 11.5 * (k + 1);
+    expect(repolarisationTimes(tmp)[0]).toBe(207);
+    expect(repolarisationTimes(tmp, -30)[0]).toBe(205);
+    expect(repolarisationTimes(tmp, -20)[0]).toBe(204);
+  });
+
+  it('reject anything but whole samples of 75 × 500', () => {
+    for (const f of [activationTimes, repolarisationTimes]) {
+      for (const n of [0, N_SITES * N_STEPS - 1, 1.5 * N_SITES * N_STEPS]) {
+        expect(() => f(new Float32Array(n))).toThrow(InputShapeError);
+      }
+      expect(() => f(new Float32Array(10))).toThrow(/tmp must hold 75×500 values per sample; got 10/);
+    }
   });
 });
