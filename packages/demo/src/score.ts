@@ -2,7 +2,9 @@
  * @module
  * How well a reconstruction matches the truth, as the page reports it: core's metrics on the model's
  * normalised Vm scale ((V + 85.5 mV) / 135.5 mV for `vm-affine`), the scale the paper's MAE of 0.0357 is
- * on, plus the same MAE in mV and the mean activation-time error over the sites that activate in both.
+ * on, plus the same MAE in mV, the mean activation-time error over the sites that activate in both and
+ * the mean repolarisation-time error (core's repolarisationTimes: the last fall below −60 mV) over the
+ * sites that repolarise in both.
  */
 
 import {
@@ -11,6 +13,7 @@ import {
   N_SITES,
   N_STEPS,
   normaliseVm,
+  repolarisationTimes,
   type VmNormalisation,
 } from '@ecg-tmp/core';
 
@@ -24,6 +27,8 @@ export interface SampleScore {
   readonly maeMv: number;
   /** Mean |predicted − true| activation time (ms) over sites that activate in both; NaN if none do. */
   readonly activationMaeMs: number;
+  /** Mean |predicted − true| repolarisation time (ms) over sites that repolarise in both; NaN if none do. */
+  readonly repolarisationMaeMs: number;
 }
 
 /**
@@ -42,21 +47,27 @@ export function scoreSample(
   const m = computeMetrics(truth, pred);
   let absMv = 0;
   for (let i = 0; i < truthMv.length; i++) absMv += Math.abs(predMv[i]! - truthMv[i]!);
-  const atTrue = activationTimes({ data: truthMv, shape });
-  const atPred = activationTimes({ data: predMv, shape });
-  let sum = 0;
-  let n = 0;
-  for (let s = 0; s < N_SITES; s++) {
-    if (atTrue[s]! < 0 || atPred[s]! < 0) continue;
-    sum += Math.abs(atPred[s]! - atTrue[s]!);
-    n++;
-  }
+  const times = (f: typeof activationTimes) =>
+    meanAbsTimeError(f({ data: truthMv, shape }), f({ data: predMv, shape }));
   return {
     mae: m.mae,
     r2: m.r2,
     pearson: m.pearson,
     scale,
     maeMv: absMv / truthMv.length,
-    activationMaeMs: n > 0 ? sum / n : Number.NaN,
+    activationMaeMs: times(activationTimes),
+    repolarisationMaeMs: times(repolarisationTimes),
   };
+}
+
+/** Mean |predicted − true| (ms) over the sites timed in both (−1 marks a site without a time); NaN if none. */
+function meanAbsTimeError(truth: Int32Array, pred: Int32Array): number {
+  let sum = 0;
+  let n = 0;
+  for (let s = 0; s < truth.length; s++) {
+    if (truth[s]! < 0 || pred[s]! < 0) continue;
+    sum += Math.abs(pred[s]! - truth[s]!);
+    n++;
+  }
+  return n > 0 ? sum / n : Number.NaN;
 }

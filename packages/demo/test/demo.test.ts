@@ -3,9 +3,10 @@
  * the default models on a free port and fresh state, and the page server), driven in headless Chromium
  * with WebGPU on SwiftShader (CPU Vulkan — slow, so the runs are few and small):
  *   the page loads with the synthetic samples and the edge's model list; CNN-LSTM reconstructs a sample
- *   on WebGPU and on WASM, and the MAE/R² the page shows are the SDK's, computed here in Node; the
- *   Transformer is streamed; bad uploads show an error, a CSV + VmData upload scores like the sample; a
- *   reload reconstructs with the blobs blocked, and offline; examples/embed.html reconstructs; every page
+ *   on WebGPU and on WASM, and the MAE/R² the page shows (on WASM, the repolarisation error too) are the
+ *   SDK's, computed here in Node; the Transformer is streamed; bad uploads show an error, a CSV + VmData
+ *   upload scores like the sample; a reload reconstructs with the blobs blocked, and offline;
+ *   examples/embed.html reconstructs; every page
  *   response carries the CSP, nosniff and isolation headers, and none of the runs hits a CSP violation.
  * Screenshots go to test/artifacts/ (desktop and phone).
  */
@@ -15,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReconstructor, memoryStore } from '@ecg-tmp/client-sdk';
+import { createReconstructor, memoryStore, repolarisationTimes } from '@ecg-tmp/client-sdk';
 import { computeMetrics, encodeNpy, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,17 +144,25 @@ async function reconstruct(
   return shown(page);
 }
 
-/** The SDK run here in Node (WASM) on the same ECG, scored the paper's way: core's metrics, normalised scale. */
+/**
+ * The SDK run here in Node (WASM) on the same ECG, scored the paper's way: core's metrics, normalised scale;
+ * with the mean repolarisation-time error (ms) over the sites the SDK's helper times in both.
+ */
 async function sdkScore(model: string, ecg: Float32Array, truth: Float32Array, limitedTime = false) {
   const r = await createReconstructor({ model, edgeUrl, device: 'wasm', cache: memoryStore() });
   try {
     const { tmp } = await r.reconstruct(ecg, { limitedTime });
     const shape = [1, N_SITES, N_STEPS] as const;
     const scale = r.manifest.normalisation.tmp;
-    return computeMetrics(
+    const [rtTrue, rtPred] = [repolarisationTimes(truth), repolarisationTimes(tmp)];
+    const both = [...rtTrue.keys()].filter((s) => rtTrue[s]! >= 0 && rtPred[s]! >= 0);
+    const repolarisationMaeMs =
+      both.reduce((sum, s) => sum + Math.abs(rtPred[s]! - rtTrue[s]!), 0) / both.length;
+    const metrics = computeMetrics(
       normaliseVm({ data: truth, shape }, scale).data,
       normaliseVm({ data: tmp, shape }, scale).data,
     );
+    return { ...metrics, repolarisationMaeMs };
   } finally {
     await r.dispose();
   }
@@ -220,6 +229,11 @@ describe.skipIf(!existsSync(CHROMIUM))(
       const expected = await sdkScore('cnn-lstm', sample.ecg, sample.tmp);
       expect(Number(full.mae)).toBeCloseTo(expected.mae, 6);
       expect(Number(full.r2)).toBeCloseTo(expected.r2, 6);
+      expect(await page.textContent('#rt-error')).toBe(
+        Number.isNaN(expected.repolarisationMaeMs)
+          ? 'no site back below −60 mV in both'
+          : `${expected.repolarisationMaeMs.toFixed(1)} ms mean`,
+      );
       // The README's picture (docs/demo.png is picked from these): WASM times are a CPU's, not SwiftShader's.
       await page.screenshot({
         path: join(ARTIFACTS, 'desktop-top.png'),

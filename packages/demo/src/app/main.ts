@@ -69,6 +69,7 @@ const ui = {
   mae: $('mae'),
   r2: $('r2'),
   atError: $('at-error'),
+  rtError: $('rt-error'),
   site: $<HTMLSelectElement>('site'),
   network: $('network'),
 };
@@ -206,7 +207,8 @@ function setInput(next: Input): void {
   predicted = undefined;
   decoded = N_STEPS;
   ui.inputName.textContent = next.label;
-  for (const el of [ui.backend, ui.load, ui.timing, ui.mae, ui.r2, ui.atError]) el.textContent = '—';
+  for (const el of [ui.backend, ui.load, ui.timing, ui.mae, ui.r2, ui.atError, ui.rtError])
+    el.textContent = '—';
   ui.result.dataset.state = 'idle';
   drawAll();
 }
@@ -375,9 +377,12 @@ async function run(): Promise<void> {
       ui.atError.textContent = Number.isNaN(score.activationMaeMs)
         ? 'no site activates in both'
         : `${score.activationMaeMs.toFixed(1)} ms mean`;
+      ui.rtError.textContent = Number.isNaN(score.repolarisationMaeMs)
+        ? 'no site back below −60 mV in both'
+        : `${score.repolarisationMaeMs.toFixed(1)} ms mean`;
       Object.assign(ui.result.dataset, { mae: String(score.mae), r2: String(score.r2) });
     } else {
-      for (const el of [ui.mae, ui.r2, ui.atError]) el.textContent = 'no ground truth';
+      for (const el of [ui.mae, ui.r2, ui.atError, ui.rtError]) el.textContent = 'no ground truth';
       delete ui.result.dataset.mae;
       delete ui.result.dataset.r2;
     }
