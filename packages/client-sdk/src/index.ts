@@ -53,11 +53,11 @@ export function activationTimes(tmp: Float32Array, thresholdMv = 0): Int32Array 
 
 /**
  * Per-site repolarisation time (ms): the last step after activation at which each site's TMP falls
- * below `thresholdMv` (about 90 % repolarised at −60 mV); −1 for a site that never activates or is not
+ * below `thresholdMv` (about 80 % repolarised at −60 mV); −1 for a site that never activates or is not
  * back below the level at 500 ms. `tmp` is [B × 75 × 500] mV as reconstruct() returns it.
  * @example
  * const rt = repolarisationTimes(result.tmp); // Int32Array, rt[b * 75 + site]
- * const apd = rt[0]! >= 0 ? rt[0]! - activationTimes(result.tmp)[0]! : undefined; // site 0's APD90, ms
+ * const apd = rt[0]! >= 0 ? rt[0]! - activationTimes(result.tmp)[0]! : undefined; // site 0's APD80, ms
  */
 export function repolarisationTimes(tmp: Float32Array, thresholdMv = -60): Int32Array {
   return coreRepolarisationTimes(tmpSignal(tmp), thresholdMv);

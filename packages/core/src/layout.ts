@@ -176,20 +176,21 @@ export const NOT_REPOLARISED = -1;
  * activation at which Vm crosses `thresholdMv` downward (Vm[k − 1] ≥ thr > Vm[k]). Returns Int32Array
  * [B × C]; repolarisation − activation is an action-potential duration at that level.
  *
- * Why a threshold crossing at −60 mV: with rest near −85 mV and a +20…+45 mV peak, −60 mV lies at about
- * 90 % repolarisation (APD90) without needing each trace's own rest and peak, which a poor reconstruction
- * gets wrong. The crossing is steep in phase 3, so it is well placed in time; a level on the plateau
- * (0 mV, APD50) would be dominated by the slow plateau's drift, and a level at rest by the
- * after-hyperpolarisation and the slow return to rest. The *last* downward crossing is taken so that a
- * trace wiggling around the level (noise, a ragged prediction) is timed when it finally stays below.
+ * Why a fixed level of −60 mV: with rest near −85 mV and a +15…+49 mV peak, −60 mV is about 80 % of the
+ * way from the peak back to rest, an APD80 (on the simulator's APs 76–79 %, 5th–95th percentile; the
+ * APD90 level, −72…−75 mV, is crossed 6–14 ms later), and it needs no per-trace rest and peak, which a
+ * poor reconstruction gets wrong. It lies on the steep part of phase 3, so the crossing is sharply timed;
+ * a level on the plateau (0 mV, APD50) would be timed by the slow plateau's drift, and a level near rest
+ * (a true APD90) by the after-hyperpolarisation and the slow return to rest, which a trace may never
+ * settle below. The *last* downward crossing is taken so that a trace wiggling around the level (noise,
+ * a ragged prediction) is timed when it finally stays below.
  *
  * Odd traces: NOT_REPOLARISED (−1) when the site never activates (never above `activationMv`, as in
- * activationTimes), when it has not come back below the level by the last step (the AP outlasts the
- * window, or a second upstroke is still in progress — the trace ends at or above `thresholdMv`), or when
- * no downward crossing follows activation. A NaN sample is neither above nor below the level: it makes no
- * crossing, and a NaN last step reads as not repolarised. `activationMv` is where activation is looked
- * for, so a caller on a normalised scale passes the images of both levels. Throws InputError
- * ('bad_shape') when the data and the shape disagree.
+ * activationTimes), or when it is not back below the level at the last step (the AP outlasts the window,
+ * or a second upstroke is under way: the trace ends at or above `thresholdMv`). A NaN sample is neither
+ * above nor below the level, so it makes no crossing, and a NaN last step reads as not repolarised.
+ * `activationMv` is where activation is looked for, so a caller on a normalised scale passes the images
+ * of both levels. Throws InputError ('bad_shape') when the data and the shape disagree.
  * @example
  * const rt = repolarisationTimes(tmp); // rt[b * 75 + site], ms; −1 if not back below −60 mV
  */

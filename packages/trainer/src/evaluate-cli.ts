@@ -499,7 +499,7 @@ function resultsMarkdown(r: EvalResults): string {
     '',
     ...activation,
     '',
-    'Repolarisation times (the last time Vm falls below −60 mV after activation, ≈ APD90):',
+    'Repolarisation times (the last time Vm falls below −60 mV after activation, ≈ APD80):',
     '',
     ...repolarisation,
     '',
