@@ -200,7 +200,7 @@ describe.skipIf(!existsSync(CHROMIUM))(
     it('loads: the synthetic samples, the edge models with their versions, the ECG and the truth plotted', async () => {
       expect(await page.locator('#sample option').count()).toBe(samples.length);
       expect(await page.locator('#version option').allTextContents()).toEqual(
-        expect.arrayContaining(['stable (0.1.0)', 'latest (0.1.0)', '0.1.0']),
+        expect.arrayContaining(['stable (0.1.1)', 'latest (0.1.1)', '0.1.1', '0.1.0']),
       );
       // One canvas per chart: the ECG, the site, the 75 small multiples, the two maps.
       expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(5);
@@ -251,7 +251,16 @@ describe.skipIf(!existsSync(CHROMIUM))(
     it('streams the Transformer: all 50 segments of 10 steps reach the page through r.stream()', async () => {
       const result = await reconstruct(page, { model: 'transformer', device: 'wasm' });
       expect(result).toMatchObject({ state: 'done', backend: 'wasm', segments: '50' });
-      expect(Number.isFinite(Number(result.mae))).toBe(true);
+      const expected = await sdkScore('transformer', samples[SAMPLE]!.ecg, samples[SAMPLE]!.tmp);
+      expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
+      // The stable Transformer reconstructs rather than drawing a flat line (0.1.1 scored R² −14.8 here).
+      expect(expected.r2).toBeGreaterThan(0);
+      // docs/transformer.png is picked from this one.
+      await page.screenshot({
+        path: join(ARTIFACTS, 'transformer.png'),
+        fullPage: true,
+        clip: { x: 0, y: 0, width: 1280, height: 1560 },
+      });
     }, 120_000);
 
     it('shows why an upload is refused, and scores an uploaded CSV + VmData like the sample', async () => {
