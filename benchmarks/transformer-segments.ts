@@ -33,7 +33,9 @@ const { values, positionals } = parseArgs({
 });
 const runDir = positionals[0];
 if (runDir === undefined) {
-  console.error('usage: npm run bench:segments -- runs/<transformer run> [--split test|val] [--limit N] [--out F]');
+  console.error(
+    'usage: npm run bench:segments -- runs/<transformer run> [--split test|val] [--limit N] [--out F]',
+  );
   process.exit(2);
 }
 const split = values.split as 'test' | 'val';
@@ -52,7 +54,10 @@ for (let k = 0; k < segments; k++) {
   acc.teacher.push(new MetricsAccumulator({ spearman: false }));
   acc.free.push(new MetricsAccumulator({ spearman: false }));
 }
-const total = { teacher: new MetricsAccumulator({ spearman: false }), free: new MetricsAccumulator({ spearman: false }) };
+const total = {
+  teacher: new MetricsAccumulator({ spearman: false }),
+  free: new MetricsAccumulator({ spearman: false }),
+};
 
 for (let from = 0; from < count; from += batchSize) {
   const idx = Array.from({ length: Math.min(batchSize, count - from) }, (_, i) => from + i);
@@ -62,7 +67,10 @@ for (let from = 0; from < count; from += batchSize) {
     const vm = tf.tensor3d(b.vm.data, b.vm.shape);
     return [model.trainForward(ecg, vm, ForwardContext.inference()), model.predict(ecg)];
   });
-  const out = { teacher: (await teacher!.data()) as Float32Array, free: (await free!.data()) as Float32Array };
+  const out = {
+    teacher: (await teacher!.data()) as Float32Array,
+    free: (await free!.data()) as Float32Array,
+  };
   tf.dispose([teacher!, free!]);
   // Channels-last [n, 500, 75]: segment k of sample i is one contiguous block.
   const block = SEGMENT * N_SITES;

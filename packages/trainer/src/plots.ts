@@ -222,6 +222,8 @@ export function figureSvg(figure: Figure): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    // A title element names the figure for screen readers (and for a11y lint where SVGs are committed).
+    `<title>${escapeXml(figure.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(figure.title)}</text>`,
     legendSvg(all, labels, TITLE_HEIGHT + LEGEND_HEIGHT / 2),

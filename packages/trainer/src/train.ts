@@ -293,7 +293,7 @@ export function scheduledInput(
 ): tf.Tensor3D {
   const p = samplingProbability(config, step);
   if (p <= 0 || model.architecture !== 'transformer') return vm;
-  const [b, t, c] = vm.shape;
+  const [b, t] = vm.shape;
   const segments = t / SEGMENT;
   const rng = samplePrng(config.seed, step, SAMPLING_STREAM);
   const mask = new Float32Array(b * segments);
@@ -490,26 +490,28 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   // 2. Model and optimiser.
   const model = createModel(config.model, config.seed);
   const adam = new Adam(model, config);
-  const state: RunState = restored ? { ...restored.state, config } : {
-    config,
-    step: 0,
-    epoch: 0,
-    stepInEpoch: 0,
-    epochLossSum: 0,
-    epochSamples: 0,
-    bestVal: null,
-    bestEpoch: null,
-    epochsWithoutImprovement: 0,
-    trainMs: 0,
-    finished: false,
-    stopReason: null,
-    backend: backend.name,
-    device: backend.device,
-    dataset: datasetDir,
-    bestFreeRunR2: null,
-    bestStep: null,
-    outputInit: null,
-  };
+  const state: RunState = restored
+    ? { ...restored.state, config }
+    : {
+        config,
+        step: 0,
+        epoch: 0,
+        stepInEpoch: 0,
+        epochLossSum: 0,
+        epochSamples: 0,
+        bestVal: null,
+        bestEpoch: null,
+        epochsWithoutImprovement: 0,
+        trainMs: 0,
+        finished: false,
+        stopReason: null,
+        backend: backend.name,
+        device: backend.device,
+        dataset: datasetDir,
+        bestFreeRunR2: null,
+        bestStep: null,
+        outputInit: null,
+      };
   if (restored) {
     state.dataset = datasetDir;
     model.params.write(paramsOnly(restored.arrays));
