@@ -25,6 +25,8 @@ import {
 import { EDGE, fakeEdge, notFound } from './fake-edge.ts';
 
 const MODELS = { 'cnn-lstm': aliases['cnn-lstm'].stable, transformer: aliases.transformer.stable };
+/** The stable cnn-lstm version as it appears in messages, escaped for a RegExp. */
+const LSTM_VERSION = MODELS['cnn-lstm'].replaceAll('.', '\\.');
 type Model = keyof typeof MODELS;
 const edge = fakeEdge();
 
@@ -304,7 +306,9 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
       const fallback = events.find((e) => e.status === 'fallback');
       const ok =
         r.version === MODELS['cnn-lstm'] &&
-        /could not be fetched .*; using the cached copy \(cnn-lstm 0\.1\.0\)/.test(r.fallbackReason ?? '') &&
+        new RegExp(`could not be fetched .*; using the cached copy \\(cnn-lstm ${LSTM_VERSION}\\)`).test(
+          r.fallbackReason ?? '',
+        ) &&
         fallback !== undefined &&
         'reason' in fallback &&
         fallback.reason === r.fallbackReason &&
@@ -374,7 +378,9 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     );
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toMatch(
-      /cnn-lstm 0\.1\.0 could not be loaded: the manifest .*cached copy.*; wasm: the weights could not be downloaded .*the edge's fallback API failed too .*Check the connection and edgeUrl/,
+      new RegExp(
+        `cnn-lstm ${LSTM_VERSION} could not be loaded: the manifest .*cached copy.*; wasm: the weights could not be downloaded .*the edge's fallback API failed too .*Check the connection and edgeUrl`,
+      ),
     );
     expect(weights(store)).toEqual([]);
     // Nothing cached at all: the manifest's NetworkError.
