@@ -49,6 +49,32 @@ const LN_EPS = 1e-5;
 const MIN_GAMMA = 1e-3;
 const ALTERNATION_ROUNDS = 10;
 
+/**
+ * The code of the token at `o`: u = (v − β)/γ and z = LN(u) across the sites, into `u` and `z`.
+ * Returns LayerNorm's 1/σ (its backward needs it).
+ */
+function code(
+  tokens: Float32Array,
+  o: number,
+  gamma: Float64Array,
+  beta: Float64Array,
+  u: Float64Array,
+  z: Float64Array,
+): number {
+  const d = u.length;
+  let m = 0;
+  for (let s = 0; s < d; s++) {
+    u[s] = (tokens[o + s]! - beta[s]!) / gamma[s]!;
+    m += u[s]!;
+  }
+  m /= d;
+  let v = 0;
+  for (let s = 0; s < d; s++) v += (u[s]! - m) ** 2;
+  const inv = 1 / Math.sqrt(v / d + LN_EPS);
+  for (let s = 0; s < d; s++) z[s] = (u[s]! - m) * inv;
+  return inv;
+}
+
 /** E(γ, β) over all tokens, and its gradient into gGamma, gBeta when given. */
 function objective(
   tokens: Float32Array,
@@ -59,25 +85,18 @@ function objective(
 ): number {
   const n = tokens.length / d;
   const u = new Float64Array(d);
+  const zs = new Float64Array(d);
   const g = new Float64Array(d);
   grad?.gamma.fill(0);
   grad?.beta.fill(0);
   let e = 0;
   for (let t = 0; t < n; t++) {
     const o = t * d;
-    let m = 0;
-    for (let s = 0; s < d; s++) {
-      u[s] = (tokens[o + s]! - beta[s]!) / gamma[s]!;
-      m += u[s]!;
-    }
-    m /= d;
-    let v = 0;
-    for (let s = 0; s < d; s++) v += (u[s]! - m) ** 2;
-    const inv = 1 / Math.sqrt(v / d + LN_EPS);
+    const inv = code(tokens, o, gamma, beta, u, zs);
     let meanG = 0;
     let meanGz = 0;
     for (let s = 0; s < d; s++) {
-      const z = (u[s]! - m) * inv;
+      const z = zs[s]!;
       const r = gamma[s]! * z + beta[s]! - tokens[o + s]!;
       e += r * r;
       if (grad) {
@@ -92,8 +111,7 @@ function objective(
     meanG /= d;
     meanGz /= d;
     for (let s = 0; s < d; s++) {
-      const z = (u[s]! - m) * inv;
-      const du = inv * (g[s]! - meanG - z * meanGz); // LayerNorm's backward
+      const du = inv * (g[s]! - meanG - zs[s]! * meanGz); // LayerNorm's backward
       grad.beta[s]! -= du / gamma[s]!;
       grad.gamma[s]! -= (du * u[s]!) / gamma[s]!;
     }
@@ -111,6 +129,7 @@ function alternate(
 ): { e: number; gamma: Float64Array; beta: Float64Array } {
   const n = tokens.length / d;
   const u = new Float64Array(d);
+  const zs = new Float64Array(d);
   const sz = new Float64Array(d);
   const szz = new Float64Array(d);
   const szv = new Float64Array(d);
@@ -121,17 +140,9 @@ function alternate(
     szv.fill(0);
     for (let t = 0; t < n; t++) {
       const o = t * d;
-      let m = 0;
+      code(tokens, o, gamma, beta, u, zs);
       for (let s = 0; s < d; s++) {
-        u[s] = (tokens[o + s]! - beta[s]!) / gamma[s]!;
-        m += u[s]!;
-      }
-      m /= d;
-      let v = 0;
-      for (let s = 0; s < d; s++) v += (u[s]! - m) ** 2;
-      const inv = 1 / Math.sqrt(v / d + LN_EPS);
-      for (let s = 0; s < d; s++) {
-        const z = (u[s]! - m) * inv;
+        const z = zs[s]!;
         sz[s]! += z;
         szz[s]! += z * z;
         szv[s]! += z * tokens[o + s]!;
