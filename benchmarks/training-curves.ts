@@ -31,7 +31,9 @@ for (const dir of positionals) {
   const lines: LogLine[] = (await readFile(resolve(dir, 'log.jsonl'), 'utf8'))
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l));
+    .map((l) => JSON.parse(l))
+    // A resume that changed settings leaves a line of its own ({ resumedAt, changed }); curves are validations.
+    .filter((l) => typeof l.valLoss === 'number');
   const steps = lines.map((l) => l.step);
   const name = basename(resolve(dir));
   panels.push({

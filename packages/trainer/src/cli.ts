@@ -5,6 +5,7 @@
  *   npm run train -- --model cnn-lstm --data synthetic --epochs 20 --out runs/lstm
  *   npm run train -- --model transformer --data data/llnl --backend webgpu --out runs/tf
  *   npm run train -- --out runs/lstm --resume          # continue where it stopped (Ctrl-C checkpoints)
+ *   npm run train -- --out runs/lstm --resume --lr 3e-4 # a second phase: schedule flags may change
  *
  * Settings come from the model's preset (packages/trainer/presets/<model>.json: the paper's reference
  * training), then from flags. Bad flags or an unusable data folder: a message and exit code 2 before any
@@ -37,7 +38,9 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   transformer: [--output-init fit|default] [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
-  npm run train -- --out runs/<id> --resume`;
+  npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
+    --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
+    --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes; each change is logged]`;
 
 const NUMBER_FLAGS = {
   'synthetic-count': 'syntheticCount',
@@ -68,7 +71,12 @@ function number(flag: string, text: string): number {
 }
 
 /** Flags → a validated config (or, with --resume, just the run folder). */
-export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; resume: boolean } {
+export function parseTrainArgs(argv: readonly string[]): {
+  config: TrainConfig;
+  resume: boolean;
+  /** The settings given as flags (with --resume: the changes asked of the resumed run). */
+  overrides: Partial<TrainConfig>;
+} {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -114,7 +122,11 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
     const text = values['lr-milestones'];
     overrides.lrMilestones = text === '' ? [] : text.split(',').map((t) => number('lr-milestones', t));
   }
-  return { config: validateConfig({ ...base, ...overrides } as TrainConfig), resume };
+  return {
+    config: validateConfig({ ...base, ...overrides } as TrainConfig),
+    resume,
+    overrides: overrides as Partial<TrainConfig>,
+  };
 }
 
 function duration(ms: number): string {
@@ -209,6 +221,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     const state = await train(parsed.config, {
       resume: parsed.resume,
+      ...(parsed.resume ? { changes: parsed.overrides } : {}),
       onEvent: progressPrinter(err),
       shouldStop: () => stop,
     });

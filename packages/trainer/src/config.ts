@@ -90,6 +90,29 @@ export interface TrainConfig {
   readonly checkpointMinutes: number;
 }
 
+/**
+ * The settings a resumed run may change (`--resume` with these flags): the schedule and the bookkeeping,
+ * for a second phase such as a lower learning rate once validation flattens. What defines the run — the
+ * model, data, batch, seed, backend, loss and start — stays as the checkpoint has it.
+ */
+export const RESUME_SETTINGS = [
+  'epochs',
+  'lr',
+  'lrMilestones',
+  'lrGamma',
+  'warmupSteps',
+  'gradClip',
+  'evalEvery',
+  'patience',
+  'valLimit',
+  'maxSteps',
+  'freeRunLimit',
+  'sampling',
+  'samplingRate',
+  'samplingRampSteps',
+  'checkpointMinutes',
+] as const satisfies readonly (keyof TrainConfig)[];
+
 export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   data: 'synthetic',
   syntheticCount: 2000,

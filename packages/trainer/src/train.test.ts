@@ -163,6 +163,63 @@ describe('a run moved to another folder (a committed checkpoint in a fresh clone
   }, 300_000);
 });
 
+describe('a resume that changes the schedule', () => {
+  const base = (out: string) =>
+    validateConfig({
+      ...DEFAULTS,
+      ...preset('cnn-lstm'),
+      model: 'cnn-lstm',
+      data,
+      out: join(work, out),
+      backend: 'wasm',
+      epochs: 2,
+      batch: 2,
+      trainLimit: 4,
+      valLimit: 2,
+    } as TrainConfig);
+
+  it('trains on at the new rate and logs what changed', async () => {
+    const config = base('second-phase');
+    let steps = 0;
+    await train(config, { shouldStop: () => steps++ >= 1 });
+    const lrs: number[] = [];
+    const state = await train(config, {
+      resume: true,
+      changes: { lr: 1e-4, lrMilestones: [1], lrGamma: 0.5, epochs: 2 },
+      onEvent: (e) => void (e.kind === 'epoch' && lrs.push(e.lr)),
+    });
+    expect(state.finished).toBe(true);
+    expect(state.config.lr).toBe(1e-4);
+    expect(lrs).toEqual([1e-4, 5e-5]);
+    const lines = (await readFile(join(config.out, LOG_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const change = lines.find((l) => l.resumedAt !== undefined);
+    // epochs: 2 repeats the stored value and is no change.
+    expect(change.changed).toEqual({
+      lr: { from: 1e-3, to: 1e-4 },
+      lrMilestones: { from: [], to: [1] },
+      lrGamma: { from: 0.1, to: 0.5 },
+    });
+    expect(change.resumedAt).toBe(1);
+    // The stored config now holds the second phase, so a later plain --resume keeps it.
+    expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.config.lr).toBe(1e-4);
+  }, 300_000);
+
+  it('refuses to change what defines the run, naming the flags', async () => {
+    const config = base('fixed-definition');
+    let steps = 0;
+    await train(config, { shouldStop: () => steps++ >= 1 });
+    await expect(train(config, { resume: true, changes: { batch: 4, seed: 2, lr: 1e-4 } })).rejects.toThrow(
+      /--batch, --seed cannot change/,
+    );
+    await expect(train(config, { resume: true, changes: { lr: -1 } })).rejects.toThrow(/--lr/);
+    // Nothing was written by the refused resumes.
+    expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.step).toBe(1);
+  }, 300_000);
+});
+
 describe('validation within an epoch', () => {
   it('validates every evalEvery steps, logs each, and the epoch end as before', async () => {
     const out = join(work, 'eval-every');

@@ -24,7 +24,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
 import { type Batch, gatherBatch, NORMALISATION, toChannelsLast } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { DEFAULTS, learningRate, samplingProbability, type TrainConfig } from './config.ts';
+import {
+  DEFAULTS,
+  learningRate,
+  RESUME_SETTINGS,
+  samplingProbability,
+  type TrainConfig,
+  validateConfig,
+} from './config.ts';
 import { type Cache, type CacheSplit, openCache } from './data.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
 import { createModel, type Model } from './models/index.ts';
@@ -103,9 +110,45 @@ export type TrainEvent =
 
 export interface TrainOptions {
   readonly resume?: boolean;
+  /**
+   * With resume: settings to change from the checkpoint's (only RESUME_SETTINGS — the schedule, not what
+   * defines the run); each change is logged. Without changes a resumed run continues bit for bit.
+   */
+  readonly changes?: Partial<TrainConfig>;
   readonly onEvent?: (event: TrainEvent) => void;
   /** Polled between steps; true → checkpoint and return. */
   readonly shouldStop?: () => boolean;
+}
+
+function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * The settings a resume changes, checked: only RESUME_SETTINGS may differ from the checkpoint's; a flag
+ * that repeats the stored value is no change.
+ */
+export function resumeChanges(
+  stored: TrainConfig,
+  asked: Partial<TrainConfig>,
+): Record<string, { from: unknown; to: unknown }> {
+  const withDefaults = { ...DEFAULTS, ...stored } as unknown as Record<string, unknown>;
+  const changes: Record<string, { from: unknown; to: unknown }> = {};
+  const refused: string[] = [];
+  for (const [key, to] of Object.entries(asked)) {
+    if (key === 'out' || to === undefined) continue;
+    const from = withDefaults[key];
+    if (JSON.stringify(from) === JSON.stringify(to)) continue;
+    if (!(RESUME_SETTINGS as readonly string[]).includes(key)) refused.push(flagOf(key));
+    else changes[key] = { from, to };
+  }
+  if (refused.length > 0) {
+    throw new InputError(
+      'bad_value',
+      `--resume continues the run as it was made; ${refused.join(', ')} cannot change (a resume may change ${RESUME_SETTINGS.map(flagOf).join(', ')})`,
+    );
+  }
+  return changes;
 }
 
 /** Resolves --data to a cache folder: a cache as is, a raw data set prepared once next to it, or synthetic. */
@@ -473,8 +516,14 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   // A checkpoint from before a setting existed resumes with that setting's default (each default is the
   // behaviour such runs had).
   // A run resumes where its checkpoint is now (a committed run in a fresh clone), not where it was made.
+  const changes = restored ? resumeChanges(restored.state.config, options.changes ?? {}) : {};
   const config: TrainConfig = restored
-    ? { ...DEFAULTS, ...restored.state.config, out: configIn.out }
+    ? validateConfig({
+        ...DEFAULTS,
+        ...restored.state.config,
+        ...Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, v.to])),
+        out: configIn.out,
+      } as TrainConfig)
     : configIn;
   const backend = await startBackend(config.backend);
 
@@ -526,6 +575,12 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     savedAt = performance.now();
   };
   emit({ kind: 'start', state, trainCount, valCount: cache.val.count, stepsPerEpoch, backend });
+  if (Object.keys(changes).length > 0) {
+    await appendFile(
+      join(config.out, LOG_FILE),
+      `${JSON.stringify({ resumedAt: state.step, epoch: state.epoch, changed: changes, time: new Date().toISOString() })}\n`,
+    );
+  }
 
   const patienceSpent = () => config.patience > 0 && state.epochsWithoutImprovement >= config.patience;
   /**
