@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
+import type { ApMode } from '@ecg-tmp/simulator';
 import { BackendError, type BackendName } from './backend.ts';
 import {
   DEFAULTS,
@@ -32,7 +33,7 @@ import { readCacheIndex } from './data.ts';
 import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train.ts';
 
 const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
-  [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--epochs N] [--batch N]
+  [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--synthetic-ap drawn|fixed] [--epochs N] [--batch N]
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
@@ -89,6 +90,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       'lr-milestones': { type: 'string' },
       'output-init': { type: 'string' },
       'select-by': { type: 'string' },
+      'synthetic-ap': { type: 'string' },
       sampling: { type: 'string' },
       resume: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
@@ -113,6 +115,7 @@ export function parseTrainArgs(argv: readonly string[]): {
   }
   if (values.data !== undefined)
     overrides.data = values.data === 'synthetic' ? 'synthetic' : resolve(values.data);
+  if (values['synthetic-ap'] !== undefined) overrides.syntheticAp = values['synthetic-ap'] as ApMode;
   if (values.backend !== undefined) overrides.backend = values.backend as BackendName;
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;

@@ -6,6 +6,7 @@
  */
 
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
+import { AP_MODES, type ApMode } from '@ecg-tmp/simulator';
 import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
 import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
 import transformerPreset from '../presets/transformer.json' with { type: 'json' };
@@ -34,6 +35,11 @@ export interface TrainConfig {
   readonly data: string;
   /** Pairs simulated when data = 'synthetic' (simulator seed 1, cached under data/). */
   readonly syntheticCount: number;
+  /**
+   * The action potentials of data = 'synthetic': 'drawn' per heart (the default, realistic data) or
+   * 'fixed' (the fixed-AP variant, the paper's one-cell-model setting; packages/simulator --ap fixed).
+   */
+  readonly syntheticAp: ApMode;
   /** Run folder: checkpoint.bin, best.bin, log.jsonl. */
   readonly out: string;
   readonly backend: BackendName;
@@ -116,6 +122,7 @@ export const RESUME_SETTINGS = [
 export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   data: 'synthetic',
   syntheticCount: 2000,
+  syntheticAp: 'drawn',
   backend: 'wasm',
   seed: 1,
   epochs: 40,
@@ -183,6 +190,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   int('batch', c.batch, 1);
   int('seed', c.seed, 0);
   int('synthetic-count', c.syntheticCount, 20);
+  if (!(AP_MODES as readonly string[]).includes(c.syntheticAp))
+    throw bad(`unknown --synthetic-ap '${c.syntheticAp}'. Expected one of: ${AP_MODES.join(', ')}`);
+  if (c.syntheticAp !== 'drawn' && c.data !== 'synthetic')
+    throw bad(
+      '--synthetic-ap applies to --data synthetic only (a data folder has its own action potentials)',
+    );
   int('patience', c.patience, 0);
   int('train-limit', c.trainLimit, 0);
   int('val-limit', c.valLimit, 0);

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DATA_VERSION } from '@ecg-tmp/simulator';
+import { type ApMode, DATA_VERSION } from '@ecg-tmp/simulator';
 import { CACHE_INDEX_FILE } from './data.ts';
 import { prepareData } from './prepare-data.ts';
 
@@ -26,16 +26,23 @@ async function exists(path: string): Promise<boolean> {
 /**
  * Returns the cache folder of `count` synthetic pairs under `seed`, simulating them first if needed.
  * @example
- * const dir = await syntheticCache({ count: 400, seed: 1, dataDir: 'data' }); // data/synthetic-d2-s1-n400-cache
+ * const dir = await syntheticCache({ count: 400, seed: 1, dataDir: 'data' }); // data/synthetic-d3-s1-n400-cache
+ * await syntheticCache({ count: 400, seed: 1, dataDir: 'data', ap: 'fixed' }); // data/synthetic-d3-apfixed-s1-n400-cache
  */
 export async function syntheticCache(options: {
   count: number;
   seed: number;
   dataDir: string;
+  /** The simulator's --ap: 'drawn' per heart (default) or 'fixed' (the fixed-AP variant, named apfixed). */
+  ap?: ApMode;
   log?: (line: string) => void;
 }): Promise<string> {
   // The simulator's data version in the name: a set an older simulator made is other data.
-  const raw = join(resolve(options.dataDir), `synthetic-d${DATA_VERSION}-s${options.seed}-n${options.count}`);
+  const variant = options.ap === 'fixed' ? '-apfixed' : '';
+  const raw = join(
+    resolve(options.dataDir),
+    `synthetic-d${DATA_VERSION}${variant}-s${options.seed}-n${options.count}`,
+  );
   const cacheDir = `${raw}-cache`;
   if (await exists(join(cacheDir, CACHE_INDEX_FILE))) return cacheDir;
   await mkdir(resolve(options.dataDir), { recursive: true });
@@ -74,9 +81,12 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
 async function simulate(
   raw: string,
   cacheDir: string,
-  options: { count: number; seed: number; log?: (line: string) => void },
+  options: { count: number; seed: number; ap?: ApMode; log?: (line: string) => void },
 ): Promise<void> {
-  options.log?.(`simulating ${options.count} pairs (seed ${options.seed}) into ${raw}`);
+  const fixed = options.ap === 'fixed';
+  options.log?.(
+    `simulating ${options.count} pairs (seed ${options.seed}${fixed ? ', fixed action potentials' : ''}) into ${raw}`,
+  );
   const sim = spawnSync(
     'npm',
     [
@@ -90,6 +100,7 @@ async function simulate(
       String(options.seed),
       '--out',
       raw,
+      ...(fixed ? ['--ap', 'fixed'] : []),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
   );

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { DEFAULTS, learningRate, preset, type TrainConfig, validateConfig } from './config.ts';
+import { openCache } from './data.ts';
 import { createModel } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
@@ -217,6 +218,39 @@ describe('a resume that changes the schedule', () => {
     await expect(train(config, { resume: true, changes: { lr: -1 } })).rejects.toThrow(/--lr/);
     // Nothing was written by the refused resumes.
     expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.step).toBe(1);
+  }, 300_000);
+});
+
+describe('the fixed-AP variant as synthetic data', () => {
+  it('is simulated with --ap fixed into a set of its own, which a run trains on and records', async () => {
+    const run = (out: string, syntheticAp: 'drawn' | 'fixed') =>
+      train(
+        validateConfig({
+          ...DEFAULTS,
+          ...preset('cnn-lstm'),
+          model: 'cnn-lstm',
+          data: 'synthetic',
+          syntheticCount: 20,
+          syntheticAp,
+          out: join(work, out),
+          backend: 'wasm',
+          epochs: 1,
+          batch: 2,
+          maxSteps: 1,
+          valLimit: 2,
+        } as TrainConfig),
+      );
+    const fixed = await run('fixed-ap', 'fixed');
+    const drawn = await run('drawn-ap', 'drawn');
+    expect(fixed.dataset).toMatch(/synthetic-d\d+-apfixed-s1-n20-cache$/);
+    expect(drawn.dataset).toMatch(/synthetic-d\d+-s1-n20-cache$/);
+    const vm = async (dir: string) => (await openCache(dir)).train.vm;
+    const [a, b] = [await vm(fixed.dataset), await vm(drawn.dataset)];
+    expect(a.length).toBe(b.length);
+    // Same hearts and activations, other action potentials: the TMPs differ.
+    let differ = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+    expect(differ / a.length).toBeGreaterThan(0.1);
   }, 300_000);
 });
 

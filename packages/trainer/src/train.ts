@@ -157,6 +157,7 @@ export async function resolveDataset(config: TrainConfig, log?: (l: string) => v
     return syntheticCache({
       count: config.syntheticCount,
       seed: 1,
+      ap: config.syntheticAp,
       dataDir: join(ROOT, 'data'),
       ...(log ? { log } : {}),
     });
