@@ -30,6 +30,7 @@ import {
   validateConfig,
 } from './config.ts';
 import { readCacheIndex } from './data.ts';
+import type { OutputHead } from './models/transformer.ts';
 import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train.ts';
 
 const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
@@ -37,7 +38,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
-  transformer: [--output-init fit|default] [--free-run-limit N] [--select-by free-running-r2|val-loss]
+  transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
@@ -89,6 +90,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       loss: { type: 'string' },
       'lr-milestones': { type: 'string' },
       'output-init': { type: 'string' },
+      'output-head': { type: 'string' },
       'select-by': { type: 'string' },
       'synthetic-ap': { type: 'string' },
       sampling: { type: 'string' },
@@ -119,6 +121,7 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values.backend !== undefined) overrides.backend = values.backend as BackendName;
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
+  if (values['output-head'] !== undefined) overrides.outputHead = values['output-head'] as OutputHead;
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
   if (values.sampling !== undefined) overrides.sampling = values.sampling as Sampling;
   if (values['lr-milestones'] !== undefined) {

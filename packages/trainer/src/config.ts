@@ -11,6 +11,7 @@ import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
 import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
 import transformerPreset from '../presets/transformer.json' with { type: 'json' };
 import { BACKENDS, type BackendName } from './backend.ts';
+import { OUTPUT_HEADS, type OutputHead } from './models/transformer.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
 export type LossName = (typeof LOSSES)[number];
@@ -78,6 +79,12 @@ export interface TrainConfig {
    */
   readonly outputInit: OutputInit;
   /**
+   * Transformer only: 'norm' (the paper's: the last decoder LayerNorm's output is the prediction) or
+   * 'projection' (a measured deviation: a 75 → 75 layer after it, starting as the identity, +5,700
+   * parameters).
+   */
+  readonly outputHead: OutputHead;
+  /**
    * Transformer only: each epoch, also decode this many validation samples free-running from their first
    * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
    */
@@ -143,6 +150,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   valLimit: 0,
   maxSteps: 0,
   outputInit: 'default',
+  outputHead: 'norm',
   freeRunLimit: 0,
   selectBy: 'val-loss',
   sampling: 'none',
@@ -206,6 +214,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);
+  if (!OUTPUT_HEADS.includes(c.outputHead))
+    throw bad(`unknown --output-head '${c.outputHead}'. Expected one of: ${OUTPUT_HEADS.join(', ')}`);
   if (!SAMPLINGS.includes(c.sampling))
     throw bad(`unknown --sampling '${c.sampling}'. Expected one of: ${SAMPLINGS.join(', ')}`);
   if (!(c.samplingRate >= 0 && c.samplingRate <= 1))
@@ -216,6 +226,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.model !== 'transformer') {
     if (c.outputInit !== 'default') throw bad('--output-init fit applies to the transformer only');
     if (c.freeRunLimit > 0) throw bad('--free-run-limit applies to the transformer only');
+    if (c.outputHead !== 'norm') throw bad('--output-head applies to the transformer only');
     if (c.sampling !== 'none') throw bad('--sampling applies to the transformer only');
   }
   if (c.selectBy === 'free-running-r2' && c.freeRunLimit < 1)

@@ -491,7 +491,9 @@ export async function loadRunModel(
 ): Promise<{ model: Model; state: RunState }> {
   const file = join(runDir, which === 'best' ? BEST_FILE : CHECKPOINT_FILE);
   const { state, arrays } = await readCheckpoint<RunState>(file);
-  const model = createModel(state.config.model, state.config.seed);
+  const model = createModel(state.config.model, state.config.seed, {
+    outputHead: state.config.outputHead ?? 'norm',
+  });
   model.params.write(paramsOnly(arrays));
   return { model, state };
 }
@@ -538,7 +540,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   const stepsPerEpoch = Math.ceil(trainCount / config.batch);
 
   // 2. Model and optimiser.
-  const model = createModel(config.model, config.seed);
+  const model = createModel(config.model, config.seed, { outputHead: config.outputHead });
   const adam = new Adam(model, config);
   const state: RunState = restored
     ? { ...restored.state, config }

@@ -81,7 +81,9 @@ export async function loadCheckpoint(runOrFile: string): Promise<LoadedCheckpoin
 
 /** The trainer's model with the checkpoint's weights, on the running tfjs backend. */
 export function trainerModel(ckpt: LoadedCheckpoint): Model {
-  const model = createModel(ckpt.state.config.model, ckpt.state.config.seed);
+  const model = createModel(ckpt.state.config.model, ckpt.state.config.seed, {
+    outputHead: ckpt.state.config.outputHead ?? 'norm',
+  });
   model.params.write(ckpt.weights);
   return model;
 }

@@ -28,11 +28,13 @@ beforeAll(async () => {
 });
 
 /** Random weights, with BatchNorm statistics moved off their (0, 1) start so folding is exercised. */
-async function randomModel(arch: (typeof ARCHITECTURES)[number]) {
-  const model = createModel(arch, 11);
+async function randomModel(arch: (typeof ARCHITECTURES)[number], outputHead: 'norm' | 'projection' = 'norm') {
+  const model = createModel(arch, 11, { outputHead });
   const weights = await model.params.read();
   let k = 0;
   for (const [name, values] of weights) {
+    // The projection head starts as the identity; a random one shows the export really applies it.
+    if (name.startsWith('head.')) for (let i = 0; i < values.length; i++) values[i]! += Math.sin(3 * i) * 0.2;
     if (!name.includes('running')) continue;
     for (let i = 0; i < values.length; i++, k++) {
       values[i] = name.endsWith('runningVar') ? 0.3 + ((k * 0.37) % 1.5) : Math.sin(k) * 0.4;
@@ -102,6 +104,23 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     expect(maxAbsDiff(short, await onnx.predict(full))).toBe(0);
     expect(maxAbsDiff(short, await trainerPredict(model, full))).toBeLessThanOrEqual(PARITY_TOLERANCE);
     model.dispose();
+    await onnx.release();
+  });
+
+  it('transformer with the projection head (the measured deviation): fp32 within tolerance', async () => {
+    const { model, weights } = await randomModel('transformer', 'projection');
+    const { model: exact } = await randomModel('transformer');
+    const onnx = await OrtModel.open(
+      'transformer',
+      Object.fromEntries(buildGraphs('transformer', weights, 'fp32').map((g) => [g.role, g.bytes])),
+    );
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const reference = await trainerPredict(model, x);
+    expect(maxAbsDiff(await onnx.predict(x), reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    // The head is in the graph: without it the output would be the paper-exact model's.
+    expect(maxAbsDiff(reference, await trainerPredict(exact, x))).toBeGreaterThan(0.05);
+    model.dispose();
+    exact.dispose();
     await onnx.release();
   });
 

@@ -375,6 +375,8 @@ function decoderStepGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
     h = addNorm(g, weights, h, outProj(g, weights, c, cross), `${p}.norm2`);
     x = addNorm(g, weights, h, feedForward(g, weights, h, p), `${p}.norm3`);
   }
+  // The measured deviation outputHead 'projection' (models/transformer.ts): a 75 → 75 layer at the end.
+  if (weights.has('head.weight')) x = dense(g, weights, x, 'head', D_MODEL, D_MODEL);
   g.output(g.node('Transpose', [x], { perm: [0, 2, 1] }), io.nextSegment, ['batch', N_SITES, 'tokens']);
   return {
     role: 'decoder-step',

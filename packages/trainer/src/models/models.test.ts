@@ -55,4 +55,30 @@ describe('models', () => {
     }
     model.dispose();
   });
+
+  it('transformer with the projection head: +5,700 parameters, the same start as the paper-exact model', async () => {
+    const exact = createModel('transformer', 3);
+    const projected = createModel('transformer', 3, { outputHead: 'projection' });
+    expect(projected.params.countTrainable()).toBe(PARAMETER_COUNTS.transformer + 75 * 75 + 75);
+    const [we, wp] = await Promise.all([exact.params.read(), projected.params.read()]);
+    for (const [name, values] of we) expect(wp.get(name), name).toEqual(values);
+    // Identity weights, zero bias: the two reconstruct alike until training moves the head.
+    const ecg = tf.randomNormal([1, SEGMENT, 12], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const [a, b] = tf.tidy(() => [exact.predict(ecg), projected.predict(ecg)]);
+    const [da, db] = [await a!.data(), await b!.data()];
+    let diff = 0;
+    for (let i = 0; i < da.length; i++) diff = Math.max(diff, Math.abs(da[i]! - db[i]!));
+    expect(diff).toBeLessThan(1e-5);
+    // A moved head changes the reconstruction after segment 0 (which the input network predicts).
+    const bias = projected.params.get('head.bias').variable;
+    bias.assign(tf.fill([75], 0.5));
+    const c = tf.tidy(() => projected.predict(ecg));
+    const dc = await c.data();
+    expect(dc[0]).toBe(da[0]);
+    expect(dc[100 * 75]! - da[100 * 75]!).not.toBeCloseTo(0, 2);
+    expect(() => createModel('cnn-lstm', 3, { outputHead: 'projection' })).toThrow(/transformer only/);
+    for (const t of [a!, b!, c, ecg]) t.dispose();
+    exact.dispose();
+    projected.dispose();
+  });
 });

@@ -22,10 +22,13 @@ export interface NamedParam {
 /** How a parameter's first values are drawn. */
 export type Init =
   | { readonly kind: 'uniform'; readonly bound: number }
-  | { readonly kind: 'constant'; readonly value: number };
+  | { readonly kind: 'constant'; readonly value: number }
+  /** A square matrix's identity (a layer that starts as a pass-through). */
+  | { readonly kind: 'identity' };
 
 export const uniform = (bound: number): Init => ({ kind: 'uniform', bound });
 export const constant = (value: number): Init => ({ kind: 'constant', value });
+export const identity: Init = { kind: 'identity' };
 
 /** PyTorch's default Linear/Conv init (kaiming_uniform with a=√5) is U(±1/√fan_in). */
 export const torchDefault = (fanIn: number): Init => uniform(1 / Math.sqrt(fanIn));
@@ -54,7 +57,12 @@ export class ParamSet {
     if (this.#byName.has(name)) throw new Error(`parameter '${name}' defined twice`);
     const values = new Float32Array(size(shape));
     if (init.kind === 'constant') values.fill(init.value);
-    else for (let i = 0; i < values.length; i++) values[i] = this.#rng.uniform(-init.bound, init.bound);
+    else if (init.kind === 'identity') {
+      const n = shape[0]!;
+      if (shape.length !== 2 || shape[1] !== n)
+        throw new Error(`identity init needs a square matrix, got [${shape}]`);
+      for (let i = 0; i < n; i++) values[i * n + i] = 1;
+    } else for (let i = 0; i < values.length; i++) values[i] = this.#rng.uniform(-init.bound, init.bound);
     const variable = tf.variable(tf.tensor(values, [...shape]), trainable);
     const param = { name, shape, variable, trainable };
     this.#params.push(param);

@@ -17,6 +17,10 @@
  * appending its 10 outputs. With a causal mask and per-token post-norm layers this is exactly the
  * uncached decode on the growing prefix (10, 20, …, 490 tokens), at ~1/20 of the FLOPs.
  *
+ * A measured deviation, off by default (outputHead 'projection', +5,700 parameters = 830,431): a linear
+ * layer 75 → 75 after the last decoder norm, starting as the identity, so the prediction is no longer
+ * confined to γ ⊙ z + β with z normalised across sites (docs/results.md, part 1).
+ *
  * Choices the paper leaves open: ReLU in the feed-forward (PyTorch's default); PyTorch's
  * nn.MultiheadAttention inits (Xavier-uniform in-projection, zero in/out biases) and Linear inits;
  * positional dropout also on the decoder input. Tensors are channels-last [B, T, C].
@@ -32,7 +36,7 @@ import {
   linear,
   positionalEncoding,
 } from './layers.ts';
-import { constant, type ParamSet, torchDefault, xavierUniform } from './params.ts';
+import { constant, identity, type ParamSet, torchDefault, xavierUniform } from './params.ts';
 import { type SqueezeNet1d, squeezeNet1d, squeezeNet1dParams } from './squeezenet1d.ts';
 
 export const SEGMENT = 10;
@@ -66,10 +70,16 @@ interface DecoderLayer extends EncoderLayer {
   readonly norm3: LayerNorm;
 }
 
+/** What follows the last decoder layer: nothing (the paper's) or a 75 → 75 projection. */
+export const OUTPUT_HEADS = ['norm', 'projection'] as const;
+export type OutputHead = (typeof OUTPUT_HEADS)[number];
+
 export interface Transformer {
   readonly input: SqueezeNet1d;
   readonly encoder: readonly EncoderLayer[];
   readonly decoder: readonly DecoderLayer[];
+  /** outputHead 'projection' only. */
+  readonly head?: Dense;
 }
 
 function dense(params: ParamSet, name: string, fanIn: number, fanOut: number): Dense {
@@ -94,7 +104,11 @@ function multiHead(params: ParamSet, name: string): MultiHead {
   };
 }
 
-export function transformerParams(params: ParamSet, io: { inChannels: number }): Transformer {
+export function transformerParams(
+  params: ParamSet,
+  io: { inChannels: number },
+  outputHead: OutputHead = 'norm',
+): Transformer {
   const layer = (name: string) => ({
     selfAttn: multiHead(params, `${name}.selfAttn`),
     ff1: dense(params, `${name}.ff1`, D_MODEL, FEED_FORWARD),
@@ -110,7 +124,21 @@ export function transformerParams(params: ParamSet, io: { inChannels: number }):
       crossAttn: multiHead(params, `decoder${i}.crossAttn`),
       norm3: layerNormParams(params, `decoder${i}.norm3`, D_MODEL),
     })),
+    // Created last, so the paper-exact parameters draw the same initial values with or without it.
+    ...(outputHead === 'projection'
+      ? {
+          head: {
+            weight: params.add('head.weight', [D_MODEL, D_MODEL], identity),
+            bias: params.add('head.bias', [D_MODEL], constant(0)),
+          },
+        }
+      : {}),
   };
+}
+
+/** The decoder's last output tokens → the predicted TMP tokens. */
+function outputTokens(net: Transformer, x: tf.Tensor3D): tf.Tensor3D {
+  return net.head === undefined ? x : linear(x, net.head.weight, net.head.bias);
 }
 
 /**
@@ -222,7 +250,7 @@ export function transformerTeacherForced(
   for (const layer of net.decoder) {
     x = decoderLayer(layer, x, keyValues(layer.selfAttn, x), keyValues(layer.crossAttn, memory), ctx);
   }
-  return tf.concat([segment0, x], 1);
+  return tf.concat([segment0, outputTokens(net, x)], 1);
 }
 
 /**
@@ -262,7 +290,7 @@ export function transformerDecode(
         const memory = { k: memoryKv[2 * i]!, v: memoryKv[2 * i + 1]! };
         x = decoderLayer(layer, x, kv, memory, ctx);
       });
-      return [x, ...kept];
+      return [outputTokens(net, x), ...kept];
     });
     for (const t of selfKv) t.dispose();
     selfKv = nextKv;
