@@ -11,7 +11,7 @@
  * row wider than 500 cells, so a huge or hostile file costs no more than a valid one.
  */
 
-import { InputError } from './errors.ts';
+import { CSV_NUMBER, csvLines, decodeCsv, failCsv, showCell, splitCsvLine } from './csv-text.ts';
 import { LEAD_NAMES, N_LEADS, N_STEPS } from './layout.ts';
 
 export interface EcgCsv {
@@ -22,78 +22,6 @@ export interface EcgCsv {
 }
 
 const EXPECTED = `expected ${N_STEPS} rows × ${N_LEADS} columns (one per lead) or ${N_LEADS} rows × ${N_STEPS} columns`;
-/** A decimal number, as written by spreadsheets and numpy.savetxt; not hex, not 'NaN' or 'Infinity'. */
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-function fail(source: string, message: string): never {
-  throw new InputError('bad_csv', `${source}: ${message}`);
-}
-
-/** A cell for an error message: short, and with control characters visible. */
-function show(cell: string): string {
-  const s = cell.length > 24 ? `${cell.slice(0, 24)}…` : cell;
-  return JSON.stringify(s).slice(1, -1);
-}
-
-/** The non-empty, non-comment lines with their 1-based line numbers, read one at a time. */
-function* lines(text: string): Generator<{ line: number; text: string }> {
-  let start = 0;
-  for (let line = 1; start <= text.length; line++) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const t = text.slice(start, end).trim();
-    if (t.length > 0 && !t.startsWith('#')) yield { line, text: t };
-    start = end + 1;
-  }
-}
-
-/**
- * Splits one line on `delimiter` (undefined: runs of white space), honouring double quotes. Stops after
- * N_STEPS + 1 cells: no valid row is wider, and a hostile one must not cost a string per cell.
- */
-function split(line: string, delimiter: string | undefined, at: number, source: string): string[] {
-  if (!line.includes('"')) {
-    const limit = N_STEPS + 1;
-    const cells = delimiter === undefined ? line.split(/\s+/, limit) : line.split(delimiter, limit);
-    return cells.map((c) => c.trim());
-  }
-  const cells: string[] = [];
-  let i = 0;
-  for (;;) {
-    while (line[i] === ' ' || (delimiter !== '\t' && line[i] === '\t')) i++;
-    let cell = '';
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        const q = line.indexOf('"', i);
-        if (q < 0) fail(source, `line ${at} has an unterminated quoted cell`);
-        cell += line.slice(i, q);
-        i = q + 1;
-        if (line[i] !== '"') break;
-        cell += '"';
-        i++;
-      }
-      // Spaces between a closing quote and the delimiter; with white space as the delimiter they are it.
-      if (delimiter !== undefined) while (line[i] === ' ') i++;
-    } else {
-      const stop = delimiter === undefined ? line.slice(i).search(/\s/) : line.indexOf(delimiter, i);
-      const end = stop < 0 ? line.length : delimiter === undefined ? i + stop : stop;
-      cell = line.slice(i, end).trim();
-      i = end;
-    }
-    cells.push(cell);
-    if (i >= line.length || cells.length > N_STEPS) return cells;
-    if (delimiter === undefined) {
-      if (!/\s/.test(line[i]!)) fail(source, `line ${at}: text right after a quoted cell`);
-      while (/\s/.test(line[i] ?? '')) i++;
-      if (i >= line.length) return cells;
-    } else {
-      if (line[i] !== delimiter) fail(source, `line ${at}: text right after a quoted cell`);
-      i++;
-    }
-  }
-}
-
 /** Column index of each lead (LEAD_NAMES order) when the header names leads; undefined when it names none. */
 function headerOrder(header: readonly string[], at: number, source: string): number[] | undefined {
   const wanted = new Map(LEAD_NAMES.map((name, i) => [name.toLowerCase(), i]));
@@ -103,7 +31,7 @@ function headerOrder(header: readonly string[], at: number, source: string): num
     const lead = wanted.get(cell.toLowerCase());
     if (lead === undefined) return;
     if (order[lead] !== undefined)
-      fail(source, `line ${at}: the header names lead ${LEAD_NAMES[lead]} twice`);
+      failCsv(source, `line ${at}: the header names lead ${LEAD_NAMES[lead]} twice`);
     order[lead] = column;
     named++;
   });
@@ -111,14 +39,14 @@ function headerOrder(header: readonly string[], at: number, source: string): num
   const missing = LEAD_NAMES.filter((_, i) => order[i] === undefined);
   const other = header.filter((cell) => !wanted.has(cell.toLowerCase()));
   if (missing.length > 0 || other.length > 0) {
-    fail(
+    failCsv(
       source,
       `line ${at}: the header names leads but ${[
         missing.length > 0 ? `lacks ${missing.join(', ')}` : '',
         other.length > 0
           ? `has unknown column${other.length > 1 ? 's' : ''} ${other
               .slice(0, 5)
-              .map((c) => `'${show(c)}'`)
+              .map((c) => `'${showCell(c)}'`)
               .join(', ')}${other.length > 5 ? ', …' : ''}`
           : '',
       ]
@@ -135,51 +63,42 @@ function headerOrder(header: readonly string[], at: number, source: string): num
  * const { ecg } = parseEcgCsv(new Uint8Array(await file.arrayBuffer()), file.name);
  */
 export function parseEcgCsv(input: Uint8Array | string, source = 'ECG CSV'): EcgCsv {
-  let text: string;
-  if (typeof input === 'string') text = input;
-  else {
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input);
-    } catch (err) {
-      throw new InputError('bad_csv', `${source}: not UTF-8 text (is it a binary file?)`, { cause: err });
-    }
-  }
-  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  const text = decodeCsv(input, source);
 
   let delimiter: string | undefined;
   let header: { line: number; cells: string[] } | undefined;
   let width = 0;
   let firstLine = 0;
   const values: number[][] = [];
-  for (const { line, text: row } of lines(text)) {
+  for (const { line, text: row } of csvLines(text)) {
     if (firstLine === 0) {
       firstLine = line;
       delimiter = /[,;\t]/.exec(row)?.[0];
     }
-    const cells = split(row, delimiter, line, source);
-    if (cells.length > N_STEPS) fail(source, `line ${line} has more than ${N_STEPS} values; ${EXPECTED}`);
-    if (line === firstLine && cells.some((c) => c !== '' && !NUMBER.test(c))) {
+    const cells = splitCsvLine(row, delimiter, line, source, N_STEPS + 1);
+    if (cells.length > N_STEPS) failCsv(source, `line ${line} has more than ${N_STEPS} values; ${EXPECTED}`);
+    if (line === firstLine && cells.some((c) => c !== '' && !CSV_NUMBER.test(c))) {
       header = { line, cells };
       continue;
     }
     if (values.length === 0) width = cells.length;
     else if (cells.length !== width) {
-      fail(source, `row ${line} has ${cells.length} values, the first has ${width}`);
+      failCsv(source, `row ${line} has ${cells.length} values, the first has ${width}`);
     }
-    if (values.length === N_STEPS) fail(source, `more than ${N_STEPS} rows of numbers; ${EXPECTED}`);
+    if (values.length === N_STEPS) failCsv(source, `more than ${N_STEPS} rows of numbers; ${EXPECTED}`);
     values.push(
       cells.map((cell, c) => {
-        if (!NUMBER.test(cell))
-          fail(source, `row ${line}, column ${c + 1} is not a number ('${show(cell)}')`);
+        if (!CSV_NUMBER.test(cell))
+          failCsv(source, `row ${line}, column ${c + 1} is not a number ('${showCell(cell)}')`);
         const v = Number(cell);
         if (!Number.isFinite(v))
-          fail(source, `row ${line}, column ${c + 1} is out of range ('${show(cell)}')`);
+          failCsv(source, `row ${line}, column ${c + 1} is out of range ('${showCell(cell)}')`);
         return v;
       }),
     );
   }
   if (values.length === 0) {
-    fail(
+    failCsv(
       source,
       header === undefined ? `has no rows; ${EXPECTED}` : `has a header but no rows of numbers; ${EXPECTED}`,
     );
@@ -198,5 +117,5 @@ export function parseEcgCsv(input: Uint8Array | string, source = 'ECG CSV'): Ecg
     for (let l = 0; l < N_LEADS; l++) ecg.set(values[l]!, l * N_STEPS);
     return { ecg, layout: 'lead-major' };
   }
-  return fail(source, `has ${values.length} rows × ${width} columns of numbers; ${EXPECTED}`);
+  return failCsv(source, `has ${values.length} rows × ${width} columns of numbers; ${EXPECTED}`);
 }
