@@ -12,3 +12,4 @@ export * from './manifest.ts';
 export * from './metrics.ts';
 export * from './normalise.ts';
 export * from './npy.ts';
+export * from './recording/index.ts';

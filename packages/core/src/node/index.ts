@@ -5,3 +5,4 @@
 
 export * from './dataset.ts';
 export { readNpyFile, writeFileAtomic, writeNpyFile } from './npy-file.ts';
+export { RECORDING_EXTENSIONS, type ReadRecordingOptions, readRecordingFile } from './recording-file.ts';

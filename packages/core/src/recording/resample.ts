@@ -35,7 +35,11 @@ function besselI0(x: number): number {
 }
 
 /** The kernel at u = 0, 1/DENSITY, …, ZEROS (in samples of the lower rate), plus a trailing zero. */
-const KERNEL = (() => {
+let kernel: Float64Array | undefined;
+
+/** Built on first use, not at import: importing core (an edge Worker's cold start) should cost nothing. */
+function kernelTable(): Float64Array {
+  if (kernel !== undefined) return kernel;
   const n = ZEROS * DENSITY;
   const table = new Float64Array(n + 2);
   const i0beta = besselI0(BETA);
@@ -46,8 +50,9 @@ const KERNEL = (() => {
     const r = u / ZEROS;
     table[i] = CUTOFF * sinc * (besselI0(BETA * Math.sqrt(Math.max(0, 1 - r * r))) / i0beta);
   }
+  kernel = table;
   return table;
-})();
+}
 
 /**
  * Resamples channels sharing one rate from `fromHz` to `toHz`, returning float32 copies. The output has
@@ -82,6 +87,7 @@ export function resample(
   const scale = Math.min(1, toHz / fromHz);
   const reach = ZEROS / scale;
   const step = fromHz / toHz;
+  const table = kernelTable();
   const acc = new Float64Array(channels.length);
   for (let k = 0; k < outLength; k++) {
     const p = k * step;
@@ -93,7 +99,7 @@ export function resample(
       const u = Math.abs(p - j) * scale * DENSITY;
       const i = Math.floor(u);
       if (i >= ZEROS * DENSITY) continue;
-      const w = KERNEL[i]! + (u - i) * (KERNEL[i + 1]! - KERNEL[i]!);
+      const w = table[i]! + (u - i) * (table[i + 1]! - table[i]!);
       const at = j < 0 ? 0 : j >= n ? n - 1 : j;
       for (let c = 0; c < channels.length; c++) acc[c]! += w * channels[c]![at]!;
       wsum += w;
