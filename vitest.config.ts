@@ -8,6 +8,9 @@ const jsonReport = process.env.VITEST_JSON_REPORT;
 const project = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
 
 export default defineConfig({
+  // The workspace packages' `exports` name their built dist/; inside the repository tsconfig.base.json's
+  // `paths` send @ecg-tmp/core and @ecg-tmp/client-sdk to their TypeScript source instead.
+  resolve: { tsconfigPaths: true },
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
