@@ -214,6 +214,7 @@ describe('WFDB header', () => {
     ['an empty file', '', /has no record line/],
     ['a multi-segment record', 'r/3 1 500 10\n', /multi-segment records/],
     ['a bad signal count', 'r x 500\n', /signal count "x" is not an integer/],
+    ['no signal count', 'r\n', /line 1: the record line gives no signal count/],
     [
       'too few signal lines',
       'r 2 500 10\nr.dat 16 200 16 0 0 0 0 I\n',
@@ -278,6 +279,17 @@ describe('WFDB header', () => {
       expect((err as InputError).code).toBe('bad_wfdb');
       expect((err as Error).message.startsWith('r.hea: ')).toBe(true);
     }
+  });
+
+  it('parses hostile long lines in linear time', () => {
+    const started = performance.now();
+    const spaces = ' '.repeat(200_000);
+    expect(() => parseWfdbHeader(`r 1 500 10\nr.dat${spaces}x${spaces}y\n`, 'r.hea')).toThrow(/format "x"/);
+    expect(() => parseWfdbHeader(`r 1 500 10\nr.dat 16 ${'('.repeat(200_000)} 16\n`, 'r.hea')).toThrow(
+      /gain/,
+    );
+    expect(() => parseWfdbHeader(`r 1 ${'9'.repeat(200_000)}\n`, 'r.hea')).toThrow(/sampling frequency/);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('refuses to write a sample outside the format range', () => {

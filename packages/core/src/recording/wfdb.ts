@@ -162,7 +162,11 @@ export function parseWfdbHeader(input: Uint8Array | string, source = 'WFDB heade
   text.split(/\r?\n/).forEach((raw, i) => {
     const t = raw.trim();
     if (t.startsWith('#')) comments.push(t.slice(1).trim());
-    else if (t.length > 0) lines.push({ at: `line ${i + 1}`, text: t.replace(/\s+#.*$/, '') });
+    else if (t.length > 0) {
+      // A trailing comment; found by a fixed-length search, as a backtracking pattern is quadratic in spaces.
+      const hash = t.search(/\s#/);
+      lines.push({ at: `line ${i + 1}`, text: hash < 0 ? t : t.slice(0, hash).trim() });
+    }
   });
   const recordLine = lines[0];
   if (recordLine === undefined) fail(source, 'has no record line (is it a WFDB .hea file?)');
@@ -172,6 +176,7 @@ export function parseWfdbHeader(input: Uint8Array | string, source = 'WFDB heade
     fail(source, `${at}: multi-segment records ('${show(name).slice(1, -1)}') are not read`);
   if (!/^[\w.+-]{1,255}$/.test(name))
     fail(source, `${at}: record name ${show(name)} is not a WFDB record name`);
+  if (nsigField === '') fail(source, `${at}: the record line gives no signal count`);
   const nsig = integer(nsigField, 'signal count', at, source);
   if (nsig < 1) fail(source, `${at}: a record with ${nsig} signals holds no ECG`);
   let rate = 250;
