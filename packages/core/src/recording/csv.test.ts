@@ -80,6 +80,14 @@ describe('recording CSV', () => {
     expect(() => parseRecordingCsv(text, { rate: 500 }, 'bad.csv')).toThrow(/^bad\.csv: /);
   });
 
+  it('rejects a 200,000-digit cell at once (the number pattern does not backtrack)', () => {
+    const started = performance.now();
+    expect(() => parseRecordingCsv(`I,II\n1,${'9'.repeat(200_000)}x\n`, { rate: 500 }, 'b.csv')).toThrow(
+      /row 2, column 2 \(II\) is not a number/,
+    );
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it('rejects binary input, bad rates and unknown units', () => {
     expect(() => parseRecordingCsv(Uint8Array.from([0xff, 0xfe, 0]), { rate: 500 }, 'b.csv')).toThrow(
       /not UTF-8/,

@@ -26,7 +26,7 @@ export interface EdfSignal {
 }
 
 const ANNOTATIONS = 'EDF Annotations';
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 function fail(source: string, message: string): never {
   throw new InputError('bad_edf', `${source}: ${message}`);
