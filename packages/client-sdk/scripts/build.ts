@@ -21,7 +21,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +101,14 @@ async function tsc(project: string, outDir: string): Promise<void> {
   } catch (err) {
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
     throw new Error(`tsc -p ${project} failed:\n${stdout}${stderr}`, { cause: err });
+  }
+  // tsc rewrites the sources' `./x.ts` imports to `./x.js` in the JavaScript only; the .d.ts keep `.ts`,
+  // which TypeScript before 5.0 refuses. Give the declarations the specifiers the JavaScript has.
+  const files = (await readdir(outDir, { recursive: true })).filter((f) => f.endsWith('.d.ts'));
+  for (const file of files) {
+    const path = join(outDir, file);
+    const text = await readFile(path, 'utf8');
+    await writeFile(path, text.replace(/((?:from |import\()'\.{1,2}\/[^']+)\.ts'/g, "$1.js'"));
   }
 }
 
