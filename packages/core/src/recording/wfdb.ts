@@ -73,7 +73,7 @@ function show(field: string): string {
 function decodeText(input: Uint8Array | string): string {
   if (typeof input === 'string') return input;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(input);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input);
   } catch {
     return new TextDecoder('latin1').decode(input);
   }
