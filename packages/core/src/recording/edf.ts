@@ -39,8 +39,8 @@ function fail(source: string, message: string): never {
  * const rec = parseEdf(new Uint8Array(await file.arrayBuffer()), file.name);
  */
 export function parseEdf(bytes: Uint8Array, source = 'EDF file'): Recording {
-  const latin1 = new TextDecoder('latin1');
-  const field = (at: number, width: number) => latin1.decode(bytes.subarray(at, at + width)).trim();
+  // Header fields are ASCII by the specification; read as Latin-1, byte by byte, whatever they hold.
+  const field = (at: number, width: number) => String.fromCharCode(...bytes.subarray(at, at + width)).trim();
   const number = (text: string, what: string): number => {
     const v = NUMBER.test(text) ? Number(text) : Number.NaN;
     if (!Number.isFinite(v)) fail(source, `${what} ${JSON.stringify(text.slice(0, 24))} is not a number`);

@@ -75,7 +75,8 @@ function decodeText(input: Uint8Array | string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input);
   } catch {
-    return new TextDecoder('latin1').decode(input);
+    // Byte for byte, not TextDecoder('latin1'): that label is windows-1252, and not every runtime has it.
+    return Array.from(input, (b) => String.fromCharCode(b)).join('');
   }
 }
 
