@@ -9,6 +9,8 @@
  *      a page that reconstructs the same sample in headless Chromium;
  *   4. the SDK's own JavaScript with core, minified and gzipped, without onnxruntime-web, is ≤ 50 kB.
  * Each result is compared with the SDK from source in this process (the cnn-lstm stable, fp32, WASM).
+ * Inside the repository the packages resolve to their source through tsconfig.base.json's `paths`, which
+ * must name each entry the packages export.
  */
 
 import { execFile } from 'node:child_process';
@@ -151,6 +153,22 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+describe('inside the repository', () => {
+  it("tsconfig.base.json's paths send every export of core and the SDK to the source of its dist/ file", async () => {
+    const base = JSON.parse(await readFile(join(ROOT, 'tsconfig.base.json'), 'utf8'));
+    const paths: Record<string, string[]> = base.compilerOptions.paths;
+    const expected: Record<string, string[]> = {};
+    for (const dir of ['core', 'client-sdk']) {
+      const pkg = JSON.parse(await readFile(join(ROOT, 'packages', dir, 'package.json'), 'utf8'));
+      for (const [key, target] of Object.entries(pkg.exports as Record<string, { default: string }>)) {
+        const source = target.default.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts');
+        expected[pkg.name + key.slice(1)] = [`./packages/${dir}/${source}`];
+      }
+    }
+    expect(paths).toEqual(expected);
+  });
+});
 
 describe('the packed SDK and core, installed from their tarballs into an app outside the repository', () => {
   let root: string;
