@@ -134,9 +134,9 @@ export async function packPackages(destination: string): Promise<{ core: string;
     await buildPackages({ core: join(dirs.core, 'dist'), sdk: join(dirs.sdk, 'dist') });
     await mkdir(destination, { recursive: true });
     const pack = async (dir: string) => {
-      const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', destination], {
-        cwd: dir,
-      });
+      // Built above: the packages' `prepack` (npm run build) has no sources to build from here.
+      const args = ['pack', '--json', '--ignore-scripts', '--pack-destination', destination];
+      const { stdout } = await run('npm', args, { cwd: dir });
       return join(destination, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
     };
     return { core: await pack(dirs.core), sdk: await pack(dirs.sdk) };
