@@ -67,6 +67,8 @@ export async function buildBundle(outfile = BUNDLE): Promise<{ path: string; byt
 /**
  * Compiles @ecg-tmp/core into `out.core` and the SDK into `out.sdk` (emptied first), the SDK's
  * declarations against the core declarations just written, and writes the one-file bundle beside them.
+ * `out.core` must find zod in a node_modules above it (core's .d.ts import its types), as the
+ * repository's folders and packPackages' staging folder do.
  * @example
  * await buildPackages(); // packages/core/dist, packages/client-sdk/dist
  */
