@@ -3,6 +3,7 @@
  * @ecg-tmp/core — the one implementation of the signal conventions used by trainer, edge API and SDK.
  */
 
+export * from './beats/index.ts';
 export * from './csv.ts';
 export * from './decode.ts';
 export * from './ecg-measures.ts';
