@@ -5,19 +5,25 @@
  * on the same definition of onset.
  *
  * Detection, in numbered steps:
- * 1. Each of the 8 independent leads (I, II, V1–V6) band-passed to 5–15 Hz (Butterworth, zero phase):
- *    the QRS band, where P and T waves and wander are weak.
- * 2. Feature: Σ over the leads of the squared 5-point derivative, integrated over a centred 150 ms
- *    moving window (MWI).
- * 3. Candidates: the MWI's local maxima, at least 200 ms apart (the refractory period).
+ * 1. Each of the 8 independent leads (I, II, V1–V6) band-passed (Butterworth, zero phase) to 15–40 Hz,
+ *    and to Pan and Tompkins' 5–15 Hz. Why 15–40: the simulator's T waves are narrow (phase 3 lasts
+ *    60–100 ms) and some are taller and steeper than their QRS (2.4 mV, about 80 ms at the base, in
+ *    V2), so at 5–15 Hz they outweigh it; above 15 Hz a QRS keeps most of its energy, a T wave little.
+ * 2. Feature (MWI): Σ over the leads of the squared 5-point derivative, integrated over a centred
+ *    150 ms window; the same in 5–15 Hz gives a band ratio MWI₁₅₋₄₀ / MWI₅₋₁₅ per sample.
+ * 3. Candidates: the MWI's local maxima, none within 75 ms of either end (the feature's own edge).
  * 4. Pan–Tompkins thresholds: running signal and noise peak levels (SPK, NPK, learnt from the first
- *    2 s), threshold NPK + 0.25 (SPK − NPK); a candidate within 360 ms of the last QRS whose steepest
- *    slope is under half of that QRS's is a T wave; when no QRS came for 1.66 × the mean RR, the
- *    largest candidate over half the threshold in the gap is taken (search-back).
+ *    2 s), threshold NPK + 0.25 (SPK − NPK), a 200 ms refractory period. Within 360 ms of the last QRS a
+ *    candidate is a T wave when its band ratio is under 0.4 × that QRS's (Pan and Tompkins compare
+ *    slopes; a sharp simulated T wave has the slope but not the ratio) or when it comes sooner than half
+ *    the mean RR (the ventricles are refractory then: an R-on-T beat that early is missed).
+ *    When no QRS came for 1.66 × the mean RR, the largest candidate over 0.3 × the threshold in the gap
+ *    that is no T wave — of the QRS before the gap or of an earlier candidate in it — is taken.
  *
- * Onset (qrsOnset): the spatial velocity of the filtered leads (ecg-measures.ts, step 1), its peak within
- * 75 ms of the detection, then walking back the first sample preceded by QUIET_MS of velocity under
- * VELOCITY_THRESHOLD × peak — measureEcg's rule, searched at most 150 ms back.
+ * Onset (qrsOnset): measureEcg's spatial velocity (ecg-measures.ts, step 1) of the leads low-passed at
+ * 40 Hz; in a span around the detection, the first complex reaching 30% of the span's largest velocity,
+ * its peak within 60 ms, then walking back (at most 150 ms) the first sample preceded by QUIET_MS of
+ * velocity under VELOCITY_THRESHOLD × peak — measureEcg's rule.
  */
 
 import { QRS_SEARCH_FRACTION, QUIET_MS, spatialVelocity, VELOCITY_THRESHOLD } from '../ecg-measures.ts';
