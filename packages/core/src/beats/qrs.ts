@@ -17,6 +17,8 @@
  *    candidate is a T wave when its band ratio is under 0.4 × that QRS's (Pan and Tompkins compare
  *    slopes; a sharp simulated T wave has the slope but not the ratio) or when it comes sooner than half
  *    the mean RR (the ventricles are refractory then: an R-on-T beat that early is missed).
+ *    A candidate over the threshold that is the T wave (by the band ratio) of an earlier candidate
+ *    within 360 ms over 0.3 × the threshold gives that one instead: a weak ectopic QRS with a tall T.
  *    When no QRS came for 1.66 × the mean RR, the largest candidate over 0.3 × the threshold in the gap
  *    that is no T wave — of the QRS before the gap or of an earlier candidate in it — is taken.
  *
@@ -119,6 +121,22 @@ export function detectQrs(leads: Float32Array, T: number): number[] {
     }
     return best;
   };
+  /**
+   * A QRS under the threshold whose T wave is over it (a weak ectopic beat with a tall T): an earlier
+   * candidate within T_WAVE_MS of `c`, over SEARCH_BACK_SHARE of the threshold, of which `c` is the T wave.
+   */
+  const missedBefore = (c: number, prev: number | undefined) => {
+    let best: number | undefined;
+    for (const e of candidates) {
+      if (e >= c - REFRACTORY_MS) break;
+      if (c - e >= T_WAVE_MS || (prev !== undefined && e - prev < REFRACTORY_MS) || isTWave(e, prev))
+        continue;
+      if (mwi[e]! > SEARCH_BACK_SHARE * threshold() && ratio(c) < T_RATIO_SHARE * ratio(e)) {
+        if (best === undefined || mwi[e]! > mwi[best]!) best = e;
+      }
+    }
+    return best;
+  };
   for (const c of candidates) {
     const last = qrs.at(-1);
     if (last !== undefined && c - last > SEARCH_BACK_RR * meanRr()) {
@@ -129,6 +147,12 @@ export function detectQrs(leads: Float32Array, T: number): number[] {
     if (prev !== undefined && c - prev < REFRACTORY_MS) continue;
     if (mwi[c]! > threshold()) {
       if (isTWave(c, prev)) {
+        npk = 0.125 * mwi[c]! + 0.875 * npk;
+        continue;
+      }
+      const missed = missedBefore(c, prev);
+      if (missed !== undefined) {
+        accept(missed, 0.25);
         npk = 0.125 * mwi[c]! + 0.875 * npk;
         continue;
       }
