@@ -10,8 +10,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { reportFigure } from '../../../../test/reliability.ts';
 import { InputError } from '../errors.ts';
-import { N_LEADS, N_STEPS, signal } from '../layout.ts';
-import { BEAT_SKIP_REASONS, type BeatExtraction, createBeatExtractor } from './extract.ts';
+import { LEAD_NAMES, type LeadName, N_LEADS, N_STEPS, signal } from '../layout.ts';
+import type { Recording } from '../recording/recording.ts';
+import {
+  BEAT_SKIP_REASONS,
+  type BeatExtraction,
+  createBeatExtractor,
+  extractRecordingBeats,
+} from './extract.ts';
 
 const RUNS = 300;
 /** Per case; generous because test machines are shared. */
@@ -105,6 +111,66 @@ describe('beat extraction under hostile signals', () => {
       what: 'beat extractor: random 12-lead signals (fast-check)',
       count: cases,
       unit: 'signals',
+      failures: failures.length,
+    });
+    expect(failures.slice(0, 5)).toEqual([]);
+  });
+
+  it(`keeps its contract on ${RUNS / 3} recordings at any rate, wrong ones included`, ({ task }) => {
+    const failures: string[] = [];
+    let cases = 0;
+    const recording = fc
+      .record({
+        rate: fc.oneof(
+          { arbitrary: fc.constantFrom(250, 360, 500, 1000, 2000), weight: 3 },
+          {
+            arbitrary: fc.constantFrom(0, -500, 100, 249.9, Number.NaN, Number.POSITIVE_INFINITY, 1e6),
+            weight: 1,
+          },
+        ),
+        seconds: fc.integer({ min: 200, max: 4000 }).map((ms) => ms / 1000),
+        hz: fc.double({ min: 0.3, max: 3, noNaN: true }),
+        // I, II and V1–V6 always (what toModelLayout needs), the other four sometimes.
+        derived: fc.subarray(['III', 'aVR', 'aVL', 'aVF'] as LeadName[]),
+        missing: fc.option(fc.constantFrom(...LEAD_NAMES), { freq: 10 }),
+      })
+      .map(({ rate, seconds, hz, derived, missing }): Recording => {
+        const leads = [
+          ...LEAD_NAMES.filter((n) => !['III', 'aVR', 'aVL', 'aVF'].includes(n)),
+          ...derived,
+        ].filter((n) => n !== missing);
+        const length =
+          Number.isFinite(rate) && rate > 0 && rate < 1e5 ? Math.max(1, Math.round(seconds * rate)) : 100;
+        const out: Partial<Record<LeadName, Float32Array>> = {};
+        leads.forEach((name, l) => {
+          // Narrow spikes at `hz` beats per second on a slow sine: QRS-like enough to be detected.
+          out[name] = Float32Array.from({ length }, (_, t) => {
+            const phase = ((t / rate) * hz) % 1;
+            return Math.exp(-(((phase - 0.5) * 40) ** 2)) * (l % 2 ? 1 : -0.7) + 0.2 * Math.sin(t / 50);
+          });
+        });
+        return { rate, length, leads: out, source: 'fuzz', warnings: [] };
+      });
+    fc.assert(
+      fc.property(recording, (rec) => {
+        cases++;
+        let problem: string | undefined;
+        try {
+          const out = extractRecordingBeats(rec);
+          problem = violation(out, Math.ceil((rec.length * 1000) / rec.rate));
+        } catch (err) {
+          if (!(err instanceof InputError)) problem = `${(err as Error).name}: ${(err as Error).message}`;
+          else if (!/^(beats|fuzz): /.test(err.message)) problem = `message '${err.message}' names neither`;
+        }
+        if (problem !== undefined) failures.push(problem);
+      }),
+      { numRuns: RUNS / 3, seed: 19_021 },
+    );
+    reportFigure(task, {
+      area: 'bad input',
+      what: 'beat extractor: recordings at random and wrong rates (fast-check)',
+      count: cases,
+      unit: 'recordings',
       failures: failures.length,
     });
     expect(failures.slice(0, 5)).toEqual([]);
