@@ -7,10 +7,10 @@
 
 import { expect } from 'vitest';
 import aliases from '../../../models/aliases.json' with { type: 'json' };
-import cnnManifest from '../../../models/cnn/0.1.1/manifest.json' with { type: 'json' };
-import cnnGraph from '../../../models/cnn/0.1.1/model.onnx?url&inline';
-import cnnLstmManifest from '../../../models/cnn-lstm/0.1.1/manifest.json' with { type: 'json' };
-import cnnLstmGraph from '../../../models/cnn-lstm/0.1.1/model.onnx?url&inline';
+import cnnManifest from '../../../models/cnn/0.2.0/manifest.json' with { type: 'json' };
+import cnnGraph from '../../../models/cnn/0.2.0/model.onnx?url&inline';
+import cnnLstmManifest from '../../../models/cnn-lstm/0.1.2/manifest.json' with { type: 'json' };
+import cnnLstmGraph from '../../../models/cnn-lstm/0.1.2/model.onnx?url&inline';
 import decoderStepGraph from '../../../models/transformer/0.1.2/decoder-step.onnx?url&inline';
 import encoderGraph from '../../../models/transformer/0.1.2/encoder.onnx?url&inline';
 import transformerManifest from '../../../models/transformer/0.1.2/manifest.json' with { type: 'json' };
