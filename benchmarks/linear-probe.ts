@@ -20,7 +20,7 @@
  * test split is scored whole.
  *
  *   npm run bench:linear-probe                                   # the default set (16,117 pairs)
- *   npm run bench:linear-probe -- --data data/synthetic-d3-apfixed-s1-n16117-cache
+ *   npm run bench:linear-probe -- --data data/synthetic-d3-apfixed-s1-n16117-cache --learners knn --encodings lead-range
  * Writes benchmarks/results/linear-probe-<set>.json.
  */
 
@@ -54,11 +54,17 @@ const { values } = parseArgs({
     'train-limit': { type: 'string', default: '4000' },
     'val-limit': { type: 'string', default: '400' },
     learners: { type: 'string', default: 'ridge' },
+    encodings: { type: 'string', default: ENCODINGS.join(',') },
   },
 });
 const learners = (values.learners ?? 'ridge').split(',');
 for (const l of learners)
   if (l !== 'ridge' && l !== 'knn') throw new Error(`--learners: ridge, knn; got '${l}'`);
+const encodings = (values.encodings ?? '').split(',') as Encoding[];
+for (const e of encodings) {
+  if (!(ENCODINGS as readonly string[]).includes(e))
+    throw new Error(`--encodings: ${ENCODINGS.join(', ')}; got '${e}'`);
+}
 const limits = { train: Number(values['train-limit']), val: Number(values['val-limit']) };
 for (const [k, v] of Object.entries(limits)) {
   if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${k}-limit must be a positive integer, got ${v}`);
@@ -214,7 +220,7 @@ const report = (
   );
 };
 
-for (const encoding of learners.includes('ridge') ? ENCODINGS : []) {
+for (const encoding of learners.includes('ridge') ? encodings : []) {
   const t0 = performance.now();
   const a = new Float64Array(FEATURES * FEATURES);
   const b = new Float64Array(FEATURES * OUT);
@@ -247,7 +253,7 @@ for (const encoding of learners.includes('ridge') ? ENCODINGS : []) {
   report('ridge', encoding, { lambdaRelative: best.lambda }, best.r2, t0, (x, y) => predict(best.w, x, y));
 }
 
-for (const encoding of learners.includes('knn') ? ENCODINGS : []) {
+for (const encoding of learners.includes('knn') ? encodings : []) {
   const t0 = performance.now();
   const n = fullTrain.count;
   const bank = new Float64Array(n * FEATURES);
