@@ -212,7 +212,7 @@ const report = (
   learned: Learned,
 ) => {
   const testScore = score(learned, test, encoding, true);
-  (results[learner] ??= {})[encoding] = { ...chosen, valR2, test: testScore };
+  results[learner] = { ...results[learner], [encoding]: { ...chosen, valR2, test: testScore } };
   process.stderr.write(
     `${learner} ${encoding}: test R² ${testScore.r2.toFixed(4)}, activation MAE ${testScore.activationMaeMs?.toFixed(1)} ms ` +
       `(${testScore.activatedSitesMissed} activated sites missed), repolarisation MAE ${testScore.repolarisationMaeMs?.toFixed(1)} ms ` +
