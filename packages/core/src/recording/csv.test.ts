@@ -7,23 +7,20 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { generatedRecording } from '../../test/generated-recording.ts';
 import { parseEcgCsv } from '../csv.ts';
 import { InputError } from '../errors.ts';
 import { LEAD_NAMES, type LeadName } from '../layout.ts';
 import { encodeRecordingCsv, parseRecordingCsv } from './csv.ts';
 import { type Recording, toModelLayout } from './recording.ts';
 
-function generated(rate: number, seconds: number, leads: readonly LeadName[] = LEAD_NAMES): Recording {
-  const length = Math.round(rate * seconds);
-  const out: Partial<Record<LeadName, Float32Array>> = {};
-  leads.forEach((name, l) => {
-    out[name] = Float32Array.from(
-      { length },
-      (_, t) => Math.sin((2 * Math.PI * (2 + l) * t) / rate) * 10 ** ((t % 5) - 2),
-    );
-  });
-  return { rate, length, leads: out, source: 'generated', warnings: [] };
-}
+const generated = (rate: number, seconds: number, leads?: readonly LeadName[]): Recording =>
+  generatedRecording(
+    (l, t, rate) => Math.sin((2 * Math.PI * (2 + l) * t) / rate) * 10 ** ((t % 5) - 2),
+    rate,
+    seconds,
+    leads,
+  );
 
 describe('recording CSV', () => {
   it.each([250, 360, 500, 1000])('round-trips a 12-lead recording at %s Hz exactly', (rate) => {

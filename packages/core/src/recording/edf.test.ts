@@ -7,6 +7,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { generatedRecording } from '../../test/generated-recording.ts';
 import { InputError } from '../errors.ts';
 import { LEAD_NAMES, type LeadName } from '../layout.ts';
 import { encodeEdf, parseEdf } from './edf.ts';
@@ -68,17 +69,13 @@ function edfFile(
   return out;
 }
 
-function generated(rate: number, seconds: number, leads: readonly LeadName[] = LEAD_NAMES): Recording {
-  const length = Math.round(rate * seconds);
-  const out: Partial<Record<LeadName, Float32Array>> = {};
-  leads.forEach((name, l) => {
-    out[name] = Float32Array.from(
-      { length },
-      (_, t) => 2 * Math.sin((2 * Math.PI * (0.7 + l) * t) / rate) - 0.4,
-    );
-  });
-  return { rate, length, leads: out, source: 'generated', warnings: [] };
-}
+const generated = (rate: number, seconds: number, leads?: readonly LeadName[]): Recording =>
+  generatedRecording(
+    (l, t, rate) => 2 * Math.sin((2 * Math.PI * (0.7 + l) * t) / rate) - 0.4,
+    rate,
+    seconds,
+    leads,
+  );
 
 describe('EDF', () => {
   it('scales digital to physical by each signal range, in its units', () => {

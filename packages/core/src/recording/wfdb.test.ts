@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { generatedRecording } from '../../test/generated-recording.ts';
 import { InputError } from '../errors.ts';
 import { LEAD_NAMES, type LeadName } from '../layout.ts';
 import { type Recording, toModelLayout } from './recording.ts';
@@ -18,19 +19,15 @@ const realHeader = readFileSync(new URL('s0010_re.hea', REAL));
 const realData = readFileSync(new URL('s0010_re.dat', REAL));
 
 /** A generated recording: each lead a different mix of sines, mV. */
-function generated(rate: number, seconds: number, leads: readonly LeadName[] = LEAD_NAMES): Recording {
-  const length = Math.round(rate * seconds);
-  const out: Partial<Record<LeadName, Float32Array>> = {};
-  leads.forEach((name, l) => {
-    out[name] = Float32Array.from(
-      { length },
-      (_, t) =>
-        1.2 * Math.sin((2 * Math.PI * (1.1 + l) * t) / rate) +
-        0.3 * Math.cos((2 * Math.PI * 17 * t) / rate + l),
-    );
-  });
-  return { rate, length, leads: out, source: 'generated', warnings: [] };
-}
+const generated = (rate: number, seconds: number, leads?: readonly LeadName[]): Recording =>
+  generatedRecording(
+    (l, t, rate) =>
+      1.2 * Math.sin((2 * Math.PI * (1.1 + l) * t) / rate) +
+      0.3 * Math.cos((2 * Math.PI * 17 * t) / rate + l),
+    rate,
+    seconds,
+    leads,
+  );
 
 describe('WFDB: the real PTB record s0010_re', () => {
   const rec = parseWfdb(realHeader, { 's0010_re.dat': realData }, 's0010_re.hea');
