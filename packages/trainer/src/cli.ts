@@ -42,7 +42,8 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
     [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
-    --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes; each change is logged]`;
+    --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes, and --loss --huber-delta for a
+    fine-tune under another loss; each change is logged]`;
 
 const NUMBER_FLAGS = {
   'synthetic-count': 'syntheticCount',

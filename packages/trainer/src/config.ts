@@ -105,11 +105,14 @@ export interface TrainConfig {
 
 /**
  * The settings a resumed run may change (`--resume` with these flags): the schedule and the bookkeeping,
- * for a second phase such as a lower learning rate once validation flattens. What defines the run — the
- * model, data, batch, seed, backend, loss and start — stays as the checkpoint has it.
+ * for a second phase such as a lower learning rate once validation flattens, or a fine-tune under another
+ * loss (a change of loss restarts the best validation loss and the patience count). What defines the run
+ * — the model, data, batch, seed, backend and start — stays as the checkpoint has it.
  */
 export const RESUME_SETTINGS = [
   'epochs',
+  'loss',
+  'huberDelta',
   'lr',
   'lrMilestones',
   'lrGamma',

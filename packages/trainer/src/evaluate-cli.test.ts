@@ -83,6 +83,9 @@ describe('npm run evaluate', () => {
       expect(a.pairs + a.notActivated.true + a.notActivated.predicted).toBeGreaterThanOrEqual(
         samples * N_SITES,
       );
+      // |mean signed error| ≤ mean |error|, and both exist exactly when some pair does.
+      expect(a.biasMs === null).toBe(a.pairs === 0);
+      if (a.biasMs !== null) expect(Math.abs(a.biasMs)).toBeLessThanOrEqual(a.maeMs! + 1e-9);
       const p = r.repolarisation[exp]!;
       expect(p.pairs + p.notRepolarised.true + p.notRepolarised.predicted).toBeGreaterThanOrEqual(
         samples * N_SITES,

@@ -121,6 +121,8 @@ export interface ActivationStats {
   /** Pairs where both activate; the MAE is over these. */
   readonly pairs: number;
   readonly maeMs: number | null;
+  /** Mean of predicted − true over the same pairs: > 0 when the reconstruction activates late. */
+  readonly biasMs: number | null;
   /** Sites that never pass 0 mV, in the data and in the prediction. */
   readonly notActivated: { readonly true: number; readonly predicted: number };
 }
@@ -257,6 +259,7 @@ function firstSamples(s: Signal, n: number): Signal {
 function activationStats(atTrue: Int32Array, atPred: Int32Array): ActivationStats {
   let pairs = 0;
   let sum = 0;
+  let signed = 0;
   let notTrue = 0;
   let notPred = 0;
   for (let i = 0; i < atTrue.length; i++) {
@@ -267,11 +270,13 @@ function activationStats(atTrue: Int32Array, atPred: Int32Array): ActivationStat
     if (t !== NOT_ACTIVATED && p !== NOT_ACTIVATED) {
       pairs++;
       sum += Math.abs(p - t);
+      signed += p - t;
     }
   }
   return {
     pairs,
     maeMs: pairs > 0 ? sum / pairs : null,
+    biasMs: pairs > 0 ? signed / pairs : null,
     notActivated: { true: notTrue, predicted: notPred },
   };
 }
@@ -390,7 +395,7 @@ const ACTIVATION_PLOT: TimesPlot = {
   missing: NOT_ACTIVATED,
   what: 'activation time',
   summary: ({ activation: a }, sampled) =>
-    `${a.pairs} sites${sampled}, MAE ${msText(a.maeMs)}; never active: ${a.notActivated.true} true / ${a.notActivated.predicted} predicted`,
+    `${a.pairs} sites${sampled}, MAE ${msText(a.maeMs)} (bias ${msText(a.biasMs)}); never active: ${a.notActivated.true} true / ${a.notActivated.predicted} predicted`,
 };
 
 const REPOLARISATION_PLOT: TimesPlot = {
@@ -477,7 +482,7 @@ function resultsMarkdown(r: EvalResults): string {
   const exps = EXPERIMENTS.filter((e) => r.metrics[e] !== undefined);
   const activation = exps.map((e) => {
     const a = r.activation[e]!;
-    return `- ${EXP_NAMES[e]}: MAE ${msText(a.maeMs)} over ${a.pairs} (sample, site) pairs; never above 0 mV: ${a.notActivated.true} true, ${a.notActivated.predicted} predicted`;
+    return `- ${EXP_NAMES[e]}: MAE ${msText(a.maeMs)} (mean predicted − true ${msText(a.biasMs)}) over ${a.pairs} (sample, site) pairs; never above 0 mV: ${a.notActivated.true} true, ${a.notActivated.predicted} predicted`;
   });
   const repolarisation = exps.map((e) => {
     const p = r.repolarisation[e]!;

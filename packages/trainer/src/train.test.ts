@@ -208,6 +208,33 @@ describe('a resume that changes the schedule', () => {
     expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.config.lr).toBe(1e-4);
   }, 300_000);
 
+  it('fine-tunes under another loss, starting the best validation loss again', async () => {
+    // Huber with δ = 1 is ½d² at these errors, so the MSE that follows reads about twice as high: a best
+    // carried over from the Huber phase would never be beaten.
+    const config = { ...base('loss-change'), loss: 'huber' as const, huberDelta: 1 };
+    let steps = 0;
+    const first = await train(config, { shouldStop: () => steps++ >= 2 });
+    // One epoch (2 steps) was validated under Huber before the stop.
+    expect(first.bestVal).not.toBeNull();
+    const valLosses: number[] = [];
+    const state = await train(config, {
+      resume: true,
+      changes: { loss: 'mse' },
+      onEvent: (e) => void (e.kind === 'epoch' && valLosses.push(e.valLoss)),
+    });
+    expect(state.config.loss).toBe('mse');
+    // The best is the MSE of the first validation after the resume, not the lower Huber figure before it.
+    expect(valLosses).toHaveLength(1);
+    expect(valLosses[0]).toBeGreaterThan(first.bestVal!);
+    expect(state.bestVal).toBe(valLosses[0]);
+    const change = (await readFile(join(config.out, LOG_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.resumedAt !== undefined);
+    expect(change.changed).toEqual({ loss: { from: 'huber', to: 'mse' } });
+  }, 300_000);
+
   it('refuses to change what defines the run, naming the flags', async () => {
     const config = base('fixed-definition');
     let steps = 0;

@@ -566,6 +566,15 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       };
   if (restored) {
     state.dataset = datasetDir;
+    if ('loss' in changes || 'huberDelta' in changes) {
+      // Losses of another kind do not compare: the best validation loss, the patience count and the
+      // partial epoch's training-loss sums start again under the new loss (best.bin is kept until the
+      // first validation under it replaces it).
+      state.bestVal = null;
+      state.epochsWithoutImprovement = 0;
+      state.epochLossSum = 0;
+      state.epochSamples = 0;
+    }
     model.params.write(paramsOnly(restored.arrays));
     adam.write(restored.arrays);
   } else if (config.outputInit === 'fit') {
