@@ -21,4 +21,12 @@ export {
   type SkippedBeat,
 } from './extract.ts';
 export { createEcgFilter, ECG_FILTER_DEFAULTS, type EcgFilter, type EcgFilterOptions } from './filter.ts';
+export {
+  createLiveBeatExtractor,
+  LIVE_BEAT_EXTRACTOR_DEFAULTS,
+  type LiveBeatEvent,
+  type LiveBeatExtractor,
+  type LiveBeatExtractorOptions,
+  type SampleBlock,
+} from './live.ts';
 export { detectQrs, qrsOnset } from './qrs.ts';
