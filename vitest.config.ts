@@ -7,6 +7,30 @@ const jsonReport = process.env.VITEST_JSON_REPORT;
 /** One project per package (tests beside the code) plus test/ for whole-repository checks. */
 const project = (name: string, include: string[]) => ({ extends: true as const, test: { name, include } });
 
+/** One edge Worker's test project: SELF is the Worker `configPath` describes. */
+const edgeProject = (worker: 'registry' | 'inference', configPath: string, include: string[]) => ({
+  extends: true as const,
+  plugins: [
+    cloudflareTest(async () => ({
+      wrangler: { configPath },
+      miniflare: {
+        bindings: {
+          EDGE_WORKER: worker,
+          TEST_MIGRATIONS: await readD1Migrations('packages/edge-api/migrations'),
+          // The suites send thousands of infers from one client; the limit's own test
+          // (inference/access.test.ts) turns it on with a small limit per request.
+          INFER_RATE_LIMIT: '0',
+        },
+      },
+    })),
+  ],
+  test: {
+    name: `edge-${worker}`,
+    include,
+    setupFiles: ['packages/edge-api/test/setup.ts'],
+  },
+});
+
 export default defineConfig({
   // The workspace packages' `exports` name their built dist/; inside the repository tsconfig.base.json's
   // `paths` send @ecg-tmp/core and @ecg-tmp/client-sdk to their TypeScript source instead.
@@ -24,29 +48,14 @@ export default defineConfig({
       ...['core', 'simulator', 'trainer', 'client-sdk', 'demo'].map((p) =>
         project(p, [`packages/${p}/src/**/*.test.ts`, `packages/${p}/test/**/*.test.ts`]),
       ),
-      // The edge API runs inside workerd with real local D1 and R2 (miniflare), configured from the
-      // root wrangler.toml; migrations are applied by test/setup.ts.
-      {
-        extends: true as const,
-        plugins: [
-          cloudflareTest(async () => ({
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                TEST_MIGRATIONS: await readD1Migrations('packages/edge-api/migrations'),
-                // The suites send thousands of infers from one client; the limit's own test
-                // (access.test.ts) turns it on with a small limit per request.
-                INFER_RATE_LIMIT: '0',
-              },
-            },
-          })),
-        ],
-        test: {
-          name: 'edge-api',
-          include: ['packages/edge-api/test/**/*.test.ts'],
-          setupFiles: ['packages/edge-api/test/setup.ts'],
-        },
-      },
+      // The edge's two Workers run inside workerd with real local D1 and R2 (miniflare), each configured
+      // from its own wrangler config; migrations are applied by packages/edge-api/test/setup.ts.
+      edgeProject('registry', './wrangler.toml', ['packages/edge-api/test/*.test.ts']),
+      edgeProject('inference', './packages/edge-api/wrangler.inference.toml', [
+        'packages/edge-api/test/inference/**/*.test.ts',
+        // Each Worker's routes that take a name (the file picks them by EDGE_WORKER).
+        'packages/edge-api/test/hostile-names.test.ts',
+      ]),
       project('repo', ['test/**/*.test.ts']),
     ],
   },

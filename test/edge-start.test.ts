@@ -1,6 +1,7 @@
 /**
  * `npm start` (packages/edge-api/scripts/start.ts) end to end: it comes up on a free port with fresh
- * state, serves every default model's manifest and blobs byte for byte, stops cleanly on SIGINT, and a
+ * state, serves every default model's manifest and blobs byte for byte from the registry Worker and its
+ * inference metadata from the inference Worker on the same origin, stops cleanly on SIGINT, and a
  * second start on the same state republishes nothing.
  */
 
@@ -119,6 +120,12 @@ describe('npm start (the local edge with the default models)', () => {
         expect(bytes.length).toBe(file.bytes);
         expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);
       }
+      // The inference Worker, behind the same origin, reads the same registry.
+      const oip = await fetch(`${edge.url}/v2/models/${name}/versions/stable`);
+      expect(oip.status, `/v2 metadata of ${name}`).toBe(200);
+      const metadata = (await oip.json()) as { name: string; versions: string[] };
+      expect(metadata.name).toBe(name);
+      expect(metadata.versions).toContain(byAlias.stable);
     }
     expect(await stop(edge.child, 'SIGINT')).toBe(0);
     expect(edge.stderr()).toContain('start: SIGINT: stopping');

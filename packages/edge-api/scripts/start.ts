@@ -6,7 +6,8 @@
  *
  *   1. applies the D1 migrations to the local state (.wrangler/state, or DIR), then creates a short-lived
  *      local publish token;
- *   2. meanwhile starts `wrangler dev` on 127.0.0.1 (offline: no metrics, no request.cf lookup);
+ *   2. meanwhile starts `wrangler dev` on 127.0.0.1 (offline: no metrics, no request.cf lookup) with both
+ *      Workers behind one origin: /v1 the registry, /v2 the inference Worker (scripts/wrangler.ts);
  *   3. waits until GET /v2/health/live answers 200;
  *   4. publishes every version folder of the models models/aliases.json names, with their aliases (a
  *      version the aliases moved off stays downloadable) — a version already there with the same files

@@ -1,7 +1,7 @@
 /**
  * @module
  * Runs the pinned wrangler from Node for the edge's scripts (token admin, `npm start`, the benchmark):
- * always from the repository root (where wrangler.toml is), with no metrics, no banner and — for local
+ * always from the repository root (where the registry's wrangler.toml is), with no metrics, no banner and — for local
  * state — no request.cf lookup, so everything local works offline. Standard input is closed, which keeps
  * wrangler from prompting (it takes its non-interactive default, e.g. "apply these migrations").
  */
@@ -107,7 +107,20 @@ export function sqlString(value: string, pattern: RegExp, what: string): string 
 /** wrangler's --log-level: `info` logs every request, which costs time under load. */
 export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none';
 
-/** `wrangler dev` on loopback with local state; the child leads its own process group (see stopDev). */
+/**
+ * The Worker configs one local `wrangler dev` runs, from the repository root: the dev router first (the
+ * one wrangler serves over HTTP), then the registry and the inference Worker it passes requests to.
+ */
+export const DEV_CONFIGS = [
+  'packages/edge-api/wrangler.dev.toml',
+  'wrangler.toml',
+  'packages/edge-api/wrangler.inference.toml',
+] as const;
+
+/**
+ * `wrangler dev` on loopback with local state, both Workers behind one origin (/v1 the registry, /v2
+ * the inference Worker); the child leads its own process group (see stopDev).
+ */
 export function spawnDev(options: { port: number; persistTo?: string; ip?: string; logLevel?: LogLevel }) {
   const target: D1Target = {
     kind: 'local',
@@ -118,16 +131,14 @@ export function spawnDev(options: { port: number; persistTo?: string; ip?: strin
     [
       WRANGLER,
       'dev',
+      ...DEV_CONFIGS.flatMap((config) => ['-c', config]),
       '--ip',
       options.ip ?? '127.0.0.1',
       '--port',
       String(options.port),
       ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
       '--show-interactive-dev-session=false',
-      // Local stacks (npm start, tests, benchmarks, the soak) run many infers from one loopback
-      // client; the rate limit is for a deployed edge and is tested inside workerd (access.test.ts).
-      '--var',
-      'INFER_RATE_LIMIT:0',
+      // The inference Worker's rate limit is off locally through packages/edge-api/.dev.vars.
       ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel]),
     ],
     { cwd: ROOT, env: wranglerEnv(target), stdio: ['ignore', 'pipe', 'pipe'], detached: true },

@@ -15,8 +15,8 @@ import { createExecutionContext, env } from 'cloudflare:test';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { reportFigure } from '../../../test/reliability.ts';
-import { app } from '../src/index.ts';
-import { snapshot } from './helpers.ts';
+import { app as registry } from '../src/index.ts';
+import { isInferencePath, snapshot } from './helpers.ts';
 
 /**
  * Generated requests per endpoint (issue 10 asks for at least 10,000). Requests that reach D1 cost
@@ -44,10 +44,14 @@ export interface FuzzCase {
  * reaches the validators; the limiter has its own tests). */
 export const fuzzEnv = { ...env, INFER_RATE_LIMIT: '0' };
 
-export function send(c: FuzzCase): Promise<Response> {
+/** The inference Worker's app, imported only by the inference project (it brings in ONNX Runtime). */
+const inference = () => import('../src/inference/index.ts').then((m) => m.app);
+
+export async function send(c: FuzzCase): Promise<Response> {
   const init: RequestInit = { method: c.method, headers: c.headers };
   if (c.body !== undefined) init.body = c.body;
-  return Promise.resolve(app.request(c.path, init, fuzzEnv, createExecutionContext()));
+  const app = isInferencePath(new URL(c.path, 'https://edge.test').pathname) ? await inference() : registry;
+  return app.request(c.path, init, fuzzEnv, createExecutionContext());
 }
 
 /** Why a response is not a proper refusal (4xx with `{ error: { code, message } }`), or null. */

@@ -24,7 +24,7 @@ import {
   okGet,
 } from './fuzz-arbitraries.ts';
 import { fakeVersion, publishToken } from './helpers.ts';
-import { publishDefaults } from './inference-fixtures.ts';
+import { publishDefaults } from './inference/fixtures.ts';
 
 const STABLE = Object.fromEntries(Object.entries(aliases).map(([n, a]) => [n, a.stable])) as Record<
   string,

@@ -1,14 +1,28 @@
 /**
- * Test helpers for the edge API inside workerd: requests through the Worker's own fetch handler
- * (SELF), a publish token, and manifests/files built from the shipped models/ folder or made up.
+ * Test helpers for the edge's two Workers inside workerd: requests through the Worker under test's own
+ * fetch handler (SELF), a publish token, and manifests/files built from the shipped models/ folder or
+ * made up. Each Worker has its own test project (vitest.config.ts), which names it in EDGE_WORKER.
  */
 
 import { env, SELF } from 'cloudflare:test';
 import { insertToken } from '../src/db/index.ts';
+import { app as registry } from '../src/index.ts';
 
 export const BASE = 'https://edge.test';
 
+/** The Worker this test project runs: 'registry' (wrangler.toml) or 'inference'. */
+export const WORKER = env.EDGE_WORKER;
+
+/** Whether a path is the inference Worker's (/v2) rather than the registry's. */
+export const isInferencePath = (path: string) => path === '/v2' || path.startsWith('/v2/');
+
+/**
+ * A request to the edge. In the inference project, registry paths (publishing the models the tests
+ * infer with) go to the registry's real app in this isolate, on the same local D1 and R2.
+ */
 export function call(path: string, init?: RequestInit): Promise<Response> {
+  if (WORKER === 'inference' && !isInferencePath(path))
+    return Promise.resolve(registry.request(`${BASE}${path}`, init, env));
   return SELF.fetch(`${BASE}${path}`, init);
 }
 

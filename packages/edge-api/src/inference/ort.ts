@@ -1,7 +1,7 @@
 /**
  * @module
  * onnxruntime-web's WebAssembly build inside a Worker. Workers may not compile WebAssembly at run time,
- * so the .wasm is imported precompiled (a CompiledWasm module, see wrangler.toml) and handed to ORT's
+ * so the .wasm is imported precompiled (a CompiledWasm module, see wrangler.inference.toml) and handed to ORT's
  * Emscripten loader: ORT is given a tiny placeholder binary, and WebAssembly.instantiate, when asked for
  * that placeholder, instantiates the precompiled module instead. One thread, no proxy worker.
  */

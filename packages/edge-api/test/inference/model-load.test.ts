@@ -8,12 +8,12 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import cnnLstmManifest from '../../../models/cnn-lstm/0.1.0/manifest.json' with { type: 'json' };
-import cnnLstmGraph from '../../../models/cnn-lstm/0.1.0/model.onnx?url&inline';
-import { reportFigure } from '../../../test/reliability.ts';
-import { sha256Hex } from '../src/db/index.ts';
-import { call, publish, publishToken } from './helpers.ts';
-import { inferJson } from './inference-fixtures.ts';
+import cnnLstmManifest from '../../../../models/cnn-lstm/0.1.0/manifest.json' with { type: 'json' };
+import cnnLstmGraph from '../../../../models/cnn-lstm/0.1.0/model.onnx?url&inline';
+import { reportFigure } from '../../../../test/reliability.ts';
+import { sha256Hex } from '../../src/db/index.ts';
+import { call, publish, publishToken } from '../helpers.ts';
+import { inferJson } from './fixtures.ts';
 
 /** A seeded xorshift, so the damage is the same on every run. */
 function random(seed: number): () => number {

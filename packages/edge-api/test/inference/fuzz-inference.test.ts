@@ -10,8 +10,8 @@
 import { N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import aliases from '../../../models/aliases.json' with { type: 'json' };
-import { MAX_BODY_BYTES } from '../src/inference/oip.ts';
+import aliases from '../../../../models/aliases.json' with { type: 'json' };
+import { MAX_BODY_BYTES } from '../../src/inference/oip.ts';
 import {
   FUZZ_TIMEOUT_MS,
   type FuzzCase,
@@ -25,8 +25,8 @@ import {
   okGet,
   queryString,
   send,
-} from './fuzz-arbitraries.ts';
-import { publishDefaults } from './inference-fixtures.ts';
+} from '../fuzz-arbitraries.ts';
+import { publishDefaults } from './fixtures.ts';
 
 const STABLE = Object.fromEntries(Object.entries(aliases).map(([n, a]) => [n, a.stable])) as Record<
   string,

@@ -6,23 +6,23 @@
  */
 
 import { expect } from 'vitest';
-import aliases from '../../../models/aliases.json' with { type: 'json' };
-import cnnManifest from '../../../models/cnn/0.2.0/manifest.json' with { type: 'json' };
-import cnnGraph from '../../../models/cnn/0.2.0/model.onnx?url&inline';
-import cnnLstmManifest from '../../../models/cnn-lstm/0.1.2/manifest.json' with { type: 'json' };
-import cnnLstmGraph from '../../../models/cnn-lstm/0.1.2/model.onnx?url&inline';
-import decoderStepGraph from '../../../models/transformer/0.1.2/decoder-step.onnx?url&inline';
-import encoderGraph from '../../../models/transformer/0.1.2/encoder.onnx?url&inline';
-import transformerManifest from '../../../models/transformer/0.1.2/manifest.json' with { type: 'json' };
-import cnnFull from './fixtures/cnn.full.bin?url&inline';
-import cnnLimited from './fixtures/cnn.limited.bin?url&inline';
-import cnnLstmFull from './fixtures/cnn-lstm.full.bin?url&inline';
-import cnnLstmLimited from './fixtures/cnn-lstm.limited.bin?url&inline';
-import ecgUrl from './fixtures/ecg.bin?url&inline';
-import type { ReferenceExperiment, ReferenceModel } from './fixtures/references.ts';
-import transformerFull from './fixtures/transformer.full.bin?url&inline';
-import transformerLimited from './fixtures/transformer.limited.bin?url&inline';
-import { call, publish, publishToken } from './helpers.ts';
+import aliases from '../../../../models/aliases.json' with { type: 'json' };
+import cnnManifest from '../../../../models/cnn/0.2.0/manifest.json' with { type: 'json' };
+import cnnGraph from '../../../../models/cnn/0.2.0/model.onnx?url&inline';
+import cnnLstmManifest from '../../../../models/cnn-lstm/0.1.2/manifest.json' with { type: 'json' };
+import cnnLstmGraph from '../../../../models/cnn-lstm/0.1.2/model.onnx?url&inline';
+import decoderStepGraph from '../../../../models/transformer/0.1.2/decoder-step.onnx?url&inline';
+import encoderGraph from '../../../../models/transformer/0.1.2/encoder.onnx?url&inline';
+import transformerManifest from '../../../../models/transformer/0.1.2/manifest.json' with { type: 'json' };
+import cnnFull from '../fixtures/cnn.full.bin?url&inline';
+import cnnLimited from '../fixtures/cnn.limited.bin?url&inline';
+import cnnLstmFull from '../fixtures/cnn-lstm.full.bin?url&inline';
+import cnnLstmLimited from '../fixtures/cnn-lstm.limited.bin?url&inline';
+import ecgUrl from '../fixtures/ecg.bin?url&inline';
+import type { ReferenceExperiment, ReferenceModel } from '../fixtures/references.ts';
+import transformerFull from '../fixtures/transformer.full.bin?url&inline';
+import transformerLimited from '../fixtures/transformer.limited.bin?url&inline';
+import { call, publish, publishToken } from '../helpers.ts';
 
 const DEFAULTS: Record<ReferenceModel, { manifest: typeof cnnManifest; graphs: Record<string, string> }> = {
   cnn: { manifest: cnnManifest, graphs: { 'model.onnx': cnnGraph } },

@@ -8,11 +8,11 @@
 import { env } from 'cloudflare:test';
 import { N_LEADS, N_SITES, N_STEPS, VM_SPAN_MV } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import aliases from '../../../models/aliases.json' with { type: 'json' };
-import { app } from '../src/index.ts';
-import { MAX_BODY_BYTES } from '../src/inference/oip.ts';
-import { createModelCache } from '../src/inference/sessions.ts';
-import { blobKey } from '../src/routes/blobs.ts';
+import aliases from '../../../../models/aliases.json' with { type: 'json' };
+import { app } from '../../src/inference/index.ts';
+import { MAX_BODY_BYTES } from '../../src/inference/oip.ts';
+import { createModelCache } from '../../src/inference/sessions.ts';
+import { blobKey } from '../../src/routes/blobs.ts';
 import {
   EXPERIMENTS,
   KEPT_STEPS,
@@ -21,8 +21,8 @@ import {
   type ReferenceModel,
   SAMPLES,
   subsample,
-} from './fixtures/references.ts';
-import { call, fakeVersion, publish, publishToken } from './helpers.ts';
+} from '../fixtures/references.ts';
+import { call, fakeVersion, publish, publishToken } from '../helpers.ts';
 import {
   binaryBody,
   bytesOfFloats,
@@ -34,7 +34,7 @@ import {
   readInferResult,
   referenceEcg,
   referenceTmp,
-} from './inference-fixtures.ts';
+} from './fixtures.ts';
 
 /** Each default model's stable version (models/aliases.json), which publishDefaults() publishes. */
 const STABLE = Object.fromEntries(Object.entries(aliases).map(([name, a]) => [name, a.stable])) as Record<
