@@ -5,6 +5,8 @@
  * try { await r.reconstruct(ecg); } catch (e) { if (e instanceof InputShapeError) showHint(e.message); }
  */
 
+import type { InputErrorCode } from '@ecg-tmp/core';
+
 export class ReconstructorError extends Error {
   override readonly name: string = 'ReconstructorError';
 }
@@ -44,4 +46,19 @@ export class NetworkError extends ReconstructorError {
 /** A manifest (or aliases.json) from the edge or models folder that fails the schema; names the fields. */
 export class ManifestError extends ReconstructorError {
   override readonly name = 'ManifestError';
+}
+
+/**
+ * A recording that cannot be read or used: a malformed file, a data file missing, leads missing, a rate
+ * out of range, a signal too short or flat. `code` is @ecg-tmp/core's InputError code ('bad_wfdb', …).
+ */
+export class RecordingError extends ReconstructorError {
+  override readonly name = 'RecordingError';
+  constructor(
+    message: string,
+    readonly code: InputErrorCode,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }

@@ -2,7 +2,8 @@
  * @module
  * @ecg-tmp/client-sdk — reconstruct cardiac transmembrane voltages (75 sites × 500 ms, mV) from a 12-lead
  * ECG (12 × 500, mV) in the browser: on the GPU through WebGPU, else WebAssembly, else the edge API.
- * Weights come from the edge's content-addressed blobs, are verified with SHA-256 and cached.
+ * Weights come from the edge's content-addressed blobs, are verified with SHA-256 and cached. Whole
+ * recordings (WFDB, EDF, CSV) and live sample streams are reconstructed beat by beat (recording.ts).
  * @example
  * import { createReconstructor } from '@ecg-tmp/client-sdk';
  * const r = await createReconstructor({ model: 'cnn-lstm', edgeUrl: 'https://edge.example' });
@@ -18,6 +19,8 @@ import {
 } from '@ecg-tmp/core';
 import { InputShapeError } from './errors.ts';
 
+/** Core's types the recording functions take, re-exported so an app needs one import. */
+export type { Recording, SampleBlock } from '@ecg-tmp/core';
 export { type Backend, type Capabilities, capabilities, DEVICES, type Device } from './backends/select.ts';
 export {
   BackendUnavailableError,
@@ -27,6 +30,7 @@ export {
   ModelNotFoundError,
   NetworkError,
   ReconstructorError,
+  RecordingError,
 } from './errors.ts';
 export { type ByteStore, CACHE_KINDS, type CacheKind, memoryStore } from './hub/cache.ts';
 export type { EcgInput } from './input.ts';
@@ -40,6 +44,18 @@ export {
   type ReconstructorOptions,
   type Segment,
 } from './reconstructor.ts';
+export {
+  type BeatEvent,
+  type BeatReconstruction,
+  type LiveReconstructOptions,
+  type ParseRecordingOptions,
+  parseRecording,
+  type RecordingFile,
+  type RecordingReconstructOptions,
+  reconstructLive,
+  reconstructRecording,
+  type SkippedBeatEvent,
+} from './recording.ts';
 
 /**
  * Per-site activation time (ms): the first step at which each site's TMP crosses `thresholdMv` upward

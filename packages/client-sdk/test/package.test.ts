@@ -62,9 +62,16 @@ import {
   type Backend,
   createReconstructor,
   type ProgressEvent,
+  type BeatEvent,
+  parseRecording,
   type Reconstruction,
   ReconstructorError,
+  type Recording,
+  RecordingError,
+  reconstructLive,
+  reconstructRecording,
   memoryStore,
+  type SampleBlock,
 } from '@ecg-tmp/client-sdk';
 import { type Manifest, N_SITES, N_STEPS, parseManifest } from '@ecg-tmp/core';
 
@@ -93,6 +100,28 @@ export async function demo(ecg: Float32Array): Promise<number> {
 }
 
 export const isSdkError = (err: unknown): boolean => err instanceof ReconstructorError;
+
+export async function beats(files: File[], blocks: AsyncIterable<SampleBlock>): Promise<number> {
+  const recording: Recording = await parseRecording(files, { rate: 500 });
+  const r = await createReconstructor({ model: 'cnn', modelsUrl: '/models' });
+  let n = 0;
+  for await (const e of reconstructRecording(recording, { reconstructor: r, beats: { maxNoise: 0.1 } })) {
+    const event: BeatEvent = e;
+    if (e.status === 'beat') n += e.activationMs.length + e.tmp.length + (e.rrMs ?? 0);
+    else n += e.atMs;
+    // @ts-expect-error a skipped beat has no tmp
+    if (event.status === 'skipped') n += event.tmp.length;
+  }
+  for await (const e of reconstructLive(blocks, { reconstructor: r, rate: 500, lookaheadMs: 1000 })) {
+    if (e.status === 'beat') n += e.index;
+  }
+  // @ts-expect-error a live source needs its rate
+  reconstructLive(blocks, { reconstructor: r });
+  return n;
+}
+
+export const isRecordingError = (err: unknown): string | undefined =>
+  err instanceof RecordingError ? err.code : undefined;
 `;
 
 /** Strict, with the shipped .d.ts checked too; resolved as Node does, or as Vite's templates set it. */
