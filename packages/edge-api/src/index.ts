@@ -7,6 +7,7 @@
  */
 
 import { Hono } from 'hono';
+import { storageDeadline } from './deadline.ts';
 import { errorBody, handleError } from './errors.ts';
 import { blobs } from './routes/blobs.ts';
 import { models } from './routes/models.ts';
@@ -21,6 +22,8 @@ app.notFound((c) =>
 );
 
 app.use('*', securityHeaders());
+// Every D1/R2 call below, the rate limiter's included, answers within STORAGE_TIMEOUT_MS or 503s.
+app.use('*', storageDeadline());
 
 app.route('/v1/models', models);
 app.route('/v1/blobs', blobs);

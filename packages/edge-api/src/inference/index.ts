@@ -7,6 +7,7 @@
  */
 
 import { Hono } from 'hono';
+import { storageDeadline } from '../deadline.ts';
 import { errorBody, handleError } from '../errors.ts';
 import { rateLimit } from '../ratelimit.ts';
 import { inference } from '../routes/inference.ts';
@@ -21,6 +22,8 @@ app.notFound((c) =>
 
 // Before the routes: security headers on every response, the infer limit before a body is read.
 app.use('*', securityHeaders());
+// Every D1/R2 call below, the rate limiter's included, answers within STORAGE_TIMEOUT_MS or 503s.
+app.use('*', storageDeadline());
 const inferLimit = rateLimit();
 app.use('/v2/models/:name/infer', inferLimit);
 app.use('/v2/models/:name/versions/:version/infer', inferLimit);
