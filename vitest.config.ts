@@ -16,6 +16,8 @@ const edgeProject = (worker: 'registry' | 'inference', configPath: string, inclu
       miniflare: {
         bindings: {
           EDGE_WORKER: worker,
+          // `npm run fuzz:lengths` sets it for the full-size length fuzz (packages/edge-api/test/fuzz-lengths.ts).
+          FUZZ_LENGTH_RUNS: process.env.FUZZ_LENGTH_RUNS ?? '',
           TEST_MIGRATIONS: await readD1Migrations('packages/edge-api/migrations'),
           // The suites send thousands of infers from one client; the limit's own test
           // (inference/access.test.ts) turns it on with a small limit per request.

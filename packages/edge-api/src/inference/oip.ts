@@ -8,6 +8,7 @@
  * Specification: https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol
  */
 
+import { checkLength, declaredLength, readAtMost } from '../body.ts';
 import { ApiError } from '../errors.ts';
 
 /** Largest request body, after decompression. A full batch of 8 in JSON is about 1 MB. */
@@ -67,29 +68,6 @@ function preview(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 /** The body's bytes, decompressed (tritonclient's request_compression_algorithm), at most MAX_BODY_BYTES. */
 async function readBody(request: Request): Promise<Uint8Array> {
   const mediaType = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -108,18 +86,40 @@ async function readBody(request: Request): Promise<Uint8Array> {
       `Unsupported content encoding '${encoding}'. Expected one of: ${ENCODINGS.join(', ')}`,
     );
   }
-  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw tooLarge();
-  if (request.body === null) return new Uint8Array(0);
-  if (encoding === 'identity') return readLimited(request.body);
+  const declared = declaredLength(request, MAX_BODY_BYTES, tooLarge);
+  if (request.body === null) {
+    checkLength(declared, 0);
+    return new Uint8Array(0);
+  }
+  if (encoding === 'identity') {
+    const bytes = await readAtMost(request.body, MAX_BODY_BYTES, tooLarge);
+    checkLength(declared, bytes.length);
+    return bytes;
+  }
+  // Content-Length counts the compressed bytes: they are counted (and capped) on their way in.
+  let sent = 0;
+  const counted = request.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        sent += chunk.byteLength;
+        if (sent > MAX_BODY_BYTES) throw tooLarge();
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  let bytes: Uint8Array;
   try {
-    return await readLimited(
-      request.body.pipeThrough(new DecompressionStream(encoding as 'gzip' | 'deflate')),
+    bytes = await readAtMost(
+      counted.pipeThrough(new DecompressionStream(encoding as 'gzip' | 'deflate')),
+      MAX_BODY_BYTES,
+      tooLarge,
     );
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw bad('bad_encoding', `the body is not valid ${encoding} data: ${(err as Error).message}`);
   }
+  checkLength(declared, sent);
+  return bytes;
 }
 
 /** Splits the body at Inference-Header-Content-Length: the JSON header and what follows it. */

@@ -10,6 +10,7 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
+import { readBody } from '../body.ts';
 import { recordBlob, sha256Hex } from '../db/index.ts';
 import { ApiError, guardStorage } from '../errors.ts';
 import { digest } from '../names.ts';
@@ -90,13 +91,11 @@ blobs.on(['GET', 'HEAD'], '/:sha256', async (c) => {
 
 blobs.put('/:sha256', requireScope('publish'), async (c) => {
   const sha256 = digest(c.req.param('sha256'));
-  const declared = Number(c.req.header('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > MAX_BLOB_BYTES) {
-    throw new ApiError(413, 'too_large', `a blob may have at most ${MAX_BLOB_BYTES} bytes`);
-  }
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.length > MAX_BLOB_BYTES)
-    throw new ApiError(413, 'too_large', `a blob may have at most ${MAX_BLOB_BYTES} bytes`);
+  const bytes = await readBody(
+    c.req.raw,
+    MAX_BLOB_BYTES,
+    () => new ApiError(413, 'too_large', `a blob may have at most ${MAX_BLOB_BYTES} bytes`),
+  );
   if (bytes.length === 0) throw new ApiError(400, 'empty_blob', 'the body is empty');
   const actual = await sha256Hex(bytes);
   if (actual !== sha256) {

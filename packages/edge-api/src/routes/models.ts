@@ -15,6 +15,7 @@ import { type Manifest, parseManifest } from '@ecg-tmp/core';
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
+import { noBody, readBody } from '../body.ts';
 import {
   deleteVersion,
   getVersion,
@@ -33,6 +34,8 @@ import { blobKey, MAX_BLOB_BYTES, storeBlob } from './blobs.ts';
 export const MAX_FILES = 16;
 /** A multipart publish carries every file in one body; Workers accept up to 100 MB. */
 export const MAX_PUBLISH_BYTES = 96 * 1024 * 1024;
+/** `{ "version": "…" }` with room to spare. */
+export const MAX_ALIAS_BODY_BYTES = 1024;
 const ALIAS_CACHE = 'public, max-age=60';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -118,14 +121,6 @@ async function readPublishBody(
   req: Request,
 ): Promise<{ manifest: unknown; files: Map<string, Uint8Array> | null }> {
   const type = (req.headers.get('content-type') ?? '').toLowerCase();
-  const declared = Number(req.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > MAX_PUBLISH_BYTES) {
-    throw new ApiError(
-      413,
-      'too_large',
-      `a publish request may carry at most ${MAX_PUBLISH_BYTES} bytes; PUT large files to /v1/blobs/:sha256 first`,
-    );
-  }
   const parseJson = (text: string, what: string) => {
     try {
       return JSON.parse(text) as unknown;
@@ -133,18 +128,28 @@ async function readPublishBody(
       throw new ApiError(400, 'bad_json', `${what} is not JSON: ${(err as Error).message}`);
     }
   };
-  if (type.startsWith('application/json'))
-    return { manifest: parseJson(await req.text(), 'the body'), files: null };
-  if (!type.startsWith('multipart/form-data')) {
+  const json = type.startsWith('application/json');
+  if (!json && !type.startsWith('multipart/form-data')) {
     throw new ApiError(
       415,
       'unsupported_media_type',
       'publish with multipart/form-data (manifest + files) or application/json (manifest only)',
     );
   }
+  const bytes = await readBody(
+    req,
+    MAX_PUBLISH_BYTES,
+    () =>
+      new ApiError(
+        413,
+        'too_large',
+        `a publish request may carry at most ${MAX_PUBLISH_BYTES} bytes; PUT large files to /v1/blobs/:sha256 first`,
+      ),
+  );
+  if (json) return { manifest: parseJson(new TextDecoder().decode(bytes), 'the body'), files: null };
   let form: FormData;
   try {
-    form = await req.formData();
+    form = await new Response(bytes, { headers: { 'Content-Type': type } }).formData();
   } catch (err) {
     throw new ApiError(400, 'bad_multipart', `the multipart body cannot be read: ${(err as Error).message}`);
   }
@@ -289,9 +294,14 @@ models.post('/:name/versions', requireScope('publish'), async (c) => {
 models.put('/:name/aliases/:alias', requireScope('publish'), async (c) => {
   const name = modelName(c.req.param('name'));
   const alias = aliasName(c.req.param('alias'));
+  const bytes = await readBody(
+    c.req.raw,
+    MAX_ALIAS_BODY_BYTES,
+    () => new ApiError(413, 'too_large', `an alias body may have at most ${MAX_ALIAS_BODY_BYTES} bytes`),
+  );
   let body: unknown;
   try {
-    body = await c.req.json();
+    body = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     throw new ApiError(400, 'bad_json', 'the body must be JSON: { "version": "1.2.3" }');
   }
@@ -308,6 +318,7 @@ models.put('/:name/aliases/:alias', requireScope('publish'), async (c) => {
 models.delete('/:name/versions/:version', requireScope('publish'), async (c) => {
   const name = modelName(c.req.param('name'));
   const version = versionName(c.req.param('version'));
+  await readBody(c.req.raw, 0, noBody('DELETE of a version'));
   if ((await getVersion(c.env.DB, name, version)) === null)
     throw notFound(`version ${version} of model '${name}'`);
   const result = await deleteVersion(c.env.DB, name, version);
