@@ -5,7 +5,9 @@
  *   the page loads with the synthetic samples and the edge's model list; CNN-LSTM reconstructs a sample
  *   on WebGPU and on WASM, and the MAE/R² the page shows (on WASM, the repolarisation error too) are the
  *   SDK's, computed here in Node; the Transformer is streamed; bad uploads show an error, a CSV + VmData
- *   upload scores like the sample; a reload reconstructs with the blobs blocked, and offline;
+ *   upload scores like the sample; an uploaded real recording (PTB s0010_re, .hea + .dat) shows its 13
+ *   beats on a strip and a picked beat reconstructs as the SDK does it in Node; a reload reconstructs
+ *   with the blobs blocked, and offline;
  *   examples/embed.html reconstructs; every page
  *   response carries the CSP, nosniff and isolation headers, and none of the runs hits a CSP violation.
  * Screenshots go to test/artifacts/ (desktop and phone).
@@ -16,7 +18,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReconstructor, memoryStore, repolarisationTimes } from '@ecg-tmp/client-sdk';
+import {
+  createReconstructor,
+  memoryStore,
+  parseRecording,
+  reconstructRecording,
+  repolarisationTimes,
+} from '@ecg-tmp/client-sdk';
 import { computeMetrics, encodeNpy, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +57,7 @@ interface Shown {
   weights?: string;
   segments?: string;
   error?: string;
+  activationMedian?: string;
 }
 
 let child: ChildProcess;
@@ -306,6 +315,58 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(Number(result.mae)).toBeCloseTo(expected.mae, 6);
       expect(errors).toEqual([]);
     }, 120_000);
+
+    it('takes a real recording (PTB s0010_re, .hea + .dat): 13 beats on the strip; a picked beat reconstructs as the SDK does', async () => {
+      const real = join(ROOT, 'packages/simulator/assets/real-ecg');
+      const [hea, dat] = await Promise.all(
+        ['s0010_re.hea', 's0010_re.dat'].map((f) => readFile(join(real, f))),
+      );
+      await page.setInputFiles('#upload', [
+        { name: 's0010_re.hea', mimeType: 'text/plain', buffer: hea! },
+        { name: 's0010_re.dat', mimeType: 'application/octet-stream', buffer: dat! },
+      ]);
+      await expect.poll(() => page.getAttribute('#recording', 'data-beats')).toBe('13');
+      expect(await page.getAttribute('#recording', 'data-skipped')).toBe('0');
+      expect(await page.isVisible('#strip-chart canvas')).toBe(true);
+      expect(await page.locator('#beat option').count()).toBe(13);
+      expect(await page.textContent('#recording-summary')).toContain(
+        's0010_re.hea: 10.0 s at 1000 Hz; 13 beats',
+      );
+
+      await page.selectOption('#beat', '2');
+      expect(await page.textContent('#input-name')).toContain('beat 3 of 13');
+      const result = await reconstruct(page, { model: 'cnn-lstm', device: 'wasm' });
+      expect(result, result.error).toMatchObject({ state: 'done', backend: 'wasm' });
+      expect(await page.textContent('#mae')).toBe('no ground truth');
+
+      // The same beat through the SDK in Node: parseRecording, reconstructRecording, its third beat.
+      const r = await createReconstructor({
+        model: 'cnn-lstm',
+        edgeUrl,
+        device: 'wasm',
+        cache: memoryStore(),
+      });
+      try {
+        const recording = await parseRecording([
+          new File([new Uint8Array(hea!)], 's0010_re.hea'),
+          new File([new Uint8Array(dat!)], 's0010_re.dat'),
+        ]);
+        let times: number[] | undefined;
+        for await (const e of reconstructRecording(recording, { reconstructor: r })) {
+          if (e.status === 'beat' && e.index === 2)
+            times = [...e.activationMs].filter((v) => v >= 0).sort((a, b) => a - b);
+        }
+        expect(times!.length).toBeGreaterThan(0);
+        expect(Number(result.activationMedian)).toBe(times![Math.floor(times!.length / 2)]);
+      } finally {
+        await r.dispose();
+      }
+      await page.screenshot({ path: join(ARTIFACTS, 'recording.png'), fullPage: true });
+
+      await page.setInputFiles('#upload', { name: 's0010_re.hea', mimeType: 'text/plain', buffer: hea! });
+      await expect.poll(() => page.textContent('#message')).toContain('names the data file s0010_re.dat');
+      expect(errors).toEqual([]);
+    }, 150_000);
 
     it('reloads and reconstructs with the model blobs blocked: the weights come from Cache Storage', async () => {
       let blocked = 0;

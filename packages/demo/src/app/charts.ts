@@ -467,3 +467,121 @@ export function activationMap(
     },
   };
 }
+
+/** What the strip shows: one lead of the whole recording and where its beats are. */
+export interface StripData {
+  /** [12 × T] mV at 1 kHz, lead-major (the extractor's filtered signal). */
+  readonly ecg: Float32Array;
+  readonly steps: number;
+  /** Each beat's window, ms from the record's start. */
+  readonly beats: readonly { readonly onsetMs: number; readonly startMs: number }[];
+  /** Detected QRS that gave no beat, and why. */
+  readonly skipped: readonly { readonly atMs: number; readonly reason: string }[];
+  readonly selected: number;
+}
+
+/** The strip's lead: II, where the QRS of most recordings is clearest. */
+const STRIP_LEAD = LEAD_NAMES.indexOf('II');
+
+/**
+ * A recording's lead II over its whole length, each beat's 500 ms window shaded (the picked one darker)
+ * and its QRS onset marked; skipped QRS marked grey. A click on a beat calls `onPick(beatIndex)`.
+ */
+export function stripChart(el: HTMLElement, onPick: (beat: number) => void) {
+  let data: StripData | undefined;
+  const chart = mount(el, () => draw());
+  chart.on('click', (params) => {
+    if (params.seriesName === 'beats' && typeof params.dataIndex === 'number') onPick(params.dataIndex);
+  });
+  function draw() {
+    if (data === undefined) return;
+    const { ecg, steps, beats, skipped, selected } = data;
+    const lead = ecg.subarray(STRIP_LEAD * steps, (STRIP_LEAD + 1) * steps);
+    const points: [number, number][] = new Array(steps);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let t = 0; t < steps; t++) {
+      points[t] = [t / 1000, lead[t]!];
+      lo = Math.min(lo, lead[t]!);
+      hi = Math.max(hi, lead[t]!);
+    }
+    const at = (ms: number) => lead[Math.min(steps - 1, Math.max(0, Math.round(ms)))]!;
+    chart.setOption(
+      {
+        animation: false,
+        grid: { left: 36, right: 12, top: 12, bottom: 28 },
+        xAxis: {
+          type: 'value',
+          min: 0,
+          max: steps / 1000,
+          axisLabel: { fontSize: 10, color: '#868e96', formatter: (v: number) => `${v} s` },
+          splitLine: { lineStyle: { color: '#f1f3f5' } },
+        },
+        yAxis: {
+          type: 'value',
+          min: lo - 0.1,
+          max: hi + 0.1,
+          axisLabel: { fontSize: 10, color: '#868e96', formatter: (v: number) => v.toFixed(1) },
+          splitLine: hidden,
+        },
+        tooltip: { trigger: 'item' },
+        series: [
+          {
+            type: 'line',
+            name: 'II',
+            data: points,
+            showSymbol: false,
+            silent: true,
+            sampling: 'lttb',
+            lineStyle: { width: 1, color: COLORS.ecg },
+            markArea: {
+              silent: true,
+              data: beats.map((b, i) => [
+                {
+                  xAxis: b.startMs / 1000,
+                  itemStyle: {
+                    color: i === selected ? 'rgba(214, 51, 108, 0.25)' : 'rgba(28, 126, 214, 0.08)',
+                  },
+                },
+                { xAxis: (b.startMs + N_STEPS) / 1000 },
+              ]),
+            },
+          },
+          {
+            type: 'scatter',
+            name: 'beats',
+            data: beats.map((b) => [b.onsetMs / 1000, at(b.onsetMs)]),
+            symbolSize: (_: unknown, p: { dataIndex: number }) => (p.dataIndex === selected ? 12 : 8),
+            itemStyle: { color: COLORS.predicted },
+            cursor: 'pointer',
+            tooltip: {
+              formatter: (p) =>
+                `beat ${(p as { dataIndex: number }).dataIndex + 1}: QRS onset ${beats[(p as { dataIndex: number }).dataIndex]!.onsetMs} ms — click to pick`,
+            },
+          },
+          {
+            type: 'scatter',
+            name: 'skipped',
+            data: skipped.map((s) => [s.atMs / 1000, at(s.atMs)]),
+            symbol: 'diamond',
+            symbolSize: 8,
+            itemStyle: { color: COLORS.muted },
+            tooltip: {
+              formatter: (p) => {
+                const s = skipped[(p as { dataIndex: number }).dataIndex]!;
+                return `skipped at ${s.atMs} ms: ${s.reason}`;
+              },
+            },
+          },
+        ],
+      } satisfies Option,
+      { notMerge: true },
+    );
+  }
+  return {
+    render(next: StripData) {
+      data = next;
+      draw();
+    },
+  };
+}

@@ -2,7 +2,9 @@
  * @module
  * The demo page: pick an ECG (a bundled synthetic sample with known truth, or an upload), a model,
  * version, backend and the full or limited (first 10 ms) input; reconstruct with the SDK in the browser;
- * plot the ECG, the reconstructed TMP over the truth, the activation-time maps and the scores.
+ * plot the ECG, the reconstructed TMP over the truth, the activation-time maps and the scores. An
+ * uploaded recording of any length (WFDB, EDF, CSV) is drawn as a strip with its detected beats marked;
+ * the picked beat's 500 ms window is the ECG reconstructed.
  *
  * The server gives the edge's URL in /config.json. The result panel carries what it shows as data-*
  * attributes too (state, backend, mae, r2, …), for the end-to-end tests and anyone scripting the page.
@@ -18,9 +20,10 @@ import {
 import { N_SITES, N_STEPS } from '@ecg-tmp/core';
 import type { HeartView } from '../heart.ts';
 import { FileInputError, parseUpload } from '../input.ts';
+import { isRecordingUpload, readRecordingUpload, type UploadedRecording } from '../recording.ts';
 import { decodeSamples, type Sample, type SampleIndex } from '../samples.ts';
 import { scoreSample } from '../score.ts';
-import { activationMap, ecgChart, siteChart, sitesGrid } from './charts.ts';
+import { activationMap, ecgChart, siteChart, sitesGrid, stripChart } from './charts.ts';
 
 interface DemoConfig {
   readonly edgeUrl: string;
@@ -53,6 +56,10 @@ const ui = {
   form: $<HTMLFormElement>('controls'),
   sample: $<HTMLSelectElement>('sample'),
   upload: $<HTMLInputElement>('upload'),
+  rate: $<HTMLInputElement>('rate'),
+  recording: $('recording'),
+  recordingSummary: $('recording-summary'),
+  beat: $<HTMLSelectElement>('beat'),
   model: $<HTMLSelectElement>('model'),
   version: $<HTMLSelectElement>('version'),
   device: $<HTMLSelectElement>('device'),
@@ -142,6 +149,8 @@ let decoded = N_STEPS;
 let site = 0;
 let limited = false;
 let loaded: { key: string; reconstructor: Promise<Reconstructor> } | undefined;
+/** The uploaded recording whose beats the picker offers; undefined for a sample or a window upload. */
+let uploaded: UploadedRecording | undefined;
 
 const charts = {
   ecg: ecgChart($('ecg-chart')),
@@ -149,6 +158,7 @@ const charts = {
   grid: sitesGrid($('sites-grid'), siteNames, pick),
   predictedMap: activationMap($('map-predicted'), heart, 'Reconstructed', pick),
   truthMap: activationMap($('map-truth'), heart, 'True', pick),
+  strip: stripChart($('strip-chart'), pickBeat),
 };
 
 function pick(next: number): void {
@@ -213,18 +223,103 @@ function setInput(next: Input): void {
   drawAll();
 }
 
+/** Shows the beat picker for `next`, or hides it (a sample or a window upload). */
+function showRecording(next: UploadedRecording | undefined): void {
+  uploaded = next;
+  ui.recording.hidden = next === undefined;
+  if (next === undefined) return;
+  const { name, recording, extraction, derived } = next;
+  const { beats, skipped } = extraction;
+  ui.beat.replaceChildren(
+    ...beats.map(
+      (b, i) =>
+        new Option(
+          `${i + 1}: QRS onset ${b.onsetMs} ms${b.rrMs === null ? '' : `, RR ${b.rrMs} ms`}`,
+          String(i),
+        ),
+    ),
+  );
+  const seconds = (recording.length / recording.rate).toFixed(1);
+  ui.recordingSummary.textContent =
+    `${name}: ${seconds} s at ${recording.rate} Hz${derived.length > 0 ? ` (${derived.join(', ')} derived from I and II)` : ''}; ` +
+    `${beats.length} beat${beats.length === 1 ? '' : 's'}` +
+    (skipped.length > 0
+      ? `, ${skipped.length} skipped (${skipped.map((s) => `${s.atMs} ms ${s.reason}`).join(', ')})`
+      : '') +
+    (recording.warnings.length > 0 ? `. ${recording.warnings.join('; ')}` : '');
+  Object.assign(ui.recording.dataset, { beats: String(beats.length), skipped: String(skipped.length) });
+}
+
+/** Makes beat `i` of the uploaded recording the ECG to reconstruct. */
+function pickBeat(i: number): void {
+  if (uploaded === undefined) return;
+  const { beats, skipped, filtered } = uploaded.extraction;
+  const beat = beats[i];
+  if (beat === undefined) return;
+  ui.beat.value = String(i);
+  ui.recording.dataset.selected = String(i);
+  charts.strip.render({ ecg: filtered.data, steps: filtered.shape[2], beats, skipped, selected: i });
+  setInput({
+    label: `${uploaded.name}, beat ${i + 1} of ${beats.length} (QRS onset ${beat.onsetMs} ms)`,
+    ecg: beat.window.data,
+    truth: undefined,
+  });
+}
+
+async function useRecording(files: readonly File[]): Promise<void> {
+  const next = await readRecordingUpload(files, Number(ui.rate.value));
+  showRecording(next);
+  markUploaded(next.name);
+  const { beats, skipped, filtered } = next.extraction;
+  if (beats.length === 0) {
+    charts.strip.render({ ecg: filtered.data, steps: filtered.shape[2], beats, skipped, selected: -1 });
+    throw new FileInputError(
+      `${next.name}: no beat to reconstruct — ${skipped.length === 0 ? 'no QRS complex was detected' : `every QRS found was skipped (${skipped.map((s) => s.detail).join('; ')})`}`,
+    );
+  }
+  pickBeat(0);
+  showMessage(`Loaded ${next.name}: ${beats.length} beats detected; beat 1 is picked.`);
+}
+
+/** Puts the upload in the sample list as the current choice. */
+function markUploaded(name: string): void {
+  let option = [...ui.sample.options].find((o) => o.value === 'upload');
+  if (option === undefined) {
+    option = new Option('', 'upload');
+    ui.sample.prepend(option);
+  }
+  option.text = `Uploaded: ${name}`;
+  ui.sample.value = 'upload';
+}
+
 function useSample(i: number): void {
+  showRecording(undefined);
   const s = samples[i]!;
   setInput({ label: `#${i + 1} ${s.variant} (${s.name})`, ecg: s.ecg, truth: s.tmp });
 }
 
 async function useFiles(files: readonly File[]): Promise<void> {
-  const parsed = await Promise.all(
-    files.map(async (f) => ({
-      name: f.name,
-      file: parseUpload(f.name, new Uint8Array(await f.arrayBuffer())),
-    })),
-  );
+  if (isRecordingUpload(files.map((f) => f.name))) return useRecording(files);
+  let parsed: { name: string; file: ReturnType<typeof parseUpload> }[];
+  try {
+    parsed = await Promise.all(
+      files.map(async (f) => ({
+        name: f.name,
+        file: parseUpload(f.name, new Uint8Array(await f.arrayBuffer())),
+      })),
+    );
+  } catch (err) {
+    // A CSV that is not one 12 × 500 window may be a recording, at the rate the page's field gives.
+    const csv = files.length === 1 && files[0]!.name.toLowerCase().endsWith('.csv');
+    if (!csv || !(err instanceof FileInputError)) throw err;
+    try {
+      return await useRecording(files);
+    } catch (asRecording) {
+      throw new FileInputError(
+        `${err.message}. Read as a recording at ${ui.rate.value} Hz instead: ${asRecording instanceof Error ? asRecording.message : String(asRecording)}`,
+      );
+    }
+  }
   const ecgs = parsed.filter((p) => p.file.kind === 'ecg');
   const truths = parsed.filter((p) => p.file.kind === 'tmp');
   if (ecgs.length !== 1 || truths.length > 1)
@@ -236,18 +331,13 @@ async function useFiles(files: readonly File[]): Promise<void> {
   const ecg = ecgs[0]!;
   const truth = truths[0];
   if (ecg.file.kind !== 'ecg') return;
+  showRecording(undefined);
   setInput({
     label: truth === undefined ? ecg.name : `${ecg.name} + ${truth.name}`,
     ecg: ecg.file.ecg,
     truth: truth?.file.kind === 'tmp' ? truth.file.tmp : undefined,
   });
-  let option = [...ui.sample.options].find((o) => o.value === 'upload');
-  if (option === undefined) {
-    option = new Option('', 'upload');
-    ui.sample.prepend(option);
-  }
-  option.text = `Uploaded: ${ecg.name}`;
-  ui.sample.value = 'upload';
+  markUploaded(ecg.name);
   showMessage(
     `Loaded ${ecg.name} (${{ electrodes: '10 electrodes → 12 leads', leads: '12 leads', csv: '12-lead CSV' }[ecg.file.from]})${truth === undefined ? '; no ground truth' : `, truth from ${truth.name}`}.`,
   );
@@ -354,6 +444,11 @@ async function run(): Promise<void> {
       timing = `${duration(result.timings.totalMs)} (inference ${duration(result.timings.inferMs)})`;
     }
     decoded = N_STEPS;
+    const activated = activationTimes(predicted)
+      .filter((v) => v >= 0)
+      .sort();
+    ui.result.dataset.activationMedian =
+      activated.length > 0 ? String(activated[Math.floor(activated.length / 2)]) : '';
     ui.backend.textContent =
       r.fallbackReason === undefined ? r.backend : `${r.backend} (fell back: ${r.fallbackReason})`;
     ui.timing.textContent = timing;
@@ -437,6 +532,7 @@ ui.upload.addEventListener('change', () => {
   });
 });
 ui.site.addEventListener('change', () => pick(Number(ui.site.value)));
+ui.beat.addEventListener('change', () => pickBeat(Number(ui.beat.value)));
 for (const radio of ui.form.querySelectorAll<HTMLInputElement>('input[name="time"]')) {
   radio.addEventListener('change', () => {
     limited = radio.value === 'limited' && radio.checked;
