@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, parseAliases } from '@ecg-tmp/core';
-import { PublishError, type PublishReport, publishModel } from '../../trainer/src/export/publish.ts';
+import { PublishError, type PublishReport, publishModel } from '../client/publish.ts';
 import { createToken, revokeToken } from './token.ts';
 import { applyMigrations, type LogLevel, ROOT, spawnDev, WranglerError } from './wrangler.ts';
 

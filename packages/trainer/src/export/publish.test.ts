@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Manifest, parseManifest } from '@ecg-tmp/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PublishError, publishModel } from '../../../edge-api/client/publish.ts';
 import { type DevServer, freePort, startDev } from '../../../edge-api/scripts/start.ts';
 import { main as tokenMain } from '../../../edge-api/scripts/token.ts';
 import { applyMigrations } from '../../../edge-api/scripts/wrangler.ts';
 import { ROOT } from '../synthetic.ts';
-import { PublishError, main as publishMain, publishModel } from './publish.ts';
+import { main as publishMain } from './publish.ts';
 
 const MODEL = join(ROOT, 'models/cnn-lstm/0.1.0');
 
