@@ -4,7 +4,8 @@
  * version, backend and the full or limited (first 10 ms) input; reconstruct with the SDK in the browser;
  * plot the ECG, the reconstructed TMP over the truth, the activation-time maps and the scores. An
  * uploaded recording of any length (WFDB, EDF, CSV) is drawn as a strip with its detected beats marked;
- * the picked beat's 500 ms window is the ECG reconstructed.
+ * the picked beat's 500 ms window is the ECG reconstructed, or the recording is replayed in real time
+ * through the SDK's live reconstruction, each beat's activation map shown as it comes.
  *
  * The server gives the edge's URL in /config.json. The result panel carries what it shows as data-*
  * attributes too (state, backend, mae, r2, …), for the end-to-end tests and anyone scripting the page.
@@ -16,6 +17,8 @@ import {
   type Device,
   type ProgressEvent,
   type Reconstructor,
+  reconstructLive,
+  type SampleBlock,
 } from '@ecg-tmp/client-sdk';
 import { N_SITES, N_STEPS } from '@ecg-tmp/core';
 import type { HeartView } from '../heart.ts';
@@ -60,6 +63,8 @@ const ui = {
   recording: $('recording'),
   recordingSummary: $('recording-summary'),
   beat: $<HTMLSelectElement>('beat'),
+  replay: $<HTMLButtonElement>('replay'),
+  replayStatus: $('replay-status'),
   model: $<HTMLSelectElement>('model'),
   version: $<HTMLSelectElement>('version'),
   device: $<HTMLSelectElement>('device'),
@@ -151,6 +156,8 @@ let limited = false;
 let loaded: { key: string; reconstructor: Promise<Reconstructor> } | undefined;
 /** The uploaded recording whose beats the picker offers; undefined for a sample or a window upload. */
 let uploaded: UploadedRecording | undefined;
+/** Stops the replay under way. */
+let replaying: AbortController | undefined;
 
 const charts = {
   ecg: ecgChart($('ecg-chart')),
@@ -225,6 +232,7 @@ function setInput(next: Input): void {
 
 /** Shows the beat picker for `next`, or hides it (a sample or a window upload). */
 function showRecording(next: UploadedRecording | undefined): void {
+  replaying?.abort();
   uploaded = next;
   ui.recording.hidden = next === undefined;
   if (next === undefined) return;
@@ -279,6 +287,103 @@ async function useRecording(files: readonly File[]): Promise<void> {
   }
   pickBeat(0);
   showMessage(`Loaded ${next.name}: ${beats.length} beats detected; beat 1 is picked.`);
+}
+
+/** Replay blocks: what a device sends at a time. */
+const REPLAY_BLOCK_MS = 40;
+
+/**
+ * Feeds the uploaded recording to reconstructLive at its own pace (blocks of REPLAY_BLOCK_MS on the
+ * clock), showing each beat's reconstruction as it comes and the delay from its window's last sample
+ * arriving to its reconstruction. A second press stops it.
+ */
+async function replay(): Promise<void> {
+  if (replaying !== undefined) {
+    replaying.abort();
+    return;
+  }
+  if (uploaded === undefined) return;
+  const { name, recording, extraction } = uploaded;
+  const controller = new AbortController();
+  replaying = controller;
+  ui.replay.textContent = 'Stop';
+  ui.message.hidden = true;
+  ui.recording.dataset.replay = 'running';
+  const rate = recording.rate;
+  const per = Math.max(1, Math.round((rate * REPLAY_BLOCK_MS) / 1000));
+  const leads = Object.entries(recording.leads) as [string, Float32Array][];
+  /** When each block was handed over, ms (performance.now()). */
+  const arrivals: number[] = [];
+  const seconds = (recording.length / rate).toFixed(1);
+  async function* blocks(): AsyncGenerator<SampleBlock> {
+    const t0 = performance.now();
+    for (let k = 0, s = 0; s < recording.length; k++, s += per) {
+      const due = t0 + (k + 1) * REPLAY_BLOCK_MS;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+      if (controller.signal.aborted) return;
+      arrivals.push(performance.now());
+      ui.replayStatus.textContent = `${(Math.min(recording.length, s + per) / rate).toFixed(1)} of ${seconds} s`;
+      yield Object.fromEntries(leads.map(([lead, data]) => [lead, data.subarray(s, s + per)]));
+    }
+  }
+  const delays: number[] = [];
+  try {
+    const { reconstructor } = reconstructorFor(
+      ui.model.value,
+      ui.version.value,
+      ui.device.value as Device,
+      () => {},
+    );
+    const r = await reconstructor;
+    for await (const e of reconstructLive(blocks(), { reconstructor: r, rate, signal: controller.signal })) {
+      if (e.status !== 'beat') continue;
+      const lastSample = Math.ceil(((e.startMs + N_STEPS - 1) * rate) / 1000);
+      const arrived = arrivals[Math.min(arrivals.length - 1, Math.floor(lastSample / per))]!;
+      const delay = performance.now() - arrived;
+      delays.push(delay);
+      // The strip's beat with this onset (the live window is the same beat, cut without later signal).
+      const i = extraction.beats.findIndex((b) => Math.abs(b.onsetMs - e.onsetMs) <= 20);
+      if (i >= 0) {
+        ui.beat.value = String(i);
+        ui.recording.dataset.selected = String(i);
+        charts.strip.render({
+          ecg: extraction.filtered.data,
+          steps: extraction.filtered.shape[2],
+          beats: extraction.beats,
+          skipped: extraction.skipped,
+          selected: i,
+        });
+      }
+      input = {
+        label: `${name}, live beat ${e.index + 1} (QRS onset ${e.onsetMs} ms)`,
+        ecg: e.ecg,
+        truth: undefined,
+      };
+      predicted = e.tmp;
+      decoded = N_STEPS;
+      ui.inputName.textContent = input.label;
+      ui.backend.textContent = e.backend;
+      ui.timing.textContent = `${duration(delay)} after the beat's last sample (inference ${duration(e.timings.inferMs)})`;
+      drawAll();
+      const sorted = [...delays].sort((a, b) => a - b);
+      Object.assign(ui.recording.dataset, {
+        replayed: String(delays.length),
+        delayMedian: sorted[Math.floor(sorted.length / 2)]!.toFixed(0),
+        delayMax: sorted.at(-1)!.toFixed(0),
+      });
+    }
+    ui.recording.dataset.replay = controller.signal.aborted ? 'stopped' : 'done';
+    if (delays.length > 0) {
+      const sorted = [...delays].sort((a, b) => a - b);
+      ui.replayStatus.textContent = `${delays.length} beats live; last sample → reconstruction median ${duration(sorted[Math.floor(sorted.length / 2)]!)}, max ${duration(sorted.at(-1)!)}`;
+    }
+  } catch (err) {
+    ui.recording.dataset.replay = controller.signal.aborted ? 'stopped' : 'error';
+    if (!controller.signal.aborted) showError(err);
+  } finally {
+    if (replaying === controller) replaying = undefined;
+    ui.replay.textContent = 'Replay in real time';
+  }
 }
 
 /** Puts the upload in the sample list as the current choice. */
@@ -533,6 +638,7 @@ ui.upload.addEventListener('change', () => {
 });
 ui.site.addEventListener('change', () => pick(Number(ui.site.value)));
 ui.beat.addEventListener('change', () => pickBeat(Number(ui.beat.value)));
+ui.replay.addEventListener('click', () => void replay());
 for (const radio of ui.form.querySelectorAll<HTMLInputElement>('input[name="time"]')) {
   radio.addEventListener('change', () => {
     limited = radio.value === 'limited' && radio.checked;
