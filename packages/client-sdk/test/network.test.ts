@@ -4,8 +4,9 @@
  * resume, the remote fallback and input validation. Reconstructions run for real (ORT wasm in Node).
  */
 
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { denormaliseVm, type Manifest, N_SITES, N_STEPS, normaliseEcg } from '@ecg-tmp/core';
+import { denormaliseVm, type Manifest, N_SITES, N_STEPS, normaliseEcg, parseWfdb } from '@ecg-tmp/core';
 import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openModel } from '../../trainer/src/export/verify.ts';
@@ -17,6 +18,7 @@ import {
   memoryStore,
   NetworkError,
   type ProgressEvent,
+  reconstructRecording,
 } from '../src/index.ts';
 import { EDGE, fakeEdge } from './fake-edge.ts';
 
@@ -249,6 +251,28 @@ describe('the remote backend', () => {
           )
         : undefined;
     await expect(r.reconstruct(ecg)).rejects.toThrow(InputShapeError);
+  });
+});
+
+describe('a recording through the edge', () => {
+  it('is one infer request per beat: the edge route stays one window per request', async () => {
+    const real = join(import.meta.dirname, '../../simulator/assets/real-ecg');
+    const recording = parseWfdb(
+      await readFile(join(real, 's0010_re.hea')),
+      { 's0010_re.dat': await readFile(join(real, 's0010_re.dat')) },
+      's0010_re.hea',
+    );
+    const r = await createReconstructor({ ...base, device: 'remote', cache: memoryStore() });
+    let beats = 0;
+    for await (const e of reconstructRecording(recording, { reconstructor: r })) {
+      if (e.status !== 'beat') continue;
+      beats++;
+      expect(e.backend).toBe('remote');
+      // The fake edge's answer (tmp[i] = i for a full-time request).
+      expect(e.tmp[10]).toBe(10);
+      expect(edge.seen.filter((s) => s === 'infer')).toHaveLength(beats);
+    }
+    expect(beats).toBe(13);
   });
 });
 
