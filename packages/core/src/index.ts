@@ -6,6 +6,7 @@
 export * from './beats/index.ts';
 export * from './csv.ts';
 export * from './decode.ts';
+export * from './distribution.ts';
 export * from './ecg-measures.ts';
 export * from './errors.ts';
 export * from './layout.ts';

@@ -62,6 +62,32 @@ const metricSet = z.strictObject({
   samples: positiveInt(),
 });
 
+/** The training set's ECG feature statistics for the in-distribution check (distribution.ts). */
+const inDistributionSchema = z
+  .strictObject({
+    features: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+    count: positiveInt(),
+    mean: z.array(finite),
+    scale: z.array(finite.check(z.positive())),
+    whitening: z.array(finite),
+    shrinkage: finite.check(z.positive(), z.lte(1)),
+    quantiles: z.array(
+      z.strictObject({ q: finite.check(z.gte(0), z.lte(1)), distance: finite.check(z.gte(0)) }),
+    ),
+    unusual: finite.check(z.gte(0)),
+    threshold: finite.check(z.gte(0)),
+  })
+  .check(
+    z.refine(
+      (s) =>
+        s.mean.length === s.features.length &&
+        s.scale.length === s.features.length &&
+        s.whitening.length === s.features.length ** 2,
+      'mean and scale need one value per feature, whitening features² values',
+    ),
+    z.refine((s) => s.unusual <= s.threshold, 'unusual must not exceed threshold'),
+  );
+
 export const manifestSchema = z.strictObject({
   schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
   name,
@@ -113,6 +139,11 @@ export const manifestSchema = z.strictObject({
     /** The trainer checkpoint the graphs were exported from, for `verify-model`. */
     checkpoint: z.optional(z.strictObject({ path: z.string().check(z.minLength(1)), sha256: sha256() })),
   }),
+  /**
+   * The training split's ECG feature statistics (distribution.ts); absent in versions exported before
+   * the check existed, which readers treat as "not checked", never as "in range".
+   */
+  inDistribution: z.optional(inDistributionSchema),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
