@@ -4,6 +4,8 @@
  *
  *   npm run export -- runs/<id> --version 1.0.0 [--name cnn-lstm] [--out models] [--alias stable]
  *                     [--data <cache>] [--metrics-limit N] [--backend wasm|cpu]
+ *   npm run export -- --patch models/<name>/<version> --version X.Y.Z [--alias stable] [--data <cache>]
+ *                     (same files, the training set's in-distribution statistics added)
  *   npm run verify-model -- models/<name>/<version> [--checkpoint runs/<id>] [--data <cache>] [--samples N]
  *   npm run models:readme   (regenerates the results table in models/README.md)
  *
@@ -11,7 +13,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Aliases, InputError, NAME_PATTERN, parseAliases } from '@ecg-tmp/core';
@@ -19,10 +21,12 @@ import { writeFileAtomic } from '@ecg-tmp/core/node';
 import { BACKENDS, BackendError, isBackendName, startBackend } from '../backend.ts';
 import { ROOT } from '../synthetic.ts';
 import { exportModel } from './export.ts';
+import { patchDistribution } from './in-distribution.ts';
 import { writeReadme } from './models-readme.ts';
 import { verifyModel } from './verify.ts';
 
 const USAGE = `usage: npm run export -- runs/<id> --version X.Y.Z [--name NAME] [--out models] [--alias stable]... [--data <cache>] [--metrics-limit N] [--backend ${BACKENDS.join('|')}]
+       npm run export -- --patch models/<name>/<version> --version X.Y.Z [--alias stable]... [--data <cache>]
        npm run verify-model -- models/<name>/<version> [--checkpoint runs/<id>] [--data <cache>] [--samples N] [--backend ${BACKENDS.join('|')}]`;
 
 const bad = (message: string) => new InputError('bad_value', message);
@@ -77,14 +81,29 @@ async function runExport(argv: readonly string[], log: (line: string) => void): 
       'metrics-limit': { type: 'string' },
       data: { type: 'string' },
       backend: { type: 'string' },
+      patch: { type: 'string' },
     },
   });
-  if (positionals.length !== 1)
-    throw bad(`give exactly one run folder or checkpoint (got ${positionals.length})`);
   if (values.version === undefined) throw bad('--version is required (e.g. --version 1.0.0)');
   for (const alias of values.alias ?? []) {
     if (!NAME_PATTERN.test(alias)) throw bad(`--alias '${alias}' must match ${NAME_PATTERN}`);
   }
+  if (values.patch !== undefined) {
+    if (positionals.length > 0) throw bad('--patch takes a model folder instead of a run folder, not both');
+    const { dir, manifest } = await patchDistribution(values.patch, {
+      version: values.version,
+      log,
+      ...(values.data === undefined ? {} : { data: values.data }),
+    });
+    if ((values.alias ?? []).length > 0) {
+      await setAliases(dirname(dirname(dir)), manifest.name, manifest.version, values.alias!);
+      log(`aliases ${values.alias!.join(', ')} → ${manifest.name} ${manifest.version}`);
+    }
+    process.stdout.write(`${dir}\n`);
+    return;
+  }
+  if (positionals.length !== 1)
+    throw bad(`give exactly one run folder or checkpoint (got ${positionals.length})`);
   const metricsLimit = positiveInt('--metrics-limit', values['metrics-limit']);
   const backend = backendFlag(values.backend);
   await startBackend(backend);

@@ -7,7 +7,8 @@
  *   3. check the fp32 graphs against the trainer's own forward pass on held-out samples (max |Δ| ≤ 1e-4
  *      on the normalised scale) — an export that does not match is not written;
  *   4. measure Exp I and Exp II on the test split with the ONNX graphs themselves (fp32 and fp16), so
- *      the manifest's metrics are those of what ships, and the fp16 change is recorded;
+ *      the manifest's metrics are those of what ships, and the fp16 change is recorded; and fit the
+ *      training split's ECG statistics for the in-distribution check (in-distribution.ts);
  *   5. write every file into a temporary folder and rename it into place: a version appears whole or
  *      not at all, and an existing version is never overwritten.
  */
@@ -38,6 +39,7 @@ import { createModel, type Model, PARAMETER_COUNTS } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
 import { BEST_FILE, type RunState, resolveDataset } from '../train.ts';
 import { buildGraphs, type GraphRole } from './graphs.ts';
+import { splitDistribution } from './in-distribution.ts';
 import type { WeightDtype } from './onnx-graph.ts';
 import { OrtModel } from './ort-node.ts';
 
@@ -262,6 +264,11 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
     }
   }
 
+  const distribution = splitDistribution(cache.train);
+  log(
+    `in-distribution statistics from ${distribution.stats.count} training windows (${distribution.unmeasurable} unmeasurable)`,
+  );
+
   // 5. Files and manifest, written whole.
   const files: ManifestFile[] = [];
   const contents = new Map<string, Uint8Array>();
@@ -302,6 +309,7 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
         loss: config.loss,
         checkpoint: { path: relative(ROOT, ckpt.path) || ckpt.path, sha256: ckpt.sha256 },
       },
+      inDistribution: distribution.stats,
     },
     `${name} ${options.version} manifest`,
   );

@@ -135,6 +135,12 @@ describe('npm run export / verify-model', () => {
     expect(parseAliases(JSON.parse(await readFile(join(out, 'aliases.json'), 'utf8')))).toEqual({
       'cnn-lstm': { stable: '9.9.9' },
     });
+    // The in-distribution statistics of the (40-pair) set's training split.
+    expect(first.stderr).toMatch(/in-distribution statistics from \d+ training windows/);
+    const trainCount = (await openCache(data)).train.count;
+    expect(manifest.inDistribution?.count).toBeGreaterThan(trainCount / 2);
+    expect(manifest.inDistribution!.count).toBeLessThanOrEqual(trainCount);
+    expect(manifest.inDistribution!.threshold).toBeGreaterThanOrEqual(manifest.inDistribution!.unusual);
 
     const verified = await cli(['verify', join(out, 'cnn-lstm/9.9.9'), '--data', data, '--samples', '2']);
     expect(verified.stdout).toContain(': ok');
@@ -143,6 +149,69 @@ describe('npm run export / verify-model', () => {
     const again = await cli([...args, '--data', data]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists: versions are immutable/);
+  });
+
+  it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
+    const { dir: source, manifest: before } = await stableManifest('cnn');
+    const out = join(dir, 'patch');
+    const from = join(out, 'cnn', before.version);
+    await cp(source, from, { recursive: true });
+    // A version as shipped before the check: no inDistribution.
+    const { inDistribution: _, ...old } = before;
+    await writeFile(join(from, 'manifest.json'), JSON.stringify(old));
+    const patched = await cli([
+      'export',
+      '--patch',
+      from,
+      '--version',
+      '7.7.7',
+      '--data',
+      data,
+      '--alias',
+      'stable',
+    ]);
+    expect(patched.stderr).toMatch(/in-distribution statistics from \d+ training windows/);
+    expect(patched.code).toBe(0);
+    const manifest = parseManifest(JSON.parse(await readFile(join(out, 'cnn/7.7.7/manifest.json'), 'utf8')));
+    expect(manifest.inDistribution).toBeDefined();
+    // Same weights, same digests and metrics: only the version and the statistics differ.
+    const { inDistribution: __, version, ...rest } = manifest;
+    expect(version).toBe('7.7.7');
+    expect(rest).toEqual((({ version: _v, ...r }) => r)(old));
+    for (const f of manifest.files) {
+      expect(sha256(await readFile(join(out, 'cnn/7.7.7', f.path)))).toBe(f.sha256);
+    }
+    expect(parseAliases(JSON.parse(await readFile(join(out, 'aliases.json'), 'utf8')))).toEqual({
+      cnn: { stable: '7.7.7' },
+    });
+    const verified = await cli(['verify', join(out, 'cnn/7.7.7'), '--data', data, '--samples', '2']);
+    expect(verified.code).toBe(0);
+
+    // Nothing to patch twice, no version overwritten, no data set guessed.
+    const twice = await cli([
+      'export',
+      '--patch',
+      join(out, 'cnn/7.7.7'),
+      '--version',
+      '7.7.8',
+      '--data',
+      data,
+    ]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/already carries inDistribution/);
+    const existing = await cli(['export', '--patch', from, '--version', '7.7.7', '--data', data]);
+    expect(existing.stderr).toMatch(/already exists: versions are immutable/);
+    const noData = await cli([
+      'export',
+      '--patch',
+      from,
+      '--version',
+      '7.7.9',
+      '--data',
+      join(dir, 'nowhere'),
+    ]);
+    expect(noData.code).toBe(2);
+    expect(noData.stderr).toMatch(/nowhere.*is not here/);
   });
 
   it('rejects bad arguments with exit 2 and a message naming the problem', async () => {

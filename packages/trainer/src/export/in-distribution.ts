@@ -1,0 +1,118 @@
+/**
+ * @module
+ * The training split's statistics for the in-distribution check (core's distribution.ts), as the
+ * exporter stores them in every manifest, and the patch re-export that adds them to a version shipped
+ * before the check existed.
+ *
+ *   npm run export -- --patch models/cnn/0.2.0 --version 0.2.1 [--alias stable] [--data <cache>]
+ *
+ * A patch re-export copies the model's files byte for byte (same weights, same digests, same metrics),
+ * adds `inDistribution` fitted on the training split of the data set the manifest names (or --data),
+ * and writes the new version whole (a temporary folder renamed into place) — the old version stays.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import {
+  type DistributionStats,
+  ecgFeatures,
+  fitDistribution,
+  InputError,
+  type Manifest,
+  N_LEADS,
+  N_STEPS,
+  parseManifest,
+} from '@ecg-tmp/core';
+import { type CacheSplit, openCache } from '../data.ts';
+import { ROOT } from '../synthetic.ts';
+
+export interface TrainingDistribution {
+  readonly stats: DistributionStats;
+  /** Training windows measureEcg could not measure (left out of the fit). */
+  readonly unmeasurable: number;
+}
+
+/** Fits the statistics to every window of a split (the training split at export). */
+export function splitDistribution(split: CacheSplit): TrainingDistribution {
+  const size = N_LEADS * N_STEPS;
+  const rows: Float64Array[] = [];
+  let unmeasurable = 0;
+  for (let i = 0; i < split.count; i++) {
+    try {
+      rows.push(ecgFeatures(split.ecg.subarray(i * size, (i + 1) * size)));
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      unmeasurable++;
+    }
+  }
+  return { stats: fitDistribution(rows), unmeasurable };
+}
+
+export interface PatchOptions {
+  readonly version: string;
+  /** A cache folder; default: the data set the manifest names (relative to the repository). */
+  readonly data?: string;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Re-exports models/<name>/<version> as <name>/<options.version> with the training statistics added.
+ * Refuses a folder whose manifest already has them (nothing to patch), a version that exists, and a
+ * data set that is not there (naming it and how to make it).
+ */
+export async function patchDistribution(
+  from: string,
+  options: PatchOptions,
+): Promise<{ dir: string; manifest: Manifest }> {
+  const log = options.log ?? (() => {});
+  const path = join(from, 'manifest.json');
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
+  });
+  const old = parseManifest(JSON.parse(text), path);
+  if (old.inDistribution !== undefined) {
+    throw new InputError('bad_value', `${path} already carries inDistribution: nothing to patch`);
+  }
+  const dir = join(dirname(from), options.version);
+  if (await exists(dir)) {
+    throw new InputError('bad_value', `${dir} already exists: versions are immutable, pick a new --version`);
+  }
+  const data =
+    options.data ??
+    (isAbsolute(old.training.dataset) ? old.training.dataset : join(ROOT, old.training.dataset));
+  if (!(await exists(join(data, 'index.json')))) {
+    throw new InputError(
+      'bad_dataset',
+      `${data} (the data set ${old.name} ${old.version} was trained on) is not here: make it first (npm run train re-makes synthetic sets; a fresh clone needs about 5 minutes) or pass --data`,
+    );
+  }
+  const cache = await openCache(data);
+  const { stats, unmeasurable } = splitDistribution(cache.train);
+  log(
+    `in-distribution statistics from ${stats.count} training windows (${unmeasurable} unmeasurable): in range ≤ ${stats.unusual.toFixed(2)}, out of range > ${stats.threshold.toFixed(2)}`,
+  );
+  const manifest = parseManifest(
+    { ...old, version: options.version, inDistribution: stats },
+    `${old.name} ${options.version} manifest`,
+  );
+  const staging = join(dirname(dir), `.${options.version}.${randomBytes(4).toString('hex')}.tmp`);
+  await mkdir(staging, { recursive: true });
+  try {
+    for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
+    await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rename(staging, dir);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  log(`wrote ${dir}`);
+  return { dir, manifest };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
