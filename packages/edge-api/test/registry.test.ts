@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { call, fakeVersion, publish, publishToken } from './helpers.ts';
+import { call, fakeVersion, publish, publishForm, publishToken } from './helpers.ts';
 
 async function errorOf(res: Response) {
   const body = (await res.json()) as { error: { code: string; message: string } };
@@ -33,6 +33,22 @@ describe('publish and read the registry', () => {
 
     const stored = await env.BLOBS.head(`sha256/${manifest.files[0]!.sha256}`);
     expect(stored?.size).toBe(manifest.files[0]!.bytes);
+  });
+
+  it('reads a multipart publish whose boundary has capitals, as browsers send it', async () => {
+    const token = await publishToken();
+    const { manifest, files } = await fakeVersion('boundary', '1.0.0');
+    const form = new Response(publishForm(manifest, files));
+    const boundary = form.headers.get('content-type')!.split('boundary=')[1]!;
+    const mixed = `----WebKitFormBoundaryAbCdEf${boundary.length}`;
+    const body = (await form.text()).replaceAll(boundary, mixed);
+    const res = await call('/v1/models/boundary/versions', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': `multipart/form-data; boundary=${mixed}` },
+      body,
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect((await call('/v1/models/boundary/versions/1.0.0')).status).toBe(200);
   });
 
   it('answers 409 to a second publish of the same version and keeps the first', async () => {

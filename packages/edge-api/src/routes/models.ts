@@ -149,7 +149,9 @@ async function readPublishBody(
   if (json) return { manifest: parseJson(new TextDecoder().decode(bytes), 'the body'), files: null };
   let form: FormData;
   try {
-    form = await new Response(bytes, { headers: { 'Content-Type': type } }).formData();
+    // The header as sent: a multipart boundary is case-sensitive.
+    const headers = { 'Content-Type': req.headers.get('content-type')! };
+    form = await new Response(bytes, { headers }).formData();
   } catch (err) {
     throw new ApiError(400, 'bad_multipart', `the multipart body cannot be read: ${(err as Error).message}`);
   }
