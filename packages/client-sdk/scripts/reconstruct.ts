@@ -20,7 +20,9 @@
  *   beats.json   the record, the model, and per beat: onset and window start (ms from the record's
  *                start; null for a window file), RR interval, noise, activation and repolarisation time
  *                per site (ms; null where a site never activates, or is not back below −60 mV by
- *                500 ms), the in-distribution score (null: not checked yet); the skipped QRS with why
+ *                500 ms), the in-distribution check (status, distance, the farthest features, the
+ *                message; 'not-checked' for a model without training-set statistics, never "in
+ *                range"), and a count of beats per status; the skipped QRS with why
  * Bad arguments: the usage and exit code 2. A file that cannot be used, an unknown model, no beats:
  * a message naming what is wrong and exit code 1, nothing written.
  */
@@ -45,6 +47,7 @@ import {
   activationTimes,
   type BeatReconstruction,
   createReconstructor,
+  type InDistribution,
   memoryStore,
   type Reconstructor,
   ReconstructorError,
@@ -177,6 +180,30 @@ function median(values: readonly number[]): number | undefined {
   return sorted.length === 0 ? undefined : sorted[Math.floor(sorted.length / 2)];
 }
 
+const round = (v: number | null) => (v === null ? null : Number(v.toFixed(3)));
+
+/** Beats per in-distribution status, every status present (0 when none). */
+function countStatuses(checks: readonly InDistribution[]): Record<InDistribution['status'], number> {
+  const counts = { 'in-range': 0, unusual: 0, 'out-of-range': 0, 'not-checked': 0, 'not-measurable': 0 };
+  for (const c of checks) counts[c.status]++;
+  return counts;
+}
+
+/** One line: beats per status, and the first unusual or out-of-range beat's message. */
+function distributionSummary(beats: readonly Done[]): string {
+  const counts = countStatuses(beats.map((b) => b.inDistribution));
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${n} ${status}`);
+  const flagged = beats.find(
+    (b) => b.inDistribution.status === 'unusual' || b.inDistribution.status === 'out-of-range',
+  );
+  return (
+    `in-distribution: ${parts.join(', ')}` +
+    (flagged !== undefined ? `; beat ${flagged.index + 1}: ${flagged.inDistribution.message}` : '')
+  );
+}
+
 /** A reconstructed beat as beats.json lists it: a window file's have no record time. */
 type Done = Omit<BeatReconstruction, 'onsetMs' | 'startMs' | 'noise'> & {
   readonly onsetMs: number | null;
@@ -202,7 +229,7 @@ async function reconstructWindows(r: Reconstructor, windows: Float32Array, count
       tmp: result.tmp,
       activationMs: activationTimes(result.tmp),
       repolarisationMs: repolarisationTimes(result.tmp),
-      inDistribution: null,
+      inDistribution: result.inDistribution[0]!,
       backend: result.backend,
       timings: result.timings,
     });
@@ -293,6 +320,7 @@ export async function main(argv: readonly string[], io: Io = consoleIo): Promise
     const tmp = new Float32Array(beats.length * N_SITES * N_STEPS);
     for (const [i, b] of beats.entries()) tmp.set(b.tmp, i * N_SITES * N_STEPS);
     await writeNpyFile(join(out, 'tmp.npy'), tmp, [beats.length, N_SITES, N_STEPS]);
+    const statusCounts = countStatuses(beats.map((b) => b.inDistribution));
     const window = input.kind === 'windows';
     const recording = input.kind === 'recording' ? input.recording : undefined;
     const count = input.kind === 'windows' ? input.count : beats.length;
@@ -319,8 +347,12 @@ export async function main(argv: readonly string[], io: Io = consoleIo): Promise
           : 'each window starts QRS_ONSET_IN_WINDOW_MS before its QRS onset, filtered, leads at 0 mV before it',
       },
       inDistribution: {
-        status: 'not checked',
-        note: "the model's manifest carries no training-set statistics yet; null per beat, never 'in range'",
+        statistics: r.manifest.inDistribution !== undefined,
+        counts: statusCounts,
+        note:
+          r.manifest.inDistribution !== undefined
+            ? `each beat's window scored against ${r.model} ${r.version}'s training-set statistics (${r.manifest.inDistribution.count} windows): in range up to distance ${r.manifest.inDistribution.unusual.toFixed(2)}, out of range beyond ${r.manifest.inDistribution.threshold.toFixed(2)}`
+            : "the model's manifest carries no training-set statistics: every beat 'not-checked', never 'in range'",
       },
       beats: beats.map((b) => ({
         index: b.index,
@@ -330,7 +362,19 @@ export async function main(argv: readonly string[], io: Io = consoleIo): Promise
         noise: b.noise === null ? null : Number(b.noise.toFixed(4)),
         activationMs: times(b.activationMs),
         repolarisationMs: times(b.repolarisationMs),
-        inDistribution: b.inDistribution,
+        inDistribution: {
+          status: b.inDistribution.status,
+          distance: round(b.inDistribution.distance),
+          threshold: round(b.inDistribution.threshold),
+          trainingFractionCloser: b.inDistribution.trainingFractionCloser,
+          farthest: b.inDistribution.farthest.map((f) => ({
+            feature: f.feature,
+            label: f.label,
+            shown: f.shown,
+            z: round(f.z),
+          })),
+          message: b.inDistribution.message,
+        },
       })),
       skipped: skipped.map(({ atMs, reason, detail }) => ({ atMs, reason, detail })),
     };
@@ -353,8 +397,9 @@ export async function main(argv: readonly string[], io: Io = consoleIo): Promise
         `; ${r.model} ${r.version} on ${r.backend}, median ${median(beats.map((b) => b.timings.totalMs))!.toFixed(0)} ms a beat`,
     );
     io.log(
-      `activation median ${median(activated) ?? '–'} ms, repolarisation median ${median(repolarised) ?? '–'} ms (all sites, all beats); in-distribution: not checked`,
+      `activation median ${median(activated) ?? '–'} ms, repolarisation median ${median(repolarised) ?? '–'} ms (all sites, all beats)`,
     );
+    io.log(distributionSummary(beats));
     io.log(
       `wrote ${join(out, 'tmp.npy')} [${beats.length}, ${N_SITES}, ${N_STEPS}] and ${join(out, 'beats.json')}`,
     );

@@ -19,8 +19,8 @@ import {
 } from '@ecg-tmp/core';
 import { InputShapeError } from './errors.ts';
 
-/** Core's types the recording functions take, re-exported so an app needs one import. */
-export type { Recording, SampleBlock } from '@ecg-tmp/core';
+/** Core's types the recording functions and the in-distribution check use, re-exported so an app needs one import. */
+export type { FeatureDeviation, InDistribution, Recording, SampleBlock } from '@ecg-tmp/core';
 export { type Backend, type Capabilities, capabilities, DEVICES, type Device } from './backends/select.ts';
 export {
   BackendUnavailableError,

@@ -7,12 +7,16 @@
 
 import {
   type Architecture,
+  checkInDistribution,
   denormaliseVm,
+  ECG_FEATURE_NAMES,
+  type InDistribution,
   type Manifest,
   N_SITES,
   N_STEPS,
   prepareEcg,
   SEGMENT_STEPS,
+  type Signal,
 } from '@ecg-tmp/core';
 import { createLocalEngine, type LocalEngine } from './backends/local.ts';
 import type { OrtOptions } from './backends/ort.ts';
@@ -57,6 +61,12 @@ export interface Reconstruction {
   readonly tmp: Float32Array;
   readonly shape: readonly [number, number, number];
   readonly backend: Backend;
+  /**
+   * Per ECG of the batch, how far it lies from the ECGs the model was trained on (@ecg-tmp/core's
+   * checkInDistribution on the input in mV against the manifest's `inDistribution`). A model without
+   * those statistics gives 'not-checked' — unknown, never "in range".
+   */
+  readonly inDistribution: readonly InDistribution[];
   readonly timings: { readonly preprocessMs: number; readonly inferMs: number; readonly totalMs: number };
 }
 
@@ -84,6 +94,14 @@ export interface Reconstructor {
    */
   readonly fallbackReason: string | undefined;
   reconstruct(ecg: EcgInput, options?: ReconstructOptions): Promise<Reconstruction>;
+  /**
+   * The in-distribution check alone, one result per ECG (what reconstruct() returns as
+   * `inDistribution`; stream() gives none, so a streaming page calls this).
+   * @example
+   * const [check] = r.checkInDistribution(ecg);
+   * if (check.status === 'unusual' || check.status === 'out-of-range') warn(check.message);
+   */
+  checkInDistribution(ecg: EcgInput): InDistribution[];
   stream(ecg: EcgInput, options?: ReconstructOptions): AsyncIterable<Segment>;
   dispose(): Promise<void>;
 }
@@ -199,6 +217,22 @@ function makeReconstructor(
     if (disposed) throw new ReconstructorError('this reconstructor was disposed; create a new one');
   };
 
+  const stats = manifest.inDistribution;
+  const mismatch =
+    stats !== undefined && stats.features.join() !== ECG_FEATURE_NAMES.join()
+      ? notChecked(
+          `Not checked: this model's training-set statistics describe other ECG features than this SDK measures (${stats.features.length} vs ${ECG_FEATURE_NAMES.length}); use an SDK version that matches the model.`,
+        )
+      : undefined;
+  /** The in-distribution check per ECG of a [B, 12, 500] mV signal. */
+  const check = (signal: Signal): InDistribution[] => {
+    const per = signal.shape[1] * signal.shape[2];
+    return Array.from(
+      { length: signal.shape[0] },
+      (_, i) => mismatch ?? checkInDistribution(signal.data.subarray(i * per, (i + 1) * per), stats),
+    );
+  };
+
   /** Runs the model, passing each decoded segment (mV) to `onSegment`. */
   async function run(
     ecg: EcgInput,
@@ -211,6 +245,7 @@ function makeReconstructor(
     const signal = toSignal(ecg);
     const [b] = signal.shape;
     const limited = options.limitedTime ?? false;
+    const inDistribution = check(signal);
     if (engine.device === 'remote') {
       const t1 = now();
       const out = await engine.run(signal, limited, options.signal);
@@ -220,6 +255,7 @@ function makeReconstructor(
         tmp: out.data,
         shape: [b, N_SITES, N_STEPS],
         backend: 'remote',
+        inDistribution,
         timings: { preprocessMs: t1 - t0, inferMs: t2 - t1, totalMs: t2 - t0 },
       };
     }
@@ -245,6 +281,7 @@ function makeReconstructor(
       tmp,
       shape: [b, N_SITES, N_STEPS],
       backend: engine.device,
+      inDistribution,
       timings: { preprocessMs: t1 - t0 + (t3 - t2), inferMs: t2 - t1, totalMs: t3 - t0 },
     };
   }
@@ -261,6 +298,7 @@ function makeReconstructor(
       return fallbackReason;
     },
     reconstruct: (ecg, options = {}) => run(ecg, options),
+    checkInDistribution: (ecg) => check(toSignal(ecg)),
     stream(ecg, options = {}) {
       return {
         [Symbol.asyncIterator]() {
@@ -310,5 +348,20 @@ function makeReconstructor(
     noteFallback(reason) {
       fallbackReason = fallbackReason === undefined ? reason : `${fallbackReason}; ${reason}`;
     },
+  };
+}
+
+/**
+ * A 'not-checked' result with its own reason: statistics this SDK cannot read are unknown, like none —
+ * the model still runs, and nothing claims the input is in range.
+ */
+function notChecked(message: string): InDistribution {
+  return {
+    status: 'not-checked',
+    distance: null,
+    threshold: null,
+    trainingFractionCloser: null,
+    farthest: [],
+    message,
   };
 }

@@ -15,6 +15,7 @@ import {
   repolarisationTimes as coreRepolarisationTimes,
   createLiveBeatExtractor,
   extractRecordingBeats,
+  type InDistribution,
   InputError,
   type InputErrorCode,
   type LiveBeatEvent,
@@ -55,10 +56,11 @@ export interface BeatReconstruction {
   /** Per site, ms: last fall below −60 mV after activation (−1 never, or not by 500 ms). */
   readonly repolarisationMs: Int32Array;
   /**
-   * How far the beat's ECG is from the model's training data. Always null for now: not checked (no
-   * manifest carries the training set's statistics yet), which never means "in range".
+   * How far the beat's window is from the ECGs the model was trained on (core's checkInDistribution).
+   * 'not-checked' for a model whose manifest carries no training-set statistics: unknown, never "in
+   * range".
    */
-  readonly inDistribution: null;
+  readonly inDistribution: InDistribution;
   readonly backend: Backend;
   readonly timings: Reconstruction['timings'];
 }
@@ -199,7 +201,7 @@ async function reconstructBeat(
     tmp: result.tmp,
     activationMs: coreActivationTimes(tmp),
     repolarisationMs: coreRepolarisationTimes(tmp),
-    inDistribution: null,
+    inDistribution: result.inDistribution[0]!,
     backend: result.backend,
     timings: result.timings,
   };

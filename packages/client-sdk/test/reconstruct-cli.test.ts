@@ -22,6 +22,7 @@ import {
 } from '@ecg-tmp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../scripts/reconstruct.ts';
+import { fittedModels } from './fitted-model.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const RECORD = join(ROOT, 'packages/simulator/assets/real-ecg/s0010_re.hea');
@@ -42,15 +43,16 @@ interface BeatsJson {
   rateHz: number;
   leads: { recorded: LeadName[]; derived: LeadName[] };
   model: string;
+  version: string;
   tmp: { shape: number[] };
-  inDistribution: { status: string };
+  inDistribution: { statistics: boolean; counts: Record<string, number>; note: string };
   beats: {
     index: number;
     onsetMs: number | null;
     rrMs: number | null;
     activationMs: (number | null)[];
     repolarisationMs: (number | null)[];
-    inDistribution: null;
+    inDistribution: { status: string; distance: number | null; message: string; farthest: unknown[] };
   }[];
   skipped: { atMs: number; reason: string; detail: string }[];
 }
@@ -112,14 +114,24 @@ describe('npm run reconstruct', () => {
       },
     );
     expect(stdout).toMatch(/13 beats, 0 skipped; RR median \d+ ms/);
-    expect(stdout).toMatch(/in-distribution: not checked/);
     const { json, shape, data } = await results(out);
+    // Not checked while the shipped manifest has no statistics; scored (13 beats in some band) after.
+    const shipped = JSON.parse(
+      await readFile(join(ROOT, 'models/cnn-lstm', json.version, 'manifest.json'), 'utf8'),
+    ) as { inDistribution?: unknown };
+    expect(json.inDistribution.statistics).toBe(shipped.inDistribution !== undefined);
+    if (shipped.inDistribution === undefined) {
+      expect(stdout).toMatch(/in-distribution: 13 not-checked\n/);
+      expect(json.inDistribution.counts['not-checked']).toBe(13);
+    } else {
+      expect(stdout).toMatch(/in-distribution: .*\d+ (in-range|unusual|out-of-range)/);
+      expect(json.inDistribution.counts['not-checked']).toBe(0);
+    }
     expect(shape).toEqual([13, 75, 500]);
     expect(data.every(Number.isFinite)).toBe(true);
     expect(json.format).toBe('wfdb');
     expect(json.model).toBe('cnn-lstm');
     expect(json.tmp.shape).toEqual([13, 75, 500]);
-    expect(json.inDistribution.status).toBe('not checked');
     expect(json.skipped).toEqual([]);
     expect(json.beats).toHaveLength(13);
     for (const [i, beat] of json.beats.entries()) {
@@ -128,7 +140,12 @@ describe('npm run reconstruct', () => {
       expect(beat.rrMs).toBe(i === 0 ? null : beat.onsetMs! - json.beats[i - 1]!.onsetMs!);
       expect(beat.activationMs).toHaveLength(75);
       expect(beat.repolarisationMs).toHaveLength(75);
-      expect(beat.inDistribution).toBeNull();
+      expect(beat.inDistribution.status).toBe(
+        shipped.inDistribution === undefined
+          ? 'not-checked'
+          : expect.stringMatching(/range|unusual|measurable/),
+      );
+      expect(beat.inDistribution.message).not.toBe('');
     }
   }, 120_000);
 
@@ -180,6 +197,42 @@ describe('npm run reconstruct', () => {
       expect(shape).toEqual([count, 75, 500]);
       expect(json.beats.map((b) => b.onsetMs)).toEqual(Array(count).fill(null));
       if (count === 2) expect(data.subarray(0, 75 * 500)).not.toEqual(data.subarray(75 * 500));
+    }
+  }, 120_000);
+
+  it('scores each beat against a model with statistics: a simulated window in range, ×1000 out of range, and says so', async () => {
+    const fitted = await fittedModels('cnn-lstm');
+    try {
+      const window = fitted.fresh(0);
+      const two = new Float32Array(2 * 12 * 500);
+      two.set(window);
+      two.set(
+        window.map((v) => v * 1000),
+        12 * 500,
+      );
+      const npy = join(dir, 'scored.npy');
+      await writeFile(npy, encodeNpy(two, [2, 12, 500]));
+      const out = join(dir, 'out-scored');
+      const run = await cli(npy, '--out', out, '--models', fitted.dir);
+      expect(run.err).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.out).toMatch(
+        /\nin-distribution: 1 in-range, 1 out-of-range; beat 2: Unlike the ECGs this model was trained on: .*Do not rely on this reconstruction\./,
+      );
+      const { json } = await results(out);
+      expect(json.inDistribution.statistics).toBe(true);
+      expect(json.inDistribution.counts).toEqual({
+        'in-range': 1,
+        unusual: 0,
+        'out-of-range': 1,
+        'not-checked': 0,
+        'not-measurable': 0,
+      });
+      expect(json.beats.map((b) => b.inDistribution.status)).toEqual(['in-range', 'out-of-range']);
+      expect(json.beats[1]!.inDistribution.distance).toBeGreaterThan(fitted.stats.threshold);
+      expect(json.beats[1]!.inDistribution.farthest).toHaveLength(3);
+    } finally {
+      await fitted.remove();
     }
   }, 120_000);
 

@@ -20,12 +20,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createReconstructor,
+  type InDistribution,
   memoryStore,
   parseRecording,
   reconstructRecording,
   repolarisationTimes,
 } from '@ecg-tmp/client-sdk';
-import { computeMetrics, encodeNpy, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
+import {
+  checkInDistribution,
+  computeMetrics,
+  ecgFeatures,
+  encodeNpy,
+  fitDistribution,
+  leadsFromElectrodes,
+  N_SITES,
+  N_STEPS,
+  normaliseVm,
+} from '@ecg-tmp/core';
+import { createSimulator } from '@ecg-tmp/simulator';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportFigure } from '../../../test/reliability.ts';
@@ -58,6 +70,7 @@ interface Shown {
   segments?: string;
   error?: string;
   activationMedian?: string;
+  inDistribution?: string;
 }
 
 let child: ChildProcess;
@@ -160,7 +173,7 @@ async function reconstruct(
 async function sdkScore(model: string, ecg: Float32Array, truth: Float32Array, limitedTime = false) {
   const r = await createReconstructor({ model, edgeUrl, device: 'wasm', cache: memoryStore() });
   try {
-    const { tmp } = await r.reconstruct(ecg, { limitedTime });
+    const { tmp, inDistribution } = await r.reconstruct(ecg, { limitedTime });
     const shape = [1, N_SITES, N_STEPS] as const;
     const scale = r.manifest.normalisation.tmp;
     const [rtTrue, rtPred] = [repolarisationTimes(truth), repolarisationTimes(tmp)];
@@ -171,9 +184,36 @@ async function sdkScore(model: string, ecg: Float32Array, truth: Float32Array, l
       normaliseVm({ data: truth, shape }, scale).data,
       normaliseVm({ data: tmp, shape }, scale).data,
     );
-    return { ...metrics, repolarisationMaeMs };
+    return { ...metrics, repolarisationMaeMs, check: inDistribution[0]! };
   } finally {
     await r.dispose();
+  }
+}
+
+/**
+ * The page shows the SDK's in-distribution check `check` of its last reconstruction: the status (also as
+ * data-in-distribution), core's message as the warning when unusual or out of range and only then,
+ * 'not checked' quietly (no warning) for a model without training-set statistics.
+ */
+async function expectDistributionShown(page: Page, check: InDistribution): Promise<void> {
+  expect((await shown(page)).inDistribution).toBe(check.status);
+  const label = await page.textContent('#in-distribution');
+  expect(label).toContain(
+    {
+      'in-range': 'in range',
+      unusual: 'unusual',
+      'out-of-range': 'out of range',
+      'not-checked': 'not checked',
+      'not-measurable': 'not measurable',
+    }[check.status],
+  );
+  expect(await page.getAttribute('#in-distribution', 'title')).toBe(check.message);
+  const warning = page.locator('#distribution-warning');
+  if (check.status === 'unusual' || check.status === 'out-of-range') {
+    expect(await warning.isVisible()).toBe(true);
+    expect(await warning.textContent()).toBe(check.message);
+  } else {
+    expect(await warning.isVisible()).toBe(false);
   }
 }
 
@@ -238,6 +278,8 @@ describe.skipIf(!existsSync(CHROMIUM))(
       const expected = await sdkScore('cnn-lstm', sample.ecg, sample.tmp);
       expect(Number(full.mae)).toBeCloseTo(expected.mae, 6);
       expect(Number(full.r2)).toBeCloseTo(expected.r2, 6);
+      // The shipped models say 'not checked' until their re-export adds the statistics; then the SDK's score.
+      await expectDistributionShown(page, expected.check);
       expect(await page.textContent('#rt-error')).toBe(
         Number.isNaN(expected.repolarisationMaeMs)
           ? 'no site back below −60 mV in both'
@@ -316,6 +358,57 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(errors).toEqual([]);
     }, 120_000);
 
+    it('warns in plain language when the ECG is unlike the training ECGs (a manifest with statistics)', async () => {
+      // No shipped model has statistics yet: the edge's manifest is served with statistics fitted here on
+      // simulated windows (seed 11, 120 windows, as the SDK's tests), everything else as the edge sends it.
+      const sim = createSimulator();
+      const stats = fitDistribution(
+        Array.from({ length: 120 }, (_, i) =>
+          ecgFeatures(leadsFromElectrodes(sim.simulate(11, i).electrodes, N_STEPS)),
+        ),
+      );
+      const scoped = await browser.newContext({ serviceWorkers: 'block' });
+      try {
+        await scoped.route(`${edgeUrl}/v1/models/cnn-lstm/versions/**`, async (route) => {
+          const res = await route.fetch();
+          await route.fulfill({ response: res, json: { ...(await res.json()), inDistribution: stats } });
+        });
+        const { page: fitted, errors: fittedErrors } = await openPage(scoped);
+        const sample = samples[SAMPLE]!;
+        const upload = async (name: string, ecg: Float32Array) => {
+          const rows = Array.from({ length: N_STEPS }, (_, t) =>
+            Array.from({ length: 12 }, (_, l) => ecg[l * N_STEPS + t]!.toPrecision(9)).join(','),
+          );
+          await fitted.setInputFiles('#upload', {
+            name,
+            mimeType: 'text/csv',
+            buffer: Buffer.from(['I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6', ...rows].join('\n')),
+          });
+          await expect.poll(() => fitted.textContent('#message')).toContain(`Loaded ${name}`);
+        };
+        // µV read as mV: every amplitude 1000× the training ECGs'.
+        const scaled = sample.ecg.map((v) => v * 1000);
+        await upload('microvolts.csv', scaled);
+        const far = await reconstruct(fitted, { model: 'cnn-lstm', device: 'wasm' });
+        expect(far, far.error).toMatchObject({ state: 'done', backend: 'wasm' });
+        const farCheck = checkInDistribution(scaled, stats);
+        expect(farCheck.status).toBe('out-of-range');
+        await expectDistributionShown(fitted, farCheck);
+        expect(await fitted.textContent('#distribution-warning')).toMatch(
+          /^Unlike the ECGs this model was trained on: .*Do not rely on this reconstruction\.$/,
+        );
+        await fitted.screenshot({ path: join(ARTIFACTS, 'out-of-range.png'), fullPage: true });
+
+        // The sample itself: what core says of it, and no warning unless that is unusual or out of range.
+        await fitted.selectOption('#sample', String(SAMPLE));
+        await reconstruct(fitted, { model: 'cnn-lstm', device: 'wasm' });
+        await expectDistributionShown(fitted, checkInDistribution(sample.ecg, stats));
+        expect(fittedErrors).toEqual([]);
+      } finally {
+        await scoped.close();
+      }
+    }, 150_000);
+
     it('takes a real recording (PTB s0010_re, .hea + .dat): 13 beats on the strip; a picked beat reconstructs as the SDK does', async () => {
       const real = join(ROOT, 'packages/simulator/assets/real-ecg');
       const [hea, dat] = await Promise.all(
@@ -352,12 +445,16 @@ describe.skipIf(!existsSync(CHROMIUM))(
           new File([new Uint8Array(dat!)], 's0010_re.dat'),
         ]);
         let times: number[] | undefined;
+        let check: InDistribution | undefined;
         for await (const e of reconstructRecording(recording, { reconstructor: r })) {
-          if (e.status === 'beat' && e.index === 2)
+          if (e.status === 'beat' && e.index === 2) {
             times = [...e.activationMs].filter((v) => v >= 0).sort((a, b) => a - b);
+            check = e.inDistribution;
+          }
         }
         expect(times!.length).toBeGreaterThan(0);
         expect(Number(result.activationMedian)).toBe(times![Math.floor(times!.length / 2)]);
+        await expectDistributionShown(page, check!);
       } finally {
         await r.dispose();
       }
@@ -400,6 +497,13 @@ describe.skipIf(!existsSync(CHROMIUM))(
         /^13 beats live; last sample → reconstruction median \d+ ms/,
       );
       expect(await page.textContent('#input-name')).toContain('live beat 13 (QRS onset 9405 ms)');
+      // Each live beat shows its check: 'not checked' exactly when the served manifest has no statistics.
+      const manifest = (await (await fetch(`${edgeUrl}/v1/models/cnn-lstm`)).json()) as {
+        inDistribution?: unknown;
+      };
+      const status = (await shown(page)).inDistribution;
+      if (manifest.inDistribution === undefined) expect(status).toBe('not-checked');
+      else expect(['in-range', 'unusual', 'out-of-range', 'not-measurable']).toContain(status);
       await page.screenshot({ path: join(ARTIFACTS, 'replay.png'), fullPage: true });
       expect(errors).toEqual([]);
     }, 120_000);

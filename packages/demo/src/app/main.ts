@@ -7,14 +7,20 @@
  * the picked beat's 500 ms window is the ECG reconstructed, or the recording is replayed in real time
  * through the SDK's live reconstruction, each beat's activation map shown as it comes.
  *
+ * Each reconstruction shows the SDK's in-distribution check of its ECG: a plain-language warning (core's
+ * message) when the ECG is unusual or out of range for the model's training ECGs; 'not checked' (a
+ * model without training-set statistics) shown quietly, never as "in range".
+ *
  * The server gives the edge's URL in /config.json. The result panel carries what it shows as data-*
- * attributes too (state, backend, mae, r2, …), for the end-to-end tests and anyone scripting the page.
+ * attributes too (state, backend, mae, r2, inDistribution, …), for the end-to-end tests and anyone
+ * scripting the page.
  */
 
 import {
   activationTimes,
   createReconstructor,
   type Device,
+  type InDistribution,
   type ProgressEvent,
   type Reconstructor,
   reconstructLive,
@@ -82,6 +88,8 @@ const ui = {
   r2: $('r2'),
   atError: $('at-error'),
   rtError: $('rt-error'),
+  inDistribution: $('in-distribution'),
+  distributionWarning: $('distribution-warning'),
   site: $<HTMLSelectElement>('site'),
   network: $('network'),
 };
@@ -219,6 +227,34 @@ function drawSoon(): void {
   });
 }
 
+const DISTRIBUTION_LABELS: Record<InDistribution['status'], string> = {
+  'in-range': 'in range',
+  unusual: 'unusual',
+  'out-of-range': 'out of range',
+  'not-checked': 'not checked',
+  'not-measurable': 'not measurable',
+};
+
+/** Shows the in-distribution check of the ECG just reconstructed; undefined clears it. */
+function showDistribution(check: InDistribution | undefined): void {
+  const el = ui.inDistribution;
+  const far = check?.status === 'unusual' || check?.status === 'out-of-range';
+  el.textContent =
+    check === undefined
+      ? '—'
+      : `${DISTRIBUTION_LABELS[check.status]}${check.distance === null ? '' : ` (distance ${check.distance.toFixed(1)})`}`;
+  el.title = check?.message ?? '';
+  if (check === undefined) {
+    delete el.dataset.status;
+    delete ui.result.dataset.inDistribution;
+  } else {
+    el.dataset.status = check.status;
+    ui.result.dataset.inDistribution = check.status;
+  }
+  ui.distributionWarning.textContent = far ? check.message : '';
+  ui.distributionWarning.hidden = !far;
+}
+
 function setInput(next: Input): void {
   input = next;
   predicted = undefined;
@@ -226,6 +262,7 @@ function setInput(next: Input): void {
   ui.inputName.textContent = next.label;
   for (const el of [ui.backend, ui.load, ui.timing, ui.mae, ui.r2, ui.atError, ui.rtError])
     el.textContent = '—';
+  showDistribution(undefined);
   ui.result.dataset.state = 'idle';
   drawAll();
 }
@@ -364,6 +401,7 @@ async function replay(): Promise<void> {
       ui.inputName.textContent = input.label;
       ui.backend.textContent = e.backend;
       ui.timing.textContent = `${duration(delay)} after the beat's last sample (inference ${duration(e.timings.inferMs)})`;
+      showDistribution(e.inDistribution);
       drawAll();
       const sorted = [...delays].sort((a, b) => a - b);
       Object.assign(ui.recording.dataset, {
@@ -485,6 +523,7 @@ async function run(): Promise<void> {
   ui.result.dataset.state = 'loading';
   predicted = undefined;
   decoded = N_STEPS;
+  showDistribution(undefined);
   limited = (new FormData(ui.form).get('time') ?? 'full') === 'limited';
   charts.ecg.render(input.ecg, limited);
   // Filled in by onProgress while the model loads.
@@ -525,6 +564,7 @@ async function run(): Promise<void> {
     const t1 = performance.now();
     let timing: string;
     let segments = 0;
+    let check: InDistribution;
     if (r.architecture === 'transformer') {
       // Segments of 10 steps appear as the decoder produces them.
       const out = new Float32Array(N_SITES * N_STEPS);
@@ -543,9 +583,12 @@ async function run(): Promise<void> {
         drawSoon();
       }
       timing = `${duration(performance.now() - t1)} (${segments} segments streamed, the first after ${duration(firstMs)})`;
+      // stream() carries no check: the same one reconstruct() returns, run alone.
+      check = r.checkInDistribution(input.ecg)[0]!;
     } else {
       const result = await r.reconstruct(input.ecg, { limitedTime: limited });
       predicted = result.tmp;
+      check = result.inDistribution[0]!;
       timing = `${duration(result.timings.totalMs)} (inference ${duration(result.timings.inferMs)})`;
     }
     decoded = N_STEPS;
@@ -557,6 +600,7 @@ async function run(): Promise<void> {
     ui.backend.textContent =
       r.fallbackReason === undefined ? r.backend : `${r.backend} (fell back: ${r.fallbackReason})`;
     ui.timing.textContent = timing;
+    showDistribution(check);
     if (fresh)
       ui.load.textContent =
         r.backend === 'remote'
