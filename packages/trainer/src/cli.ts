@@ -38,12 +38,13 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
+  cnn-lstm: [--lookahead MS]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
     --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes, and --loss --huber-delta for a
-    fine-tune under another loss; each change is logged]`;
+    fine-tune under another loss, --lookahead for a fine-tune to a lookahead; each change is logged]`;
 
 const NUMBER_FLAGS = {
   'synthetic-count': 'syntheticCount',
@@ -64,6 +65,7 @@ const NUMBER_FLAGS = {
   'sampling-ramp-steps': 'samplingRampSteps',
   'free-run-limit': 'freeRunLimit',
   'checkpoint-minutes': 'checkpointMinutes',
+  lookahead: 'lookahead',
 } as const satisfies Record<string, keyof TrainConfig>;
 
 function number(flag: string, text: string): number {

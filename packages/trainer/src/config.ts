@@ -85,6 +85,11 @@ export interface TrainConfig {
    */
   readonly outputHead: OutputHead;
   /**
+   * CNN-LSTM only: the output at time t is written after reading the ECG up to t + lookahead ms (the ECG
+   * padded with zeros at its end, the first outputs dropped; same parameters). 0 = the paper's.
+   */
+  readonly lookahead: number;
+  /**
    * Transformer only: each epoch, also decode this many validation samples free-running from their first
    * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
    */
@@ -106,13 +111,15 @@ export interface TrainConfig {
 /**
  * The settings a resumed run may change (`--resume` with these flags): the schedule and the bookkeeping,
  * for a second phase such as a lower learning rate once validation flattens, or a fine-tune under another
- * loss (a change of loss restarts the best validation loss and the patience count). What defines the run
- * — the model, data, batch, seed, backend and start — stays as the checkpoint has it.
+ * loss or to a CNN-LSTM lookahead (either restarts the best validation loss and the patience count).
+ * What defines the run — the architecture, data, batch, seed, backend and start — stays as the
+ * checkpoint has it.
  */
 export const RESUME_SETTINGS = [
   'epochs',
   'loss',
   'huberDelta',
+  'lookahead',
   'lr',
   'lrMilestones',
   'lrGamma',
@@ -154,6 +161,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   maxSteps: 0,
   outputInit: 'default',
   outputHead: 'norm',
+  lookahead: 0,
   freeRunLimit: 0,
   selectBy: 'val-loss',
   sampling: 'none',
@@ -214,6 +222,9 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   int('warmup-steps', c.warmupSteps, 0);
   int('eval-every', c.evalEvery, 0);
   int('free-run-limit', c.freeRunLimit, 0);
+  int('lookahead', c.lookahead ?? 0, 0);
+  if ((c.lookahead ?? 0) > 100) throw bad(`--lookahead must be ≤ 100 ms, got ${c.lookahead}`);
+  if ((c.lookahead ?? 0) > 0 && c.model !== 'cnn-lstm') throw bad('--lookahead applies to the cnn-lstm only');
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);

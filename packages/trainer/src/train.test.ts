@@ -413,6 +413,12 @@ describe('config', () => {
       /--free-run-limit applies to the transformer only/,
     );
     const tf = { ...base, model: 'transformer' } as TrainConfig;
+    expect(() => validateConfig({ ...tf, lookahead: 10 })).toThrow(
+      /--lookahead applies to the cnn-lstm only/,
+    );
+    expect(() => validateConfig({ ...lstm, lookahead: 2.5 })).toThrow(/--lookahead/);
+    expect(() => validateConfig({ ...lstm, lookahead: 101 })).toThrow(/≤ 100 ms/);
+    expect(validateConfig({ ...lstm, lookahead: 15 }).lookahead).toBe(15);
     expect(() => validateConfig({ ...tf, selectBy: 'free-running-r2', freeRunLimit: 0 })).toThrow(
       /needs --free-run-limit/,
     );

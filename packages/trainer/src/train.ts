@@ -493,6 +493,7 @@ export async function loadRunModel(
   const { state, arrays } = await readCheckpoint<RunState>(file);
   const model = createModel(state.config.model, state.config.seed, {
     outputHead: state.config.outputHead ?? 'norm',
+    lookahead: state.config.lookahead ?? 0,
   });
   model.params.write(paramsOnly(arrays));
   return { model, state };
@@ -540,7 +541,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   const stepsPerEpoch = Math.ceil(trainCount / config.batch);
 
   // 2. Model and optimiser.
-  const model = createModel(config.model, config.seed, { outputHead: config.outputHead });
+  const model = createModel(config.model, config.seed, {
+    outputHead: config.outputHead,
+    lookahead: config.lookahead ?? 0,
+  });
   const adam = new Adam(model, config);
   const state: RunState = restored
     ? { ...restored.state, config }
@@ -566,10 +570,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       };
   if (restored) {
     state.dataset = datasetDir;
-    if ('loss' in changes || 'huberDelta' in changes) {
-      // Losses of another kind do not compare: the best validation loss, the patience count and the
-      // partial epoch's training-loss sums start again under the new loss (best.bin is kept until the
-      // first validation under it replaces it).
+    if ('loss' in changes || 'huberDelta' in changes || 'lookahead' in changes) {
+      // Losses of another kind, or of another model, do not compare: the best validation loss, the
+      // patience count and the partial epoch's training-loss sums start again (best.bin is kept until the
+      // first validation after the change replaces it).
       state.bestVal = null;
       state.epochsWithoutImprovement = 0;
       state.epochLossSum = 0;

@@ -85,6 +85,7 @@ export async function loadCheckpoint(runOrFile: string): Promise<LoadedCheckpoin
 export function trainerModel(ckpt: LoadedCheckpoint): Model {
   const model = createModel(ckpt.state.config.model, ckpt.state.config.seed, {
     outputHead: ckpt.state.config.outputHead ?? 'norm',
+    lookahead: ckpt.state.config.lookahead ?? 0,
   });
   model.params.write(ckpt.weights);
   return model;
@@ -183,6 +184,12 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const log = options.log ?? (() => {});
   const ckpt = await loadCheckpoint(runOrFile);
   const { config } = ckpt.state;
+  if ((config.lookahead ?? 0) > 0) {
+    throw new InputError(
+      'bad_value',
+      `${runOrFile} was trained with --lookahead ${config.lookahead}: its ONNX graph (input padded, first outputs dropped) is not written yet, so it cannot be exported`,
+    );
+  }
   const architecture: Architecture = config.model;
   const name = options.name ?? DEFAULT_MODEL_NAMES[architecture];
   if (!NAME_PATTERN.test(name))

@@ -6,7 +6,7 @@
  */
 
 import { type Architecture, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { cnnLstm, cnnLstmParams } from './cnn-lstm.ts';
 import { ForwardContext, type LayerNorm } from './layers.ts';
 import { ParamSet } from './params.ts';
@@ -48,17 +48,38 @@ export interface Model {
 
 /**
  * A fresh model. `outputHead` 'projection' is the Transformer's measured deviation (a 75 → 75 layer after
- * the last decoder norm, 830,431 parameters); 'norm', the default, is the paper's.
+ * the last decoder norm, 830,431 parameters); 'norm', the default, is the paper's. `lookahead` L (CNN-LSTM
+ * only, default 0) lets the causal LSTM see L ms of ECG past each instant with the paper's parameters:
+ * the ECG is padded with L zero steps at its end and the output's first L steps are dropped, so the
+ * output at time t is written after reading the ECG up to t + L (+ the convolutions' 3 ms).
  */
 export function createModel(
   architecture: Architecture,
   seed: number,
-  options: { outputHead?: OutputHead } = {},
+  options: { outputHead?: OutputHead; lookahead?: number } = {},
 ): Model {
   const outputHead = options.outputHead ?? 'norm';
   if (outputHead !== 'norm' && architecture !== 'transformer') {
     throw new Error(`outputHead '${outputHead}' applies to the transformer only`);
   }
+  const lookahead = options.lookahead ?? 0;
+  if (!Number.isInteger(lookahead) || lookahead < 0)
+    throw new Error(`lookahead must be an integer ≥ 0, got ${lookahead}`);
+  if (lookahead > 0 && architecture !== 'cnn-lstm') throw new Error('lookahead applies to the cnn-lstm only');
+  const ahead =
+    (f: (ecg: tf.Tensor3D) => tf.Tensor3D) =>
+    (ecg: tf.Tensor3D): tf.Tensor3D => {
+      if (lookahead === 0) return f(ecg);
+      const [b, t] = ecg.shape;
+      const y = f(
+        tf.pad(ecg, [
+          [0, 0],
+          [0, lookahead],
+          [0, 0],
+        ]),
+      );
+      return tf.slice(y, [0, lookahead, 0], [b, t, y.shape[2]]);
+    };
   const params = new ParamSet(seed);
   const io = { inChannels: N_LEADS, outChannels: N_SITES };
   const base = { architecture, params, dispose: () => params.dispose() };
@@ -77,8 +98,9 @@ export function createModel(
       return {
         ...base,
         inputSteps: 'all',
-        trainForward: (ecg, _vm, ctx) => cnnLstm(net, ecg, ctx),
-        predict: (ecg, onSegment) => once(cnnLstm(net, ecg, ForwardContext.inference()), onSegment),
+        trainForward: (ecg, _vm, ctx) => ahead((x) => cnnLstm(net, x, ctx))(ecg),
+        predict: (ecg, onSegment) =>
+          once(ahead((x) => cnnLstm(net, x, ForwardContext.inference()))(ecg), onSegment),
       };
     }
     case 'transformer': {

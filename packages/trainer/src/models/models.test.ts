@@ -27,6 +27,32 @@ describe('models', () => {
     for (const m of [a, b, c]) m.dispose();
   });
 
+  it('cnn-lstm with a lookahead: same parameters, and each output reads the ECG up to t + L + 3 ms', async () => {
+    const L = 5;
+    const model = createModel('cnn-lstm', 3, { lookahead: L });
+    expect(model.params.countTrainable()).toBe(PARAMETER_COUNTS['cnn-lstm']);
+    const T = 120;
+    const at = 100;
+    const base = tf.randomNormal([1, T, 12], 0, 1, 'float32', 7) as tf.Tensor3D;
+    const bumped = tf.tidy(() => tf.add(base, tf.oneHot([at], T).reshape([1, T, 1]).mul(5)) as tf.Tensor3D);
+    const [y0, y1] = await Promise.all([model.predict(base), model.predict(bumped)].map((y) => y.array()));
+    expect([y0!.length, y0![0]!.length, y0![0]![0]!.length]).toEqual([1, T, 75]);
+    const changed = (t: number) => y0![0]![t]!.some((v, i) => Math.abs(v - y1![0]![t]![i]!) > 1e-6);
+    // The convolutions reach 3 steps ahead, the lookahead L more: outputs before at − L − 3 cannot know.
+    for (let t = 0; t < at - L - 3; t++) expect(changed(t)).toBe(false);
+    expect(changed(at - L - 3)).toBe(true);
+    expect(changed(at)).toBe(true);
+    // Without the lookahead the same bump reaches back only 3 steps.
+    const paper = createModel('cnn-lstm', 3);
+    const [p0, p1] = await Promise.all([paper.predict(base), paper.predict(bumped)].map((y) => y.array()));
+    expect(p0![0]![at - 4]!.every((v, i) => Math.abs(v - p1![0]![at - 4]![i]!) <= 1e-6)).toBe(true);
+    expect(p0![0]![at - 3]!.some((v, i) => Math.abs(v - p1![0]![at - 3]![i]!) > 1e-6)).toBe(true);
+    expect(() => createModel('transformer', 1, { lookahead: 2 })).toThrow(/cnn-lstm only/);
+    for (const t of [base, bumped]) t.dispose();
+    model.dispose();
+    paper.dispose();
+  });
+
   it('transformer: cached autoregressive decoding equals decoding the growing prefix without a cache', async () => {
     const model = createModel('transformer', 3);
     const ecg = tf.randomNormal([1, SEGMENT, 12], 0, 1, 'float32', 9) as tf.Tensor3D;
