@@ -184,12 +184,6 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const log = options.log ?? (() => {});
   const ckpt = await loadCheckpoint(runOrFile);
   const { config } = ckpt.state;
-  if ((config.lookahead ?? 0) > 0) {
-    throw new InputError(
-      'bad_value',
-      `${runOrFile} was trained with --lookahead ${config.lookahead}: its ONNX graph (input padded, first outputs dropped) is not written yet, so it cannot be exported`,
-    );
-  }
   const architecture: Architecture = config.model;
   const name = options.name ?? DEFAULT_MODEL_NAMES[architecture];
   if (!NAME_PATTERN.test(name))
@@ -204,7 +198,7 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const graphs = new Map<WeightDtype, { role: GraphRole; bytes: Uint8Array }[]>();
   const onnx: Partial<Record<WeightDtype, OrtModel>> = {};
   for (const dtype of WEIGHT_DTYPES) {
-    const built = buildGraphs(architecture, ckpt.weights, dtype);
+    const built = buildGraphs(architecture, ckpt.weights, dtype, { lookahead: config.lookahead ?? 0 });
     graphs.set(dtype, built);
     onnx[dtype] = await OrtModel.open(
       architecture,

@@ -124,6 +124,32 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     await onnx.release();
   });
 
+  it('cnn-lstm with a lookahead: the padded, sliced graph matches the trainer, and differs from lookahead 0', async () => {
+    const L = 15;
+    const model = createModel('cnn-lstm', 11, { lookahead: L });
+    const weights = await model.params.read();
+    const onnx = await OrtModel.open(
+      'cnn-lstm',
+      Object.fromEntries(
+        buildGraphs('cnn-lstm', weights, 'fp32', { lookahead: L }).map((g) => [g.role, g.bytes]),
+      ),
+    );
+    const plain = await OrtModel.open(
+      'cnn-lstm',
+      Object.fromEntries(buildGraphs('cnn-lstm', weights, 'fp32').map((g) => [g.role, g.bytes])),
+    );
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const reference = await trainerPredict(model, x);
+    const out = await onnx.predict(x);
+    expect(out.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(maxAbsDiff(await plain.predict(x), reference)).toBeGreaterThan(1e-3);
+    expect(() => buildGraphs('squeezenet1d', weights, 'fp32', { lookahead: L })).toThrow(/cnn-lstm only/);
+    model.dispose();
+    await onnx.release();
+    await plain.release();
+  });
+
   it('a malformed or truncated .onnx is an InputError naming the file', async () => {
     const { model, weights } = await randomModel('cnn-lstm');
     model.dispose();

@@ -156,9 +156,14 @@ function lstmBias(b: Float32Array, h: number): Float32Array {
   return out;
 }
 
-function cnnLstmGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
+function cnnLstmGraph(weights: Weights, dtype: WeightDtype, lookahead: number): ExportedGraph {
   const g = new GraphBuilder('cnn-lstm', dtype);
-  let h = g.input('ecg', ['batch', N_LEADS, 'time']);
+  const ecg = g.input('ecg', ['batch', N_LEADS, 'time']);
+  // The trainer's --lookahead L: L zero steps after the ECG's end, the output's first L steps dropped.
+  let h =
+    lookahead > 0
+      ? g.node('Pad', [ecg, g.constInt64('pads', [0, 0, 0, 0, 0, lookahead])], { mode: 'constant' })
+      : ecg;
   let cin: number = N_LEADS;
   [64, 128, 256].forEach((cout, i) => {
     h = g.node('Relu', [conv(g, weights, h, { prefix: `conv${i}`, cin, cout, k: 3, bn: `bn${i}` })]);
@@ -183,7 +188,19 @@ function cnnLstmGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
   );
   const states = g.node('Squeeze', [y, g.constInt64('axis1', [1])]);
   const out = dense(g, weights, states, 'out', hidden, N_SITES);
-  g.output(g.node('Transpose', [out], { perm: [1, 2, 0] }), 'tmp', ['batch', N_SITES, 'time']);
+  const tmp = g.node('Transpose', [out], { perm: [1, 2, 0] });
+  g.output(
+    lookahead > 0
+      ? g.node('Slice', [
+          tmp,
+          g.constInt64('start', [lookahead]),
+          g.constInt64('end', [Number.MAX_SAFE_INTEGER]),
+          g.constInt64('axes', [2]),
+        ])
+      : tmp,
+    'tmp',
+    ['batch', N_SITES, 'time'],
+  );
   return { role: 'model', bytes: g.toBytes('CNN-LSTM: normalised ECG [B,12,T] → normalised TMP [B,75,T]') };
 }
 
@@ -389,12 +406,15 @@ export function buildGraphs(
   architecture: Architecture,
   weights: Weights,
   dtype: WeightDtype,
+  options: { readonly lookahead?: number } = {},
 ): ExportedGraph[] {
+  const lookahead = options.lookahead ?? 0;
+  if (lookahead > 0 && architecture !== 'cnn-lstm') throw new Error('lookahead applies to the cnn-lstm only');
   switch (architecture) {
     case 'squeezenet1d':
       return [squeezeNetGraph(weights, dtype)];
     case 'cnn-lstm':
-      return [cnnLstmGraph(weights, dtype)];
+      return [cnnLstmGraph(weights, dtype, lookahead)];
     case 'transformer':
       return [encoderGraph(weights, dtype), decoderStepGraph(weights, dtype)];
   }
