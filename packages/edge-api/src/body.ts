@@ -5,7 +5,8 @@
  * byte is read), then the body is streamed and counted: a body that passes the ceiling is a 413 as soon
  * as it does, whatever the header said (or with none, a chunked upload), and what was read is dropped.
  * A body whose length differs from the one declared is a 400: its sender and this Worker disagree on
- * what was sent, so nothing in it is trusted.
+ * what was sent, so nothing in it is trusted. A route that takes no body (a delete, an orphan
+ * collection) never reads one, so none of this applies to it.
  */
 
 import { ApiError } from './errors.ts';
@@ -74,7 +75,3 @@ export async function readBody(request: Request, max: number, tooLarge: () => Ap
   checkLength(declared, bytes.length);
   return bytes;
 }
-
-/** The 413 of a route that takes no body: a body there is refused rather than read. */
-export const noBody = (route: string) => () =>
-  new ApiError(413, 'too_large', `${route} takes no request body`);

@@ -9,6 +9,8 @@
  *   - one over the ceiling, or a body past it whatever the header says: 413 `too_large`;
  *   - one that differs from the body's length: 400 `bad_content_length`;
  *   - otherwise the body decides: the valid one gets the route's own answer, junk a 4xx;
+ *   - a route that takes no body (a delete, an orphan collection) answers as if none came, never
+ *     reading what was sent, however large;
  * never a 5xx, always the one JSON error shape, and D1 and R2 unchanged (the valid bodies are chosen
  * so that their answer changes nothing: a re-upload of a stored blob, a publish of an existing version).
  *
@@ -39,8 +41,8 @@ export interface LengthRoute {
   readonly method: string;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
-  /** The route's ceiling on the body, in bytes (0: it takes none). */
-  readonly max: number;
+  /** The route's ceiling on the body, in bytes; null: it takes none and never reads one. */
+  readonly max: number | null;
   /** The body that gets `validStatus` (null: none). */
   readonly valid: Uint8Array | null;
   readonly validStatus: number;
@@ -88,6 +90,8 @@ const headerArb: fc.Arbitrary<Header> = fc.oneof(
 );
 
 const CHUNK = new Uint8Array(64 * 1024);
+/** What a route that takes no body is sent as an oversized one: past the largest ceiling of any route. */
+const MAX_IGNORED = 96 * 1024 * 1024;
 
 /** `length` zero bytes as a stream, made chunk by chunk as they are read. */
 function zeros(length: number): ReadableStream<Uint8Array> {
@@ -104,9 +108,12 @@ function zeros(length: number): ReadableStream<Uint8Array> {
 
 /** What the contract says the route answers: a status and, for the length refusals, the code. */
 function expected(route: LengthRoute, body: Body, value: string | null, length: number) {
+  // A route that takes no body answers as if none came, whatever is sent and declared.
+  if (route.max === null) return { status: route.validStatus };
   if (value !== null && !/^\d{1,15}$/.test(value.trim())) return { status: 400, code: 'bad_content_length' };
   const declaredLength = value === null ? null : Number(value.trim());
-  if ((declaredLength ?? 0) > route.max || length > route.max) return { status: 413, code: 'too_large' };
+  const max = route.max;
+  if ((declaredLength ?? 0) > max || length > max) return { status: 413, code: 'too_large' };
   if (declaredLength !== null && declaredLength !== length)
     return { status: 400, code: 'bad_content_length' };
   if (body.kind === 'valid' || (body.kind === 'none' && route.valid === null))
@@ -123,7 +130,7 @@ function declared(header: Header, route: LengthRoute, length: number): string | 
     case 'off':
       return String(length + header.by);
     case 'over':
-      return String(route.max + 1);
+      return String((route.max ?? MAX_IGNORED) + 1);
     case 'garbage':
       return header.value;
   }
@@ -150,7 +157,8 @@ export async function fuzzLengths(
         fc.asyncProperty(bodyArb, headerArb, async (body, header) => {
           requests++;
           const bytes = body.kind === 'valid' ? route.valid : body.kind === 'junk' ? body.bytes : null;
-          const length = body.kind === 'over' ? route.max + body.extra : (bytes?.length ?? 0);
+          const length =
+            body.kind === 'over' ? (route.max ?? MAX_IGNORED) + body.extra : (bytes?.length ?? 0);
           if (body.kind === 'over') oversized++;
           const headers = new Headers(route.headers);
           const value = declared(header, route, length);

@@ -15,7 +15,7 @@ import { type Manifest, parseManifest } from '@ecg-tmp/core';
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
-import { noBody, readBody } from '../body.ts';
+import { readBody } from '../body.ts';
 import {
   deleteVersion,
   getVersion,
@@ -320,7 +320,6 @@ models.put('/:name/aliases/:alias', requireScope('publish'), async (c) => {
 models.delete('/:name/versions/:version', requireScope('publish'), async (c) => {
   const name = modelName(c.req.param('name'));
   const version = versionName(c.req.param('version'));
-  await readBody(c.req.raw, 0, noBody('DELETE of a version'));
   if ((await getVersion(c.env.DB, name, version)) === null)
     throw notFound(`version ${version} of model '${name}'`);
   const result = await deleteVersion(c.env.DB, name, version);

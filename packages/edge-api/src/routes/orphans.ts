@@ -15,7 +15,6 @@
 
 import { Hono } from 'hono';
 import { requireScope } from '../auth.ts';
-import { noBody, readBody } from '../body.ts';
 import { forgetOrphanBlob, referencedBlobs } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { blobKey } from './blobs.ts';
@@ -107,7 +106,6 @@ orphans.get('/', async (c) => {
 
 orphans.post('/collect', async (c) => {
   const minAgeSeconds = minAge(c.req.query('min_age'));
-  await readBody(c.req.raw, 0, noBody('collecting orphans'));
   const { collected, kept } = await collectOrphans(c.env.BLOBS, c.env.DB, minAgeSeconds);
   return c.json({
     minAgeSeconds,
