@@ -11,6 +11,14 @@ export class ReconstructorError extends Error {
   override readonly name: string = 'ReconstructorError';
 }
 
+/**
+ * An option createReconstructor cannot use: an unknown `device` (the message lists the valid ones), a
+ * device list that is empty or repeats one, neither `edgeUrl` nor `modelsUrl`, no `fetch` to use.
+ */
+export class OptionError extends ReconstructorError {
+  override readonly name = 'OptionError';
+}
+
 /** The edge (or models folder) has no such model, version or alias. */
 export class ModelNotFoundError extends ReconstructorError {
   override readonly name = 'ModelNotFoundError';

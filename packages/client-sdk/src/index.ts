@@ -21,7 +21,15 @@ import { InputShapeError } from './errors.ts';
 
 /** Core's types the recording functions and the in-distribution check use, re-exported so an app needs one import. */
 export type { FeatureDeviation, InDistribution, Recording, SampleBlock } from '@ecg-tmp/core';
-export { type Backend, type Capabilities, capabilities, DEVICES, type Device } from './backends/select.ts';
+export {
+  BACKENDS,
+  type Backend,
+  type Capabilities,
+  capabilities,
+  DEVICES,
+  type Device,
+  type DeviceOption,
+} from './backends/select.ts';
 export {
   BackendUnavailableError,
   InputShapeError,
@@ -29,6 +37,7 @@ export {
   ManifestError,
   ModelNotFoundError,
   NetworkError,
+  OptionError,
   ReconstructorError,
   RecordingError,
 } from './errors.ts';

@@ -21,8 +21,8 @@ import {
 import { createLocalEngine, type LocalEngine } from './backends/local.ts';
 import type { OrtOptions } from './backends/ort.ts';
 import { createRemoteEngine, probeRemote, type RemoteEngine } from './backends/remote.ts';
-import { type Backend, candidates, capabilities, type Device } from './backends/select.ts';
-import { BackendUnavailableError, NetworkError, ReconstructorError } from './errors.ts';
+import { type Backend, candidates, capabilities, type DeviceOption } from './backends/select.ts';
+import { BackendUnavailableError, NetworkError, OptionError, ReconstructorError } from './errors.ts';
 import { type ByteStore, type CacheKind, openStore } from './hub/cache.ts';
 import type { FetchContext, RetryOptions } from './hub/fetch.ts';
 import { loadFiles, loadManifest, type Source } from './hub/models.ts';
@@ -39,7 +39,11 @@ export interface ReconstructorOptions extends RetryOptions, OrtOptions {
   readonly edgeUrl?: string;
   /** Instead of an edge: a URL serving a copy of the repository's models/ folder (no remote fallback). */
   readonly modelsUrl?: string;
-  readonly device?: Device;
+  /**
+   * 'auto' (WebGPU → WASM → remote, the default), one backend, or backends to try in order
+   * (`['wasm', 'remote']`).
+   */
+  readonly device?: DeviceOption;
   /** Weight precision to download; fp16 halves the bytes. Default 'fp32'. */
   readonly dtype?: 'fp32' | 'fp16';
   readonly cache?: CacheKind | ByteStore;
@@ -114,6 +118,8 @@ const now = () => performance.now();
  * const { tmp } = await r.reconstruct(ecg); // Float32Array 75 × 500, mV
  */
 export async function createReconstructor(options: ReconstructorOptions): Promise<Reconstructor> {
+  if (options.fetch === undefined && typeof globalThis.fetch !== 'function')
+    throw new OptionError('this environment has no fetch: pass the fetch option');
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   const onProgress = options.onProgress ?? (() => {});
   // Without the load's signal: the remote engine outlives loading, and each call brings its own.
@@ -132,9 +138,7 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
         ? { kind: 'edge', url: options.edgeUrl }
         : undefined;
   if (source === undefined)
-    throw new ReconstructorError(
-      'createReconstructor needs edgeUrl (the edge API) or modelsUrl (a models/ folder)',
-    );
+    throw new OptionError('createReconstructor needs edgeUrl (the edge API) or modelsUrl (a models/ folder)');
   const order = candidates(options.device ?? 'auto').filter(
     (b) => b !== 'remote' || options.edgeUrl !== undefined,
   );

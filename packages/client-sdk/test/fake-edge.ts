@@ -26,10 +26,14 @@ export interface FakeEdge {
   readonly blobs: Map<string, Uint8Array>;
   /** Requests seen, as "manifest NAME/VERSION", "blob SHA256[ RANGE]", "ready NAME" or "infer". */
   seen: string[];
+  /** The batch size of each infer request that reached the model, in order. */
+  batches: number[];
+  /** The edge's INFER_MAX_BATCH: larger batches get its 413 `batch_too_large`. Default 8, as wrangler's. */
+  maxBatch: number;
   fault: Fault | undefined;
   /** Loads models/NAME/VERSION for each entry and starts intercepting. */
   listen(models: Record<string, string>): Promise<void>;
-  /** Clears the fault and the seen requests (after each test). */
+  /** Clears the fault, the seen requests and batches, and restores maxBatch (after each test). */
   reset(): void;
   close(): void;
 }
@@ -38,11 +42,15 @@ export interface FakeEdge {
 export const notFound = (what: string) =>
   HttpResponse.json({ error: { code: 'not_found', message: `${what} does not exist` } }, { status: 404 });
 
+/** The edge's INFER_MAX_BATCH in its wrangler config. */
+export const EDGE_MAX_BATCH = 8;
+
 /**
- * The infer answer: a recognisable TMP (value = index, negated for Exp II) in the binary tensor
- * extension, after checking that the request's binary part is as long as its header says.
+ * The infer answer: a recognisable TMP (value = index within the request, negated for Exp II) in the
+ * binary tensor extension, after checking that the request's binary part is as long as its header says
+ * and that its batch is within `maxBatch` (else the real edge's 413 and words).
  */
-async function infer(request: Request): Promise<Response> {
+async function infer(request: Request, edge: FakeEdge): Promise<Response> {
   const headerLength = Number(request.headers.get('inference-header-content-length'));
   const body = new Uint8Array(await request.arrayBuffer());
   const header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLength))) as {
@@ -56,6 +64,17 @@ async function infer(request: Request): Promise<Response> {
       { status: 400 },
     );
   const b = input.shape[0]!;
+  if (b > edge.maxBatch)
+    return HttpResponse.json(
+      {
+        error: {
+          code: 'batch_too_large',
+          message: `input 'ecg' has batch size ${b}; this server takes at most ${edge.maxBatch} per request`,
+        },
+      },
+      { status: 413 },
+    );
+  edge.batches.push(b);
   const limited = header.parameters?.limited_time === true;
   const out = new Float32Array(b * N_SITES * N_STEPS).map((_, i) => (limited ? -i : i));
   const json = new TextEncoder().encode(
@@ -93,6 +112,8 @@ export function fakeEdge(): FakeEdge {
     manifests: new Map(),
     blobs: new Map(),
     seen: [],
+    batches: [],
+    maxBatch: EDGE_MAX_BATCH,
     fault: undefined,
     async listen(models) {
       for (const [name, version] of Object.entries(models)) {
@@ -106,6 +127,8 @@ export function fakeEdge(): FakeEdge {
     reset() {
       edge.fault = undefined;
       edge.seen = [];
+      edge.batches = [];
+      edge.maxBatch = EDGE_MAX_BATCH;
     },
     close() {
       server.close();
@@ -145,7 +168,7 @@ export function fakeEdge(): FakeEdge {
     }),
     http.post(`${EDGE}/v2/models/:name/versions/:version/infer`, async ({ request }) => {
       edge.seen.push('infer');
-      return (await edge.fault?.(request, 'infer')) ?? infer(request);
+      return (await edge.fault?.(request, 'infer')) ?? infer(request, edge);
     }),
   );
   return edge;

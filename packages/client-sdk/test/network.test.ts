@@ -17,10 +17,12 @@ import {
   ModelNotFoundError,
   memoryStore,
   NetworkError,
+  OptionError,
   type ProgressEvent,
+  ReconstructorError,
   reconstructRecording,
 } from '../src/index.ts';
-import { EDGE, fakeEdge } from './fake-edge.ts';
+import { EDGE, EDGE_MAX_BATCH, fakeEdge } from './fake-edge.ts';
 
 const MODEL_DIR = join(import.meta.dirname, '../../../models/cnn-lstm/0.1.0');
 const edge = fakeEdge();
@@ -254,6 +256,73 @@ describe('the remote backend', () => {
   });
 });
 
+describe('remote batches', () => {
+  /** `n` distinct ECGs, one after another. */
+  const batchOf = (n: number) => {
+    const out = new Float32Array(n * ecg.length);
+    for (let i = 0; i < n; i++) out.set(ecg, i * ecg.length);
+    return out;
+  };
+  /** Byte-for-byte equality (vitest's deep equality is slow on arrays of 10⁵–10⁶ values). */
+  const same = (a: Float32Array, b: Float32Array) =>
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    );
+  /** What the fake edge answers for ECG `i` of a request: tmp[i * 75 * 500 + k] = i * 75 * 500 + k. */
+  const expectedFor = (sizes: readonly number[]) => {
+    const out = new Float32Array(sizes.reduce((a, b) => a + b, 0) * N_SITES * N_STEPS);
+    let at = 0;
+    for (const n of sizes) {
+      for (let k = 0; k < n * N_SITES * N_STEPS; k++) out[at + k] = k;
+      at += n * N_SITES * N_STEPS;
+    }
+    return out;
+  };
+
+  it(`splits a batch larger than the edge's ${EDGE_MAX_BATCH} into requests of at most ${EDGE_MAX_BATCH}, in order`, async () => {
+    const r = await createReconstructor({ ...base, device: 'remote', cache: memoryStore() });
+    const result = await r.reconstruct(batchOf(19));
+    expect(edge.batches).toEqual([8, 8, 3]);
+    expect(result.shape).toEqual([19, N_SITES, N_STEPS]);
+    expect(same(result.tmp, expectedFor([8, 8, 3]))).toBe(true);
+    expect(same(result.tmp, expectedFor([19]))).toBe(false);
+    expect(result.inDistribution).toHaveLength(19);
+    // Nothing was refused on the way: every request within the edge's limit.
+    expect(edge.seen.filter((s) => s === 'infer')).toHaveLength(3);
+  });
+
+  it('believes an edge that takes fewer: split again by the N its 413 names, and N from then on', async () => {
+    edge.maxBatch = 3;
+    const r = await createReconstructor({ ...base, device: 'remote', cache: memoryStore() });
+    const result = await r.reconstruct(batchOf(9));
+    // 8 refused (413 batch_too_large, "at most 3"), then 3 + 3 + 3.
+    expect(edge.seen.filter((s) => s === 'infer')).toHaveLength(4);
+    expect(edge.batches).toEqual([3, 3, 3]);
+    expect(same(result.tmp, expectedFor([3, 3, 3]))).toBe(true);
+    edge.seen = [];
+    edge.batches = [];
+    await r.reconstruct(batchOf(7));
+    expect(edge.batches).toEqual([3, 3, 1]);
+    expect(edge.seen.filter((s) => s === 'infer')).toHaveLength(3);
+  });
+
+  it('reports a 413 that names no smaller limit as an InputShapeError, not a retry loop', async () => {
+    edge.fault = (_req, kind) =>
+      kind === 'infer'
+        ? HttpResponse.json(
+            { error: { code: 'batch_too_large', message: 'this server takes at most 8 per request' } },
+            { status: 413 },
+          )
+        : undefined;
+    const r = await createReconstructor({ ...base, device: 'remote', cache: memoryStore() });
+    const err = await r.reconstruct(batchOf(2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputShapeError);
+    expect((err as Error).message).toMatch(/refused a batch of 2 ECGs/);
+    expect(edge.seen.filter((s) => s === 'infer')).toHaveLength(1);
+  });
+});
+
 describe('a recording through the edge', () => {
   it('is one infer request per beat: the edge route stays one window per request', async () => {
     const real = join(import.meta.dirname, '../../simulator/assets/real-ecg');
@@ -298,9 +367,57 @@ describe('input validation', () => {
     await r.dispose();
   });
 
-  it('lists the valid devices when given another', async () => {
-    await expect(
-      createReconstructor({ ...base, device: 'tpu' as never, cache: memoryStore() }),
-    ).rejects.toThrow("Unsupported device 'tpu'. Expected one of: auto, webgpu, wasm, remote");
+  it('lists the valid devices when given another, as a typed OptionError', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['tpu', /^Unsupported device 'tpu'\. Expected one of: auto, webgpu, wasm, remote, or a list/],
+      [
+        ['wasm', 'tpu'],
+        /^Unsupported device 'tpu' in the device list\. Expected backends from: webgpu, wasm, remote/,
+      ],
+      [['auto'], /^Unsupported device 'auto' in the device list/],
+      [[], /^device: an empty list/],
+      [['wasm', 'wasm'], /^device: 'wasm' appears twice/],
+    ];
+    for (const [device, message] of cases) {
+      const err = await createReconstructor({ ...base, device: device as never, cache: memoryStore() }).catch(
+        (e: unknown) => e,
+      );
+      expect(err, String(device)).toBeInstanceOf(OptionError);
+      expect(err).toBeInstanceOf(ReconstructorError);
+      expect((err as Error).message).toMatch(message);
+    }
+    // Refused before anything is fetched.
+    expect(edge.seen).toEqual([]);
+    const noSource = await createReconstructor({ model: 'cnn' }).catch((e: unknown) => e);
+    expect(noSource).toBeInstanceOf(OptionError);
+  });
+
+  it('takes an ordered list of backends: the first that runs, and why the earlier ones did not', async () => {
+    // Node has no WebGPU: ['webgpu', 'wasm'] runs on WASM and says why not WebGPU.
+    const gpuFirst = await createReconstructor({ ...base, device: ['webgpu', 'wasm'], cache: memoryStore() });
+    expect(gpuFirst.backend).toBe('wasm');
+    expect(gpuFirst.fallbackReason).toMatch(/^webgpu: this browser has no navigator\.gpu/);
+    await gpuFirst.dispose();
+    edge.seen = [];
+    // The app's order, not the SDK's: remote before WASM downloads no weights.
+    const remoteFirst = await createReconstructor({
+      ...base,
+      device: ['remote', 'wasm'],
+      cache: memoryStore(),
+    });
+    expect(remoteFirst.backend).toBe('remote');
+    expect(remoteFirst.fallbackReason).toBeUndefined();
+    expect(blobRequests()).toEqual([]);
+    // ['wasm', 'remote'] with blobs that will not download: the edge's API, as 'auto' would.
+    edge.fault = (_req, kind) => (kind === 'blob' ? new HttpResponse(null, { status: 503 }) : undefined);
+    const wasmFirst = await createReconstructor({
+      ...base,
+      retries: 1,
+      device: ['wasm', 'remote'],
+      cache: memoryStore(),
+    });
+    expect(wasmFirst.backend).toBe('remote');
+    expect(wasmFirst.fallbackReason).toMatch(/^wasm: the weights could not be downloaded/);
+    expect((await wasmFirst.reconstruct(ecg)).tmp[10]).toBe(10);
   });
 });

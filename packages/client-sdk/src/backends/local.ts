@@ -18,7 +18,7 @@ import {
 } from '@ecg-tmp/core';
 import type * as Ort from 'onnxruntime-web';
 import { BackendUnavailableError } from '../errors.ts';
-import { loadOrt, type OrtOptions } from './ort.ts';
+import { loadOrt, type OrtOptions, SESSION_LOG_SEVERITY } from './ort.ts';
 
 export type LocalDevice = 'webgpu' | 'wasm';
 
@@ -98,6 +98,8 @@ export async function createLocalEngine(
     const sessionOptions: Ort.InferenceSession.SessionOptions = {
       executionProviders: [on],
       graphOptimizationLevel: 'all',
+      // The sessions' own log level, not the page's env.logLevel (ort.ts).
+      logSeverityLevel: SESSION_LOG_SEVERITY,
       ...(onGpu && architecture === 'transformer' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
     };
     const create = async (role: string) => {

@@ -1,8 +1,14 @@
 /**
  * @module
- * onnxruntime-web, loaded on first use (so an app that only calls the edge never downloads it) and
- * configured once: where its .wasm/.mjs files are served from (`wasmPaths`; by default next to the ORT
- * module, i.e. by the app — never a third-party CDN), and threads when the page is cross-origin isolated.
+ * onnxruntime-web, loaded on first use (so an app that only calls the edge never downloads it). Its
+ * `env` is the page's, shared with anything else that imports the same build (transformers.js, the app
+ * itself), so the SDK sets only what nobody has set, once, when it first loads a build:
+ *   - `env.wasm.wasmPaths` ← the `wasmPaths` option, if given and the env has none (by default ORT looks
+ *     next to its own module, i.e. the app serves the files — never a third-party CDN);
+ *   - `env.wasm.numThreads` ← the `numThreads` option, else up to 4 when the page is cross-origin
+ *     isolated, else 1 — if the env has none.
+ * It never touches `env.wasm.proxy` or `env.logLevel`: its sessions ask for error-level logs through
+ * their own session options (`logSeverityLevel`), not the page's global level.
  */
 
 import type * as Ort from 'onnxruntime-web';
@@ -12,11 +18,14 @@ export type OrtModule = typeof Ort;
 export type OrtBuild = 'webgpu' | 'wasm';
 
 export interface OrtOptions {
-  /** A URL prefix (ending in '/') or per-file URLs for ORT's wasm files. */
+  /** A URL prefix (ending in '/') or per-file URLs for ORT's wasm files; ignored if the page set its own. */
   readonly wasmPaths?: string | { readonly wasm?: string; readonly mjs?: string };
-  /** WebAssembly threads; default: up to 4 when crossOriginIsolated, else 1. */
+  /** WebAssembly threads (default: up to 4 when crossOriginIsolated, else 1); ignored if the page set its own. */
   readonly numThreads?: number;
 }
+
+/** ORT's log levels as numbers (session options): 3 = error. */
+export const SESSION_LOG_SEVERITY = 3;
 
 const builds = new Map<OrtBuild, Promise<OrtModule>>();
 
@@ -36,12 +45,16 @@ export function loadOrt(build: OrtBuild, options: OrtOptions): Promise<OrtModule
           { cause: err },
         );
       }
-      if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths as never;
-      const isolated = typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
-      const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
-      ort.env.wasm.numThreads = options.numThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
-      ort.env.wasm.proxy = false;
-      ort.env.logLevel = 'error';
+      const wasm = ort.env.wasm;
+      // What the app (or a library it uses) set before us stays as it is.
+      if (options.wasmPaths !== undefined && wasm.wasmPaths === undefined)
+        wasm.wasmPaths = options.wasmPaths as never;
+      if (wasm.numThreads === undefined) {
+        const isolated =
+          typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
+        const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
+        wasm.numThreads = options.numThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
+      }
       return ort;
     })();
     builds.set(build, loading);

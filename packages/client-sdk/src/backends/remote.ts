@@ -3,6 +3,12 @@
  * Reconstruction on the edge's CPU: the Open Inference Protocol v2 `infer` endpoint with the binary
  * tensor extension (raw float32 both ways instead of JSON numbers). Takes and returns millivolts; the
  * edge normalises with the same @ecg-tmp/core code.
+ *
+ * The edge takes at most INFER_MAX_BATCH ECGs a request (8 in its wrangler config) and does not say so
+ * in its model metadata; it says so only in the 413 it answers a larger batch with
+ * (`batch_too_large`: "… takes at most N per request"). So a batch is sent in requests of at most
+ * DEFAULT_REMOTE_BATCH, and an edge configured lower is believed from that answer: the batch is split
+ * again by its N, and later calls use N from the start.
  */
 
 import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
@@ -11,6 +17,8 @@ import { attemptSignal, type FetchContext, fetchJson, pauseBeforeRetry } from '.
 
 export interface RemoteEngine {
   readonly device: 'remote';
+  /** ECGs per infer request now: DEFAULT_REMOTE_BATCH until the edge says it takes fewer. */
+  readonly maxBatch: number;
   /** `signal` cancels this call (its request and any wait between retries). */
   run(ecgMv: Signal, limitedTime: boolean, signal?: AbortSignal): Promise<Signal>;
 }
@@ -28,6 +36,16 @@ export async function probeRemote(edgeUrl: string, model: string, version: strin
   );
 }
 
+/** ECGs per infer request until the edge says otherwise: the edge's own INFER_MAX_BATCH default. */
+export const DEFAULT_REMOTE_BATCH = 8;
+
+/** The edge refused a batch as too large and said how many it takes. */
+class BatchTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the edge takes at most ${limit} ECGs a request`);
+  }
+}
+
 export function createRemoteEngine(
   edgeUrl: string,
   model: string,
@@ -35,90 +53,121 @@ export function createRemoteEngine(
   ctx: FetchContext,
 ): RemoteEngine {
   const url = `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`;
+  /** ECGs per request: DEFAULT_REMOTE_BATCH, or what the edge said it takes. */
+  let limit = DEFAULT_REMOTE_BATCH;
   return {
     device: 'remote',
+    get maxBatch() {
+      return limit;
+    },
     async run(ecg, limitedTime, signal) {
-      // The load's signal (ctx.signal) only cancels loading; a call is cancelled by its own.
-      const call: FetchContext = { ...ctx, ...(signal === undefined ? {} : { signal }) };
       const [b, c, t] = ecg.shape;
-      const header = new TextEncoder().encode(
-        JSON.stringify({
-          inputs: [
-            {
-              name: 'ecg',
-              shape: [b, c, t],
-              datatype: 'FP32',
-              parameters: { binary_data_size: ecg.data.byteLength },
-            },
-          ],
-          outputs: [{ name: 'tmp', parameters: { binary_data: true } }],
-          parameters: { limited_time: limitedTime },
-        }),
-      );
-      const body = new Uint8Array(header.length + ecg.data.byteLength);
-      body.set(header, 0);
-      body.set(new Uint8Array(ecg.data.buffer, ecg.data.byteOffset, ecg.data.byteLength), header.length);
-      const retries = ctx.retries ?? 4;
-      let lastError: unknown;
-      let retryAfter: number | undefined;
-      for (let attempt = 0; attempt <= retries; attempt++) {
-        if (attempt > 0) await pauseBeforeRetry(call, url, attempt, lastError, retryAfter);
-        retryAfter = undefined;
-        signal?.throwIfAborted();
-        let res: Response;
+      const per = c * t;
+      const out = new Float32Array(b * N_SITES * N_STEPS);
+      for (let from = 0; from < b; ) {
+        const n = Math.min(limit, b - from);
+        const part: Signal = { data: ecg.data.subarray(from * per, (from + n) * per), shape: [n, c, t] };
         try {
-          res = await ctx.fetch(url, {
-            method: 'POST',
-            body,
-            signal: attemptSignal(call),
-            headers: {
-              'Content-Type': 'application/octet-stream',
-              'Inference-Header-Content-Length': String(header.length),
-            },
-          });
+          out.set((await request(part, limitedTime, signal)).data, from * N_SITES * N_STEPS);
+          from += n;
         } catch (err) {
-          signal?.throwIfAborted();
-          lastError = err;
-          continue;
+          // Believe the edge's own figure, once it is smaller than what was sent; else it is an input error.
+          if (!(err instanceof BatchTooLarge)) throw err;
+          if (!(err.limit >= 1 && err.limit < n))
+            throw new InputShapeError(`the edge refused a batch of ${n} ECGs: ${err.message}`);
+          limit = err.limit;
         }
-        if (res.ok) {
-          try {
-            return await decodeResponse(res, b);
-          } catch (err) {
-            signal?.throwIfAborted();
-            if (err instanceof NetworkError) throw err;
-            lastError = err; // the body was cut off: ask again
-            continue;
-          }
-        }
-        const message = await res.text().then(
-          (text) => {
-            try {
-              return (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
-            } catch {
-              return text;
-            }
-          },
-          () => '',
-        );
-        if (res.status === 404)
-          throw new ModelNotFoundError(
-            `the edge has no model '${model}' version '${version}' to run (${message})`,
-          );
-        if (res.status === 400 || res.status === 413 || res.status === 422)
-          throw new InputShapeError(`the edge refused the ECG: ${message}`);
-        lastError = new NetworkError(`${url} answered ${res.status}: ${message}`, res.status);
-        if (res.status < 500 && res.status !== 429 && res.status !== 408) throw lastError;
-        const seconds = Number(res.headers.get('retry-after') ?? Number.NaN);
-        if (Number.isFinite(seconds)) retryAfter = Math.min(seconds * 1000, 30_000);
       }
-      throw new NetworkError(
-        `the edge's fallback API at ${url} failed after ${retries + 1} attempts; check the connection and try again`,
-        lastError instanceof NetworkError ? lastError.status : undefined,
-        { cause: lastError },
-      );
+      return { data: out, shape: [b, N_SITES, N_STEPS] };
     },
   };
+
+  /** One infer request for the whole of `ecg`. */
+  async function request(ecg: Signal, limitedTime: boolean, signal?: AbortSignal): Promise<Signal> {
+    // The load's signal (ctx.signal) only cancels loading; a call is cancelled by its own.
+    const call: FetchContext = { ...ctx, ...(signal === undefined ? {} : { signal }) };
+    const [b, c, t] = ecg.shape;
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        inputs: [
+          {
+            name: 'ecg',
+            shape: [b, c, t],
+            datatype: 'FP32',
+            parameters: { binary_data_size: ecg.data.byteLength },
+          },
+        ],
+        outputs: [{ name: 'tmp', parameters: { binary_data: true } }],
+        parameters: { limited_time: limitedTime },
+      }),
+    );
+    const body = new Uint8Array(header.length + ecg.data.byteLength);
+    body.set(header, 0);
+    body.set(new Uint8Array(ecg.data.buffer, ecg.data.byteOffset, ecg.data.byteLength), header.length);
+    const retries = ctx.retries ?? 4;
+    let lastError: unknown;
+    let retryAfter: number | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await pauseBeforeRetry(call, url, attempt, lastError, retryAfter);
+      retryAfter = undefined;
+      signal?.throwIfAborted();
+      let res: Response;
+      try {
+        res = await ctx.fetch(url, {
+          method: 'POST',
+          body,
+          signal: attemptSignal(call),
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            'Inference-Header-Content-Length': String(header.length),
+          },
+        });
+      } catch (err) {
+        signal?.throwIfAborted();
+        lastError = err;
+        continue;
+      }
+      if (res.ok) {
+        try {
+          return await decodeResponse(res, b);
+        } catch (err) {
+          signal?.throwIfAborted();
+          if (err instanceof NetworkError) throw err;
+          lastError = err; // the body was cut off: ask again
+          continue;
+        }
+      }
+      const { code, message } = await res.text().then(
+        (text) => {
+          try {
+            const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+            return { code: error?.code, message: error?.message ?? text };
+          } catch {
+            return { code: undefined, message: text };
+          }
+        },
+        () => ({ code: undefined, message: '' }),
+      );
+      const most = /at most (\d+)/.exec(message);
+      if (res.status === 413 && code === 'batch_too_large' && most !== null)
+        throw new BatchTooLarge(Number(most[1]));
+      if (res.status === 404)
+        throw new ModelNotFoundError(
+          `the edge has no model '${model}' version '${version}' to run (${message})`,
+        );
+      if (res.status === 400 || res.status === 413 || res.status === 422)
+        throw new InputShapeError(`the edge refused the ECG: ${message}`);
+      lastError = new NetworkError(`${url} answered ${res.status}: ${message}`, res.status);
+      if (res.status < 500 && res.status !== 429 && res.status !== 408) throw lastError;
+      const seconds = Number(res.headers.get('retry-after') ?? Number.NaN);
+      if (Number.isFinite(seconds)) retryAfter = Math.min(seconds * 1000, 30_000);
+    }
+    throw new NetworkError(
+      `the edge's fallback API at ${url} failed after ${retries + 1} attempts; check the connection and try again`,
+      lastError instanceof NetworkError ? lastError.status : undefined,
+      { cause: lastError },
+    );
+  }
 }
 
 async function decodeResponse(res: Response, batch: number): Promise<Signal> {

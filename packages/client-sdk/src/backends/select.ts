@@ -1,11 +1,18 @@
 /**
  * @module
- * What this environment can run, detected once, and the one fallback order: WebGPU → WASM → remote.
+ * What this environment can run, detected once, and the one fallback order: WebGPU → WASM → remote
+ * for 'auto'; one backend alone; or the app's own ordered list, as onnxruntime-web takes its execution
+ * providers (`['wasm', 'remote']`).
  */
+
+import { OptionError } from '../errors.ts';
 
 export const DEVICES = ['auto', 'webgpu', 'wasm', 'remote'] as const;
 export type Device = (typeof DEVICES)[number];
 export type Backend = Exclude<Device, 'auto'>;
+export const BACKENDS = ['webgpu', 'wasm', 'remote'] as const satisfies readonly Backend[];
+/** What the `device` option takes: 'auto', one backend, or backends to try in order. */
+export type DeviceOption = Device | readonly Backend[];
 
 export interface Capabilities {
   readonly webgpu: boolean;
@@ -43,8 +50,23 @@ export function capabilities(): Promise<Capabilities> {
   return detected;
 }
 
-/** The backends to try, in order, for a requested device. */
-export function candidates(device: Device): Backend[] {
+/** The backends to try, in order, for a requested device; an OptionError for one this SDK lacks. */
+export function candidates(device: DeviceOption): Backend[] {
+  if (Array.isArray(device)) {
+    const list = device as readonly unknown[];
+    if (list.length === 0)
+      throw new OptionError(`device: an empty list. Give backends in order, from: ${BACKENDS.join(', ')}`);
+    for (const d of list) {
+      if (!(BACKENDS as readonly unknown[]).includes(d))
+        throw new OptionError(
+          `Unsupported device '${String(d)}' in the device list. Expected backends from: ${BACKENDS.join(', ')} (or device: 'auto' alone)`,
+        );
+    }
+    const repeated = list.find((d, i) => list.indexOf(d) !== i);
+    if (repeated !== undefined)
+      throw new OptionError(`device: '${String(repeated)}' appears twice in [${list.join(', ')}]`);
+    return [...(list as readonly Backend[])];
+  }
   switch (device) {
     case 'auto':
       return ['webgpu', 'wasm', 'remote'];
@@ -53,6 +75,8 @@ export function candidates(device: Device): Backend[] {
     case 'remote':
       return [device];
     default:
-      throw new TypeError(`Unsupported device '${String(device)}'. Expected one of: ${DEVICES.join(', ')}`);
+      throw new OptionError(
+        `Unsupported device '${String(device)}'. Expected one of: ${DEVICES.join(', ')}, or a list of backends in order (e.g. ['wasm', 'remote'])`,
+      );
   }
 }

@@ -6,12 +6,13 @@
  *     together); a `Retry-After` the server sends is the least it waits. Each wait is reported.
  *   - A download that breaks mid-body resumes from the bytes it has (`Range` + `If-Range`, the blob's
  *     strong ETag); a server that answers 200 instead of 206 restarts it.
- *   - Bytes are checked against the manifest's size and sha256 (SubtleCrypto) before anyone sees them:
+ *   - Bytes are checked against the manifest's size and sha256 (sha256.ts) before anyone sees them:
  *     a server that declares (Content-Length, Content-Range) or sends a whole blob of another length is
  *     an IntegrityError at once, not retried as if the connection had dropped.
  */
 
 import { IntegrityError, ModelNotFoundError, NetworkError } from '../errors.ts';
+import { sha256Hex } from './sha256.ts';
 
 export interface RetryOptions {
   /** Attempts after the first. Default 4. */
@@ -48,11 +49,6 @@ export interface FetchContext extends RetryOptions {
 }
 
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
-
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

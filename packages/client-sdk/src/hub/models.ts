@@ -12,7 +12,8 @@ import { InputError, type Manifest, parseAliases, parseManifest } from '@ecg-tmp
 import { IntegrityError, ManifestError, ModelNotFoundError, NetworkError } from '../errors.ts';
 import type { ProgressCallback } from '../progress.ts';
 import type { ByteStore } from './cache.ts';
-import { type FetchContext, fetchJson, fetchVerified, sha256Hex } from './fetch.ts';
+import { type FetchContext, fetchJson, fetchVerified } from './fetch.ts';
+import { sha256Hex } from './sha256.ts';
 
 export type Source =
   | { readonly kind: 'edge'; readonly url: string }
