@@ -3,7 +3,8 @@
  * Where verified weights (keyed by sha256) and manifests are kept between page loads. Every store has
  * the same two methods; bytes are always re-verified after `match`, so a corrupted cache entry is
  * refetched, never run.
- *   - 'cache-api'  Cache Storage (the default in browsers; survives reloads, works offline)
+ *   - 'cache-api'  Cache Storage (the default in browsers; survives reloads, works offline); IndexedDB
+ *                  where the page has no Cache Storage (not a secure context)
  *   - 'indexeddb'  one IndexedDB object store
  *   - 'none'       nothing kept
  * Apps (and tests in Node, which has neither) may pass their own `{ match, put }`.
@@ -80,11 +81,15 @@ export function memoryStore(): ByteStore & { readonly entries: Map<string, Uint8
   };
 }
 
-/** The store for an option value; a kind the environment lacks falls back to 'none'. */
+/**
+ * The store for an option value. Cache Storage exists only in secure contexts: on a page served over
+ * plain http from a LAN address, 'cache-api' falls back to IndexedDB (which such pages keep), so weights
+ * are still kept between loads; a kind the environment lacks altogether falls back to 'none'.
+ */
 export function openStore(option: CacheKind | ByteStore | undefined): ByteStore {
   if (typeof option === 'object') return option;
   const kind = option ?? 'cache-api';
   if (kind === 'cache-api' && typeof caches !== 'undefined') return cacheApiStore();
-  if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') return indexedDbStore();
+  if (kind !== 'none' && typeof indexedDB !== 'undefined') return indexedDbStore();
   return noStore();
 }

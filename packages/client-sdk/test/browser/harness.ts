@@ -39,7 +39,7 @@ export interface Harness {
   /** A fresh context (own Cache Storage) that counts GPU buffers on every page it opens. */
   newContext(): Promise<BrowserContext>;
   /** Opens the test page in `context` and waits until `globalThis.harness` is there. */
-  openPage(context: BrowserContext, options?: { importMap?: boolean }): Promise<Page>;
+  openPage(context: BrowserContext, options?: { importMap?: boolean; host?: string }): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -64,13 +64,19 @@ export function call<K extends keyof HarnessApi>(
  * const page = await h.openPage(await h.newContext());
  * const opened = await call(page, 'open', { model: 'cnn', device: 'auto', edgeUrl: h.edge.url });
  */
-export async function startHarness(options: { log?: (line: string) => void } = {}): Promise<Harness> {
+export async function startHarness(
+  options: {
+    log?: (line: string) => void;
+    /** More Chromium flags (e.g. `--host-resolver-rules` to reach the page by a name that is not secure). */
+    chromiumArgs?: readonly string[];
+  } = {},
+): Promise<Harness> {
   const log = options.log ?? (() => {});
   await buildBundle();
   const [edge, server, browser] = await Promise.all([
     startEdge(),
     startPageServer(),
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+    chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...(options.chromiumArgs ?? [])] }),
   ]);
   log(`edge on ${edge.url}, page on ${server.url}, ${CHROMIUM} ${browser.version()}`);
   return {
@@ -82,14 +88,16 @@ export async function startHarness(options: { log?: (line: string) => void } = {
       await context.addInitScript(countGpuBuffers);
       return context;
     },
-    async openPage(context, { importMap = true } = {}) {
+    async openPage(context, { importMap = true, host } = {}) {
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       page.on('console', (m) => {
         if (m.type() === 'error') log(`page: ${m.text()}`);
       });
-      await page.goto(importMap ? server.url : `${server.url}?no-import-map`);
+      const url = new URL(server.url);
+      if (host !== undefined) url.hostname = host;
+      await page.goto(importMap ? url.href : `${url.href}?no-import-map`);
       await page
         .waitForFunction(
           () => (globalThis as unknown as Partial<HarnessGlobal>).harness !== undefined,
