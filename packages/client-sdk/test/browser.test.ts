@@ -219,6 +219,30 @@ describe.skipIf(!hasChromium())(`the SDK bundle in headless Chromium with a real
     }
   }, 60_000);
 
+  it("leaves the page's own onnxruntime-web settings alone (the page configured ORT before the SDK)", async () => {
+    const own = await h.openPage(context);
+    try {
+      // As an app using transformers.js would have: the WASM build's env set before any SDK call.
+      const app = { wasmPaths: '/ort/', numThreads: 1, proxy: false, logLevel: 'fatal' };
+      expect(await call(own, 'configureOrt', app)).toEqual(app);
+      // The SDK given other values: a wasm path that does not exist would fail the load if it were used.
+      const opened = await call(own, 'open', {
+        model: 'cnn-lstm',
+        device: 'wasm',
+        edgeUrl: h.edge.url,
+        cache: 'none',
+        wasmPaths: '/nowhere/',
+        numThreads: 3,
+      });
+      const { tmp } = await call(own, 'run', opened.id, ecg);
+      expect(await referenceDeviation('cnn-lstm', tmp)).toBeLessThanOrEqual(CPU_TOLERANCE_MV);
+      expect(await call(own, 'ortEnv')).toEqual(app);
+      await call(own, 'dispose', opened.id);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
+
   it('200 reconstructions in a row on WebGPU (cnn-lstm, B = 1) do not grow the live GPU buffers; dispose frees them', async () => {
     const own = await h.openPage(context);
     try {

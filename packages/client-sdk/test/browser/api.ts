@@ -16,6 +16,16 @@ export interface OpenOptions {
   readonly cache?: 'cache-api' | 'none';
   /** ORT's WebAssembly threads; ORT reads it once per page, on first use. Default: the SDK's. */
   readonly numThreads?: number;
+  /** The SDK's wasmPaths option. Default: '/ort/', where the page server has ORT's files. */
+  readonly wasmPaths?: string;
+}
+
+/** The onnxruntime-web settings an app may set in `env` (the WASM build's, which the SDK uses for 'wasm'). */
+export interface OrtSettings {
+  readonly wasmPaths?: string;
+  readonly numThreads?: number;
+  readonly proxy?: boolean;
+  readonly logLevel?: string;
 }
 
 export interface Opened {
@@ -70,6 +80,10 @@ export interface HarnessApi {
   loseGpuDevice(): Promise<boolean>;
   /** A reconstructor's backend and fallbackReason now, and every progress event since it was opened. */
   state(id: number): ReconstructorState;
+  /** Sets onnxruntime-web/wasm's env as an app that configured ORT before the SDK would; returns it. */
+  configureOrt(settings: OrtSettings): Promise<OrtSettings>;
+  /** onnxruntime-web/wasm's env now. */
+  ortEnv(): Promise<OrtSettings>;
 }
 
 export interface ReconstructorState {

@@ -8,7 +8,7 @@
 import { N_SITES, N_STEPS, SEGMENT_STEPS } from '@ecg-tmp/core';
 import type * as Ort from 'onnxruntime-web';
 import type * as Sdk from '../../src/index.ts';
-import type { HarnessApi, HarnessGlobal, Opened, RunResult } from './api.ts';
+import type { HarnessApi, HarnessGlobal, Opened, OrtSettings, RunResult } from './api.ts';
 import { openStock, runStock, type StockModel } from './stock.ts';
 
 // Variables, not literals: the bundler must leave these imports to the page (the SDK bundle by URL,
@@ -40,7 +40,7 @@ const harness: HarnessApi = {
       model: options.model,
       device: options.device,
       edgeUrl: options.edgeUrl,
-      wasmPaths: WASM_PATHS,
+      wasmPaths: options.wasmPaths ?? WASM_PATHS,
       ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
@@ -119,10 +119,33 @@ const harness: HarnessApi = {
     return true;
   },
 
+  async configureOrt(settings) {
+    const ort = (await import(ORT_SPECIFIERS.wasm)) as typeof Ort;
+    if (settings.wasmPaths !== undefined) ort.env.wasm.wasmPaths = settings.wasmPaths;
+    if (settings.numThreads !== undefined) ort.env.wasm.numThreads = settings.numThreads;
+    if (settings.proxy !== undefined) ort.env.wasm.proxy = settings.proxy;
+    if (settings.logLevel !== undefined) ort.env.logLevel = settings.logLevel as typeof ort.env.logLevel;
+    return ortSettings(ort);
+  },
+
+  async ortEnv() {
+    return ortSettings((await import(ORT_SPECIFIERS.wasm)) as typeof Ort);
+  },
+
   state(id) {
     const r = reconstructor(id);
     return { backend: r.backend, fallbackReason: r.fallbackReason, progress: [...(events.get(id) ?? [])] };
   },
 };
+
+function ortSettings(ort: typeof Ort): OrtSettings {
+  const { wasmPaths, numThreads, proxy } = ort.env.wasm;
+  return {
+    ...(typeof wasmPaths === 'string' ? { wasmPaths } : {}),
+    ...(numThreads === undefined ? {} : { numThreads }),
+    ...(proxy === undefined ? {} : { proxy }),
+    logLevel: ort.env.logLevel,
+  };
+}
 
 (globalThis as unknown as HarnessGlobal).harness = harness;
