@@ -237,6 +237,21 @@ function makeReconstructor(
     );
   };
 
+  /**
+   * A run's failure as the SDK's: its own typed errors and a cancellation as they are, anything else
+   * (onnxruntime-web failing inside a run) a ReconstructorError naming the model and backend.
+   */
+  const failed =
+    (signal: AbortSignal | undefined) =>
+    (err: unknown): never => {
+      if (err instanceof ReconstructorError || signal?.aborted) throw err;
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      throw new ReconstructorError(
+        `${manifest.name} ${manifest.version} failed while running on ${engine.device}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    };
+
   /** Runs the model, passing each decoded segment (mV) to `onSegment`. */
   async function run(
     ecg: EcgInput,
@@ -252,7 +267,7 @@ function makeReconstructor(
     const inDistribution = check(signal);
     if (engine.device === 'remote') {
       const t1 = now();
-      const out = await engine.run(signal, limited, options.signal);
+      const out = await engine.run(signal, limited, options.signal).catch(failed(options.signal));
       const t2 = now();
       onSegment?.({ index: 0, from: 0, to: N_STEPS, tmp: out.data, shape: [b, N_SITES, N_STEPS] });
       return {
@@ -276,7 +291,7 @@ function makeReconstructor(
             const from = width === SEGMENT_STEPS ? index * SEGMENT_STEPS : 0;
             onSegment({ index, from, to: from + width, tmp: mv.data, shape: [b, N_SITES, width] });
           };
-    const out = await engine.run(input, sink, options.signal);
+    const out = await engine.run(input, sink, options.signal).catch(failed(options.signal));
     options.signal?.throwIfAborted();
     const t2 = now();
     const tmp = denormaliseVm(out, manifest.normalisation.tmp).data;

@@ -105,7 +105,72 @@ function hugeWeight(): Uint8Array {
   return onnx.ModelProto.encode(m).finish();
 }
 
+/** The CNN-LSTM graph with its output 'tmp' renamed 'out': valid ONNX, not the SDK's contract. */
+function renamedOutput(): Uint8Array {
+  const m = onnx.ModelProto.decode(original);
+  const g = m.graph!;
+  for (const node of g.node!) node.output = node.output!.map((o) => (o === 'tmp' ? 'out' : o));
+  g.output![0]!.name = 'out';
+  return onnx.ModelProto.encode(m).finish();
+}
+
+/**
+ * A graph that loads and fails when run: `tmp = Reshape(ecg, [1, 75, 500])` over symbolic dimensions, so
+ * ORT cannot check it until a 12 × 500 ECG (6000 values, not 37 500) arrives.
+ */
+function failsWhenRun(): Uint8Array {
+  const dims = (...d: (number | string)[]) =>
+    d.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x }));
+  const shape = new DataView(new ArrayBuffer(24));
+  [1, 75, 500].forEach((v, i) => shape.setBigInt64(i * 8, BigInt(v), true));
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.fromObject({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'fails-when-run',
+        node: [{ opType: 'Reshape', input: ['ecg', 'shape'], output: ['tmp'] }],
+        initializer: [{ name: 'shape', dataType: 7, dims: [3], rawData: new Uint8Array(shape.buffer) }],
+        input: [
+          { name: 'ecg', type: { tensorType: { elemType: 1, shape: { dim: dims('batch', 12, 'time') } } } },
+        ],
+        output: [
+          { name: 'tmp', type: { tensorType: { elemType: 1, shape: { dim: dims('batch', 75, 'time') } } } },
+        ],
+      },
+    }),
+  ).finish();
+}
+
 describe('the SDK loading damaged and hostile graphs', () => {
+  it('refuses at load a graph without the ecg → tmp contract, and types a failure inside a run', async () => {
+    const open = (graph: Uint8Array) =>
+      createReconstructor({
+        model: 'cnn-lstm',
+        version: '0.1.0',
+        modelsUrl: 'https://models.test',
+        fetch: folder(graph, true),
+        device: 'wasm',
+        cache: memoryStore(),
+      });
+    const refused = await open(renamedOutput()).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BackendUnavailableError);
+    expect((refused as Error).message).toMatch(
+      /the model graph has inputs \[ecg\], outputs \[out\]; the SDK runs input 'ecg' to output 'tmp'/,
+    );
+    const r = await open(failsWhenRun());
+    try {
+      const err = await r.reconstruct(new Float32Array(12 * 500).fill(0.1)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ReconstructorError);
+      expect((err as Error).message).toMatch(/^cnn-lstm 0\.1\.0 failed while running on wasm: .*/);
+      // ORT's own error kept as the cause.
+      expect((err as Error).cause).toBeInstanceOf(Error);
+      expect((err as Error).cause).not.toBeInstanceOf(ReconstructorError);
+    } finally {
+      await r.dispose();
+    }
+  });
+
   it('refuses bytes that do not match the manifest with an IntegrityError', async () => {
     expect(await load(mutate([{ at: 5000, bit: 3, cut: false }]), false)).toBe('IntegrityError');
     expect(await load(original.subarray(0, 1000), false)).toBe('IntegrityError');

@@ -105,14 +105,24 @@ export async function createLocalEngine(
     const create = async (role: string) => {
       const bytes = graphs.get(role);
       if (bytes === undefined) throw new BackendUnavailableError(`the model has no ${role} graph`);
+      let session: Ort.InferenceSession;
       try {
-        return await ort.InferenceSession.create(bytes, sessionOptions);
+        session = await ort.InferenceSession.create(bytes, sessionOptions);
       } catch (err) {
         throw new BackendUnavailableError(
           `onnxruntime-web could not start the ${role} graph on ${on}: ${(err as Error).message}`,
           { cause: err },
         );
       }
+      // A one-graph model is run as { ecg } → { tmp }: other names would fail every call, so refuse now.
+      if (role === 'model' && !(session.inputNames.includes('ecg') && session.outputNames.includes('tmp'))) {
+        const names = `inputs [${session.inputNames.join(', ')}], outputs [${session.outputNames.join(', ')}]`;
+        await session.release().catch(() => {});
+        throw new BackendUnavailableError(
+          `the model graph has ${names}; the SDK runs input 'ecg' to output 'tmp' — the model does not follow the manifest's contract`,
+        );
+      }
+      return session;
     };
     const sessions =
       architecture === 'transformer'
