@@ -122,7 +122,7 @@ function failsWhenRun(): Uint8Array {
   const dims = (...d: (number | string)[]) =>
     d.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x }));
   const shape = new DataView(new ArrayBuffer(24));
-  [1, 75, 500].forEach((v, i) => shape.setBigInt64(i * 8, BigInt(v), true));
+  for (const [i, v] of [1, 75, 500].entries()) shape.setBigInt64(i * 8, BigInt(v), true);
   return onnx.ModelProto.encode(
     onnx.ModelProto.fromObject({
       irVersion: 8,
