@@ -96,21 +96,13 @@ async function readBody(request: Request): Promise<Uint8Array> {
     checkLength(declared, bytes.length);
     return bytes;
   }
-  // Content-Length counts the compressed bytes: they are counted (and capped) on their way in.
-  let sent = 0;
-  const counted = request.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        sent += chunk.byteLength;
-        if (sent > MAX_BODY_BYTES) throw tooLarge();
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-  let bytes: Uint8Array;
+  // Content-Length counts the compressed bytes: they are read (at most MAX_BODY_BYTES) and checked
+  // first, then decompressed natively from memory.
+  const sent = await readAtMost(request.body, MAX_BODY_BYTES, tooLarge);
+  checkLength(declared, sent.length);
   try {
-    bytes = await readAtMost(
-      counted.pipeThrough(new DecompressionStream(encoding as 'gzip' | 'deflate')),
+    return await readAtMost(
+      new Response(sent).body!.pipeThrough(new DecompressionStream(encoding as 'gzip' | 'deflate')),
       MAX_BODY_BYTES,
       tooLarge,
     );
@@ -118,8 +110,6 @@ async function readBody(request: Request): Promise<Uint8Array> {
     if (err instanceof ApiError) throw err;
     throw bad('bad_encoding', `the body is not valid ${encoding} data: ${(err as Error).message}`);
   }
-  checkLength(declared, sent);
-  return bytes;
 }
 
 /** Splits the body at Inference-Header-Content-Length: the JSON header and what follows it. */
