@@ -44,6 +44,30 @@ describe('parseManifest', () => {
     }
   });
 
+  it('takes a site list naming every output row, and a model card, both optional', () => {
+    const siteList = Array.from({ length: 75 }, (_, i) => ({ name: `S${i}`, positionMm: [i, 0, -i] }));
+    const card = {
+      intendedUse: 'research',
+      notFor: 'Not a medical device.',
+      trainingData: 'simulated',
+      evaluation: 'held out',
+      limitations: ['simulated data only'],
+    };
+    const m = parseManifest({ ...valid(), siteList, card });
+    expect(m.siteList?.[74]).toEqual({ name: 'S74', positionMm: [74, 0, -74] });
+    expect(m.card?.limitations).toEqual(['simulated data only']);
+    expect(parseManifest(valid()).siteList).toBeUndefined();
+    expect(() => parseManifest({ ...valid(), siteList: siteList.slice(1) })).toThrow(
+      /siteList must name every site/,
+    );
+    expect(() =>
+      parseManifest({ ...valid(), siteList: [{ name: 'x', positionMm: [0, 0] }, ...siteList.slice(1)] }),
+    ).toThrow(/siteList\.0\.positionMm/);
+    expect(() => parseManifest({ ...valid(), card: { ...card, limitations: [] } })).toThrow(
+      /card\.limitations/,
+    );
+  });
+
   it('rejects unknown fields, normalisations and architectures', () => {
     expect(() => parseManifest({ ...valid(), extra: 1 })).toThrow(/extra/);
     expect(() => parseManifest({ ...valid(), normalisation: { ecg: 'zscore', tmp: 'vm-affine' } })).toThrow(

@@ -88,6 +88,21 @@ const inDistributionSchema = z
     z.refine((s) => s.unusual <= s.threshold, 'unusual must not exceed threshold'),
   );
 
+/** One output row: the recording site's name and position (mm, the heart mesh's frame; points.csv). */
+const siteSchema = z.strictObject({
+  name: z.string().check(z.minLength(1)),
+  positionMm: z.tuple([finite, finite, finite]),
+});
+
+/** What a model is for and what it is not, in words, for the people who read a reconstruction. */
+const cardSchema = z.strictObject({
+  intendedUse: z.string().check(z.minLength(1)),
+  notFor: z.string().check(z.minLength(1)),
+  trainingData: z.string().check(z.minLength(1)),
+  evaluation: z.string().check(z.minLength(1)),
+  limitations: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+});
+
 export const manifestSchema = z.strictObject({
   schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
   name,
@@ -144,7 +159,16 @@ export const manifestSchema = z.strictObject({
    * the check existed, which readers treat as "not checked", never as "in range".
    */
   inDistribution: z.optional(inDistributionSchema),
-});
+  /** The output's rows in order (absent in versions exported before it was added). */
+  siteList: z.optional(z.array(siteSchema)),
+  /** The model card (absent in versions exported before it was added). */
+  card: z.optional(cardSchema),
+}).check(
+  z.refine(
+    (m) => m.siteList === undefined || m.siteList.length === m.sites,
+    'siteList must name every site: one entry per output row (`sites`)',
+  ),
+);
 
 export type Manifest = z.infer<typeof manifestSchema>;
 

@@ -38,6 +38,7 @@ import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.t
 import { createModel, type Model, PARAMETER_COUNTS } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
 import { BEST_FILE, type RunState, resolveDataset } from '../train.ts';
+import { modelCard, shippedSites, versionReadme } from './card.ts';
 import { buildGraphs, type GraphRole } from './graphs.ts';
 import { splitDistribution } from './in-distribution.ts';
 import type { WeightDtype } from './onnx-graph.ts';
@@ -280,45 +281,47 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
       files.push({ path, role, sha256: sha256(bytes), bytes: bytes.length, dtype });
     }
   }
-  const manifest = parseManifest(
-    {
-      schemaVersion: 1,
-      name,
-      version: options.version,
-      architecture,
-      parameters: PARAMETER_COUNTS[architecture],
-      // The Transformer reads the first 10 steps of whatever length it is given.
-      inputs: [{ name: 'ecg', shape: ['batch', N_LEADS, 'time'], dtype: 'float32' }],
-      outputs: [
-        {
-          name: 'tmp',
-          shape: ['batch', N_SITES, architecture === 'transformer' ? N_STEPS : 'time'],
-          dtype: 'float32',
-        },
-      ],
-      normalisation: NORMALISATION,
-      leads: N_LEADS,
-      sites: N_SITES,
-      files,
-      metrics: { full: fp32Metrics.full, limited: fp32Metrics.limited, fp16Delta },
-      training: {
-        dataset: relative(ROOT, datasetDir) || datasetDir,
-        seed: config.seed,
-        epochs: ckpt.state.epoch,
-        backend: ['webgpu', 'wasm', 'cpu'].includes(ckpt.state.backend) ? ckpt.state.backend : 'cpu',
-        commit: gitCommit(),
-        loss: config.loss,
-        checkpoint: { path: relative(ROOT, ckpt.path) || ckpt.path, sha256: ckpt.sha256 },
+  const draft = {
+    schemaVersion: 1 as const,
+    name,
+    version: options.version,
+    architecture,
+    parameters: PARAMETER_COUNTS[architecture],
+    // The Transformer reads the first 10 steps of whatever length it is given.
+    inputs: [{ name: 'ecg', shape: ['batch', N_LEADS, 'time'], dtype: 'float32' }],
+    outputs: [
+      {
+        name: 'tmp',
+        shape: ['batch', N_SITES, architecture === 'transformer' ? N_STEPS : 'time'],
+        dtype: 'float32',
       },
-      inDistribution: distribution.stats,
+    ],
+    normalisation: NORMALISATION,
+    leads: N_LEADS,
+    sites: N_SITES,
+    files,
+    metrics: { full: fp32Metrics.full, limited: fp32Metrics.limited, fp16Delta },
+    training: {
+      dataset: relative(ROOT, datasetDir) || datasetDir,
+      seed: config.seed,
+      epochs: ckpt.state.epoch,
+      backend: ['webgpu', 'wasm', 'cpu'].includes(ckpt.state.backend) ? ckpt.state.backend : 'cpu',
+      commit: gitCommit(),
+      loss: config.loss,
+      checkpoint: { path: relative(ROOT, ckpt.path) || ckpt.path, sha256: ckpt.sha256 },
     },
-    `${name} ${options.version} manifest`,
-  );
+    inDistribution: distribution.stats,
+    siteList: shippedSites(),
+  };
+  const source = `${name} ${options.version} manifest`;
+  const bare = parseManifest(draft, source);
+  const manifest = parseManifest({ ...bare, card: modelCard(bare) }, source);
   const staging = join(dirname(dir), `.${options.version}.${randomBytes(4).toString('hex')}.tmp`);
   await mkdir(staging, { recursive: true });
   try {
     for (const [path, bytes] of contents) await writeFile(join(staging, path), bytes);
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(join(staging, 'README.md'), versionReadme(manifest));
     await rename(staging, dir);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });

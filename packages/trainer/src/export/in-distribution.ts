@@ -26,6 +26,7 @@ import {
 } from '@ecg-tmp/core';
 import { type CacheSplit, openCache } from '../data.ts';
 import { ROOT } from '../synthetic.ts';
+import { modelCard, shippedSites, versionReadme } from './card.ts';
 
 export interface TrainingDistribution {
   readonly stats: DistributionStats;
@@ -57,9 +58,10 @@ export interface PatchOptions {
 }
 
 /**
- * Re-exports models/<name>/<version> as <name>/<options.version> with the training statistics added.
- * Refuses a folder whose manifest already has them (nothing to patch), a version that exists, and a
- * data set that is not there (naming it and how to make it).
+ * Re-exports models/<name>/<version> as <name>/<options.version> with what its manifest lacks added: the
+ * training statistics, the site list, the model card; and the folder's README.md. Refuses a folder
+ * that has them all (nothing to patch), a version that exists, and a data set that is not there
+ * (naming it and how to make it).
  */
 export async function patchDistribution(
   from: string,
@@ -71,36 +73,29 @@ export async function patchDistribution(
     throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
   });
   const old = parseManifest(JSON.parse(text), path);
-  if (old.inDistribution !== undefined) {
-    throw new InputError('bad_value', `${path} already carries inDistribution: nothing to patch`);
+  if (old.inDistribution !== undefined && old.siteList !== undefined && old.card !== undefined) {
+    throw new InputError(
+      'bad_value',
+      `${path} already carries inDistribution, siteList and card: nothing to patch`,
+    );
   }
   const dir = join(dirname(from), options.version);
   if (await exists(dir)) {
     throw new InputError('bad_value', `${dir} already exists: versions are immutable, pick a new --version`);
   }
-  const data =
-    options.data ??
-    (isAbsolute(old.training.dataset) ? old.training.dataset : join(ROOT, old.training.dataset));
-  if (!(await exists(join(data, 'index.json')))) {
-    throw new InputError(
-      'bad_dataset',
-      `${data} (the data set ${old.name} ${old.version} was trained on) is not here: make it first (npm run train re-makes synthetic sets; a fresh clone needs about 5 minutes) or pass --data`,
-    );
-  }
-  const cache = await openCache(data);
-  const { stats, unmeasurable } = splitDistribution(cache.train);
-  log(
-    `in-distribution statistics from ${stats.count} training windows (${unmeasurable} unmeasurable): in range ≤ ${stats.unusual.toFixed(2)}, out of range > ${stats.threshold.toFixed(2)}`,
+  const stats = old.inDistribution ?? (await fitFor(old, options.data, log));
+  const source = `${old.name} ${options.version} manifest`;
+  const base = parseManifest(
+    { ...old, version: options.version, inDistribution: stats, siteList: old.siteList ?? shippedSites() },
+    source,
   );
-  const manifest = parseManifest(
-    { ...old, version: options.version, inDistribution: stats },
-    `${old.name} ${options.version} manifest`,
-  );
+  const manifest = parseManifest({ ...base, card: base.card ?? modelCard(base) }, source);
   const staging = join(dirname(dir), `.${options.version}.${randomBytes(4).toString('hex')}.tmp`);
   await mkdir(staging, { recursive: true });
   try {
     for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(join(staging, 'README.md'), versionReadme(manifest));
     await rename(staging, dir);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
@@ -108,6 +103,28 @@ export async function patchDistribution(
   }
   log(`wrote ${dir}`);
   return { dir, manifest };
+}
+
+/** The statistics of the training split of the data set a manifest names (or `data`). */
+async function fitFor(
+  old: Manifest,
+  dataOption: string | undefined,
+  log: (line: string) => void,
+): Promise<DistributionStats> {
+  const data =
+    dataOption ??
+    (isAbsolute(old.training.dataset) ? old.training.dataset : join(ROOT, old.training.dataset));
+  if (!(await exists(join(data, 'index.json')))) {
+    throw new InputError(
+      'bad_dataset',
+      `${data} (the data set ${old.name} ${old.version} was trained on) is not here: make it first (npm run train re-makes synthetic sets; a fresh clone needs about 5 minutes) or pass --data`,
+    );
+  }
+  const { stats, unmeasurable } = splitDistribution((await openCache(data)).train);
+  log(
+    `in-distribution statistics from ${stats.count} training windows (${unmeasurable} unmeasurable): in range ≤ ${stats.unusual.toFixed(2)}, out of range > ${stats.threshold.toFixed(2)}`,
+  );
+  return stats;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -141,6 +141,16 @@ describe('npm run export / verify-model', () => {
     expect(manifest.inDistribution?.count).toBeGreaterThan(trainCount / 2);
     expect(manifest.inDistribution!.count).toBeLessThanOrEqual(trainCount);
     expect(manifest.inDistribution!.threshold).toBeGreaterThanOrEqual(manifest.inDistribution!.unusual);
+    // The output's rows named in order, and the card, in the manifest and the folder's README.
+    expect(manifest.siteList).toHaveLength(75);
+    expect(manifest.siteList![0]!.name).toBe('AHA01');
+    expect(manifest.siteList!.at(-1)!.name).toBe('SEPTM_AHA14_RV13');
+    expect(manifest.card?.notFor).toMatch(/Not a medical device/);
+    expect(manifest.card?.evaluation).toContain(manifest.metrics.full!.r2.toFixed(3));
+    const readme = await readFile(join(out, 'cnn-lstm/9.9.9/README.md'), 'utf8');
+    expect(readme).toContain('# cnn-lstm 9.9.9');
+    expect(readme).toContain('Not a medical device');
+    expect(readme).toContain('| 74 | SEPTM_AHA14_RV13 |');
 
     const verified = await cli(['verify', join(out, 'cnn-lstm/9.9.9'), '--data', data, '--samples', '2']);
     expect(verified.stdout).toContain(': ok');
@@ -149,15 +159,15 @@ describe('npm run export / verify-model', () => {
     const again = await cli([...args, '--data', data]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists: versions are immutable/);
-  });
+  }, 240_000);
 
   it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
     const { dir: source, manifest: before } = await stableManifest('cnn');
     const out = join(dir, 'patch');
     const from = join(out, 'cnn', before.version);
     await cp(source, from, { recursive: true });
-    // A version as shipped before the check: no inDistribution.
-    const { inDistribution: _, ...old } = before;
+    // A version as shipped before the check, the site list and the card.
+    const { inDistribution: _, siteList: _s, card: _c, ...old } = before;
     await writeFile(join(from, 'manifest.json'), JSON.stringify(old));
     const patched = await cli([
       'export',
@@ -174,8 +184,11 @@ describe('npm run export / verify-model', () => {
     expect(patched.code).toBe(0);
     const manifest = parseManifest(JSON.parse(await readFile(join(out, 'cnn/7.7.7/manifest.json'), 'utf8')));
     expect(manifest.inDistribution).toBeDefined();
-    // Same weights, same digests and metrics: only the version and the statistics differ.
-    const { inDistribution: __, version, ...rest } = manifest;
+    expect(manifest.siteList).toHaveLength(75);
+    expect(manifest.card?.intendedUse).toMatch(/Research/);
+    expect(await readFile(join(out, 'cnn/7.7.7/README.md'), 'utf8')).toContain('## Model card');
+    // Same weights, same digests and metrics: only the version and what was added differ.
+    const { inDistribution: __, siteList: __s, card: __c, version, ...rest } = manifest;
     expect(version).toBe('7.7.7');
     expect(rest).toEqual((({ version: _v, ...r }) => r)(old));
     for (const f of manifest.files) {
@@ -198,7 +211,7 @@ describe('npm run export / verify-model', () => {
       data,
     ]);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/already carries inDistribution/);
+    expect(twice.stderr).toMatch(/already carries inDistribution, siteList and card/);
     const existing = await cli(['export', '--patch', from, '--version', '7.7.7', '--data', data]);
     expect(existing.stderr).toMatch(/already exists: versions are immutable/);
     const noData = await cli([

@@ -1,0 +1,97 @@
+/**
+ * @module
+ * What a shipped model says about itself beyond its numbers: the output's 75 rows (the recording sites'
+ * names and positions, from the heart's points file) and a model card (intended use, what it is not
+ * for, its data, its evaluation, its limitations), both in the manifest, and the version folder's
+ * README.md written from them. The exporter and the patch re-export both call these.
+ */
+
+import { type Architecture, type Manifest, N_SITES } from '@ecg-tmp/core';
+import { loadHeartMesh } from '@ecg-tmp/simulator';
+
+export type SiteList = NonNullable<Manifest['siteList']>;
+export type ModelCard = NonNullable<Manifest['card']>;
+
+/** The 75 recording sites in output order (points.csv), positions in mm in the mesh's frame. */
+export function shippedSites(): SiteList {
+  const { sites } = loadHeartMesh();
+  if (sites.length !== N_SITES)
+    throw new Error(`the heart mesh has ${sites.length} sites, expected ${N_SITES}`);
+  return sites.map((s) => ({ name: s.name, positionMm: [s.position[0], s.position[1], s.position[2]] }));
+}
+
+const READS: Readonly<Record<Architecture, string>> = {
+  squeezenet1d: 'the whole 500 ms ECG window (a 1D SqueezeNet)',
+  'cnn-lstm': 'the whole 500 ms ECG window (convolutions and a forward-running LSTM)',
+  transformer: 'only the first 10 ms of the ECG window, and decodes all 500 ms from them (a Transformer)',
+};
+
+const OWN_LIMITS: Readonly<Record<Architecture, string>> = {
+  squeezenet1d:
+    'Given only the first 10 ms of ECG (Exp II) it does not reconstruct: it needs the whole window.',
+  'cnn-lstm':
+    'Its LSTM runs forward in time, so each instant is reconstructed from the ECG up to a few ms later: upstrokes are drawn as ramps and activation times come late on average. Given only the first 10 ms of ECG (Exp II) it does not reconstruct.',
+  transformer:
+    'Ten milliseconds of ECG cannot tell a heart’s action-potential shape: on the default data the best any model can do from them is R² ≈ 0.85, and this model is below that. Timing errors of tens of ms are common.',
+};
+
+/** The card for a manifest (its metrics and data set fill the evaluation and data lines). */
+export function modelCard(m: Pick<Manifest, 'architecture' | 'metrics' | 'training' | 'sites'>): ModelCard {
+  const r2 = (x: number | undefined) => (x === undefined ? 'not measured' : x.toFixed(3));
+  const samples = m.metrics.full?.samples ?? m.metrics.limited?.samples;
+  return {
+    intendedUse: `Research and teaching: reconstructing the transmembrane voltage (mV, 500 ms at 1 kHz) at ${m.sites} fixed sites in the ventricles from one 12-lead ECG beat, as in "Signal reconstructions for ECG-transmembrane voltage potentials using transformers" (LLNL). The model reads ${READS[m.architecture]}.`,
+    notFor:
+      'Not a medical device. Not for diagnosis, treatment, triage or any decision about a person; not validated on patients.',
+    trainingData: `Simulated ECG / transmembrane-voltage pairs only (${m.training.dataset}): one ventricular mesh with normal, LBBB, RBBB, ectopic and scar scenarios, no real patient data. Split 80/10/10 by a fixed rule; training read the training split only.`,
+    evaluation: `On the held-out simulated test split${samples === undefined ? '' : ` (${samples} pairs)`}, normalised scale, pooled over every value: Exp I (whole window) R² ${r2(m.metrics.full?.r2)}, Exp II (first 10 ms) R² ${r2(m.metrics.limited?.r2)}. Figures on simulated data say nothing about accuracy on real ECGs.`,
+    limitations: [
+      'Trained on simulated hearts: a real ECG may lie outside what it learned. Every reconstruction reports how far its ECG is from the training ECGs (inDistribution); read "unusual" and "out of range" as warnings.',
+      'One heart geometry: the sites are fixed positions on it (siteList), not on the patient’s heart.',
+      'Input must be one beat window as the training data were cut: 12 leads, mV, 1 kHz, QRS onset about 3 ms into the window (core’s beat extraction does this for recordings).',
+      OWN_LIMITS[m.architecture],
+    ],
+  };
+}
+
+/** The version folder's README.md, from its manifest. */
+export function versionReadme(m: Manifest): string {
+  const lines = [
+    `# ${m.name} ${m.version}`,
+    '',
+    `${m.architecture}, ${m.parameters.toLocaleString('en')} parameters.`,
+    '',
+  ];
+  if (m.card !== undefined) {
+    lines.push(
+      '## Model card',
+      '',
+      `- **Intended use**: ${m.card.intendedUse}`,
+      `- **Not for**: ${m.card.notFor}`,
+      `- **Training data**: ${m.card.trainingData}`,
+      `- **Evaluation**: ${m.card.evaluation}`,
+      '- **Limitations**:',
+      ...m.card.limitations.map((l) => `  - ${l}`),
+      '',
+    );
+  }
+  lines.push('## Files', '', '| file | role | weights | bytes | sha256 |', '| --- | --- | --- | --- | --- |');
+  for (const f of m.files)
+    lines.push(`| ${f.path} | ${f.role} | ${f.dtype} | ${f.bytes} | \`${f.sha256}\` |`);
+  lines.push('');
+  if (m.siteList !== undefined) {
+    lines.push(
+      '## Output rows (sites)',
+      '',
+      'Row i of the output `tmp` [batch, 75, 500] is site i (positions in mm, the heart mesh’s frame):',
+      '',
+      '| row | site | x | y | z |',
+      '| --- | --- | --- | --- | --- |',
+      ...m.siteList.map(
+        (s, i) => `| ${i} | ${s.name} | ${s.positionMm.map((v) => v.toFixed(2)).join(' | ')} |`,
+      ),
+      '',
+    );
+  }
+  return lines.join('\n');
+}
