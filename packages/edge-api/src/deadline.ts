@@ -117,7 +117,11 @@ function timedDatabase(db: D1Database, timed: Timed): D1Database {
 /** The env with its D1 and R2 bindings held to a deadline of `ms` per call. */
 export function withStorageDeadline<E extends { DB: D1Database; BLOBS: R2Bucket }>(env: E, ms: number): E {
   const timed = timer(ms);
-  return { ...env, DB: timedDatabase(env.DB, timed), BLOBS: timedBucket(env.BLOBS, timed) };
+  // A child of the env, not a copy: whatever the env has, own or inherited, stays readable.
+  return Object.create(env, {
+    DB: { value: timedDatabase(env.DB, timed), enumerable: true },
+    BLOBS: { value: timedBucket(env.BLOBS, timed), enumerable: true },
+  }) as E;
 }
 
 /** STORAGE_TIMEOUT_MS from `[vars]`, checked: a whole number of milliseconds ≥ 1. */

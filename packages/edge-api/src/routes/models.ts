@@ -34,8 +34,8 @@ import { blobKey, MAX_BLOB_BYTES, storeBlob } from './blobs.ts';
 export const MAX_FILES = 16;
 /** A multipart publish carries every file in one body; Workers accept up to 100 MB. */
 export const MAX_PUBLISH_BYTES = 96 * 1024 * 1024;
-/** `{ "version": "…" }` with room to spare. */
-export const MAX_ALIAS_BODY_BYTES = 1024;
+/** `{ "version": "…" }` with room for a long (refused) version, so it is refused by name. */
+export const MAX_ALIAS_BODY_BYTES = 64 * 1024;
 const ALIAS_CACHE = 'public, max-age=60';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
