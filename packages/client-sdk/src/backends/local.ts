@@ -70,6 +70,24 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
+ * Under ORT's proxy (its WASM build in a Web Worker) a run transfers each input's ArrayBuffer to the
+ * worker, detaching it here, and refuses two inputs on one buffer; the decoder gives every step the
+ * encoder's memory, its cache and one empty tensor for several inputs. So there each run gets copies.
+ */
+function copyInputsOnRun(ort: typeof Ort, session: Ort.InferenceSession): void {
+  const run = session.run.bind(session) as (
+    feeds: Ort.InferenceSession.FeedsType,
+    options?: Ort.InferenceSession.RunOptions,
+  ) => Promise<Ort.InferenceSession.ReturnType>;
+  const copy = (t: Ort.Tensor) =>
+    new ort.Tensor(t.type as 'float32', (t.data as Float32Array).slice(), t.dims);
+  Object.assign(session, {
+    run: (feeds: Ort.InferenceSession.FeedsType, options?: Ort.InferenceSession.RunOptions) =>
+      run(Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, copy(t)])), options),
+  });
+}
+
+/**
  * Opens the model's graphs on `device`. On WebGPU it watches the GPU device ORT uses: if the device is
  * lost (a driver reset, the tab backgrounded on a phone, `device.destroy()`), a run that was waiting on
  * it is stopped, the sessions are re-created — on a fresh WebGPU device if ORT can make one, else on
@@ -122,6 +140,7 @@ export async function createLocalEngine(
           `the model graph has ${names}; the SDK runs input 'ecg' to output 'tmp' — the model does not follow the manifest's contract`,
         );
       }
+      if (!onGpu && ort.env.wasm.proxy === true) copyInputsOnRun(ort, session);
       return session;
     };
     const sessions =

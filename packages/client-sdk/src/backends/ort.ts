@@ -7,8 +7,10 @@
  *     next to its own module, i.e. the app serves the files — never a third-party CDN);
  *   - `env.wasm.numThreads` ← the `numThreads` option, else up to 4 when the page is cross-origin
  *     isolated, else 1 — if the env has none.
- * It never touches `env.wasm.proxy` or `env.logLevel`: its sessions ask for error-level logs through
- * their own session options (`logSeverityLevel`), not the page's global level.
+ *   - `env.wasm.proxy` ← true, only when the app asks with the `proxy` option, only in the WASM build and
+ *     only if the env has none: ORT then runs in a Web Worker of its own, off the page's main thread.
+ * It never touches `env.logLevel`: its sessions ask for error-level logs through their own session
+ * options (`logSeverityLevel`), not the page's global level.
  */
 
 import type * as Ort from 'onnxruntime-web';
@@ -22,6 +24,11 @@ export interface OrtOptions {
   readonly wasmPaths?: string | { readonly wasm?: string; readonly mjs?: string };
   /** WebAssembly threads (default: up to 4 when crossOriginIsolated, else 1); ignored if the page set its own. */
   readonly numThreads?: number;
+  /**
+   * Run onnxruntime-web's WASM build in a Web Worker (its `env.wasm.proxy`), so a reconstruction never
+   * blocks the page's main thread. Default false; not used on WebGPU; ignored if the page set its own.
+   */
+  readonly proxy?: boolean;
 }
 
 /** ORT's log levels as numbers (session options): 3 = error. */
@@ -55,6 +62,8 @@ export function loadOrt(build: OrtBuild, options: OrtOptions): Promise<OrtModule
         const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
         wasm.numThreads = options.numThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
       }
+      // ORT's proxy serves its WASM backend only; the WebGPU build keeps the GPU work on this thread.
+      if (options.proxy === true && build === 'wasm' && wasm.proxy === undefined) wasm.proxy = true;
       return ort;
     })();
     builds.set(build, loading);

@@ -18,6 +18,8 @@ export interface OpenOptions {
   readonly numThreads?: number;
   /** The SDK's wasmPaths option. Default: '/ort/', where the page server has ORT's files. */
   readonly wasmPaths?: string;
+  /** The SDK's proxy option: ORT's WASM build in a Web Worker. Default: the SDK's (off). */
+  readonly proxy?: boolean;
 }
 
 /** The onnxruntime-web settings an app may set in `env` (the WASM build's, which the SDK uses for 'wasm'). */

@@ -44,6 +44,7 @@ const harness: HarnessApi = {
       ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
+      ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
       onProgress: (e) => {
         progress.push(e.status === 'verify' ? { status: e.status, cached: e.cached } : { status: e.status });
         all.push('reason' in e ? { status: e.status, reason: e.reason } : { status: e.status });
