@@ -89,6 +89,12 @@ export interface Reconstructor {
   readonly version: string;
   readonly architecture: Architecture;
   readonly manifest: Manifest;
+  /**
+   * The output's rows in order — row i of `tmp` is `sites[i]`: the recording site's name (AHA01 …
+   * SEPTM_AHA14_RV13) and position (mm, the heart mesh's frame) — from the manifest; null for a version
+   * exported before manifests listed them (its rows are in the same order, points.csv's).
+   */
+  readonly sites: Manifest['siteList'] | null;
   /** Where it runs now ('wasm' after a lost WebGPU device that could not be replaced). */
   readonly backend: Backend;
   /**
@@ -310,6 +316,7 @@ function makeReconstructor(
     version: manifest.version,
     architecture: manifest.architecture,
     manifest,
+    sites: manifest.siteList ?? null,
     get backend() {
       return engine.device;
     },

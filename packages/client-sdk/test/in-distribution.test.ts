@@ -49,6 +49,17 @@ afterAll(async () => {
 });
 
 describe('the in-distribution check on every reconstruction', () => {
+  it('names the output rows from the manifest, or says it cannot', async () => {
+    const withSites = shipped.manifest.siteList;
+    if (withSites === undefined) expect(shipped.sites).toBeNull();
+    else expect(shipped.sites).toEqual(withSites);
+    const names = scored.sites?.map((s) => s.name) ?? null;
+    if (names !== null) {
+      expect(names).toHaveLength(75);
+      expect(names[0]).toBe('AHA01');
+    }
+  });
+
   it('scores a simulated window in range and the same window ×1000 (µV read as mV) out of range, per ECG of a batch', async () => {
     expect(scored.manifest.inDistribution).toBeDefined();
     const window = fitted.fresh(0);
