@@ -103,72 +103,74 @@ const cardSchema = z.strictObject({
   limitations: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
 });
 
-export const manifestSchema = z.strictObject({
-  schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
-  name,
-  version: semver,
-  architecture: z.enum(ARCHITECTURES),
-  parameters: positiveInt(),
-  inputs: z.array(tensorSpec).check(z.minLength(1)),
-  outputs: z.array(tensorSpec).check(z.minLength(1)),
-  normalisation: z.strictObject({
-    ecg: z.enum(ECG_NORMALISATIONS),
-    tmp: z.enum(VM_NORMALISATIONS),
-  }),
-  /** Leads and sites the model was trained on, in order. */
-  leads: z._default(positiveInt(), N_LEADS),
-  sites: z._default(positiveInt(), N_SITES),
-  files: z
-    .array(
-      z.strictObject({
-        path: name,
-        role: z.enum(['model', 'encoder', 'decoder-step']),
-        sha256: sha256(),
-        bytes: positiveInt(),
-        dtype: z.enum(['fp32', 'fp16']),
-      }),
-    )
-    .check(
-      z.minLength(1),
-      z.refine(
-        (files) => new Set(files.map((f) => f.path)).size === files.length,
-        'file paths must be unique',
+export const manifestSchema = z
+  .strictObject({
+    schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+    name,
+    version: semver,
+    architecture: z.enum(ARCHITECTURES),
+    parameters: positiveInt(),
+    inputs: z.array(tensorSpec).check(z.minLength(1)),
+    outputs: z.array(tensorSpec).check(z.minLength(1)),
+    normalisation: z.strictObject({
+      ecg: z.enum(ECG_NORMALISATIONS),
+      tmp: z.enum(VM_NORMALISATIONS),
+    }),
+    /** Leads and sites the model was trained on, in order. */
+    leads: z._default(positiveInt(), N_LEADS),
+    sites: z._default(positiveInt(), N_SITES),
+    files: z
+      .array(
+        z.strictObject({
+          path: name,
+          role: z.enum(['model', 'encoder', 'decoder-step']),
+          sha256: sha256(),
+          bytes: positiveInt(),
+          dtype: z.enum(['fp32', 'fp16']),
+        }),
+      )
+      .check(
+        z.minLength(1),
+        z.refine(
+          (files) => new Set(files.map((f) => f.path)).size === files.length,
+          'file paths must be unique',
+        ),
       ),
+    metrics: z.strictObject({
+      /** Exp I: full 500 ms input. */
+      full: z.optional(metricSet),
+      /** Exp II: first 10 ms, zero-padded. */
+      limited: z.optional(metricSet),
+      /** Change from the fp32 model's metrics, for fp16 variants. */
+      fp16Delta: z.optional(z.record(z.string(), finite)),
+    }),
+    training: z.strictObject({
+      dataset: z.string().check(z.minLength(1)),
+      seed: z.int(),
+      epochs: z.int().check(z.nonnegative()),
+      backend: z.enum(['webgpu', 'wasm', 'cpu']),
+      commit: z.string().check(z.regex(/^[0-9a-f]{7,40}$|^unknown$/, 'a git commit hash or "unknown"')),
+      loss: z.optional(z.enum(['mse', 'huber'])),
+      finishedAt: z.optional(z.iso.datetime()),
+      /** The trainer checkpoint the graphs were exported from, for `verify-model`. */
+      checkpoint: z.optional(z.strictObject({ path: z.string().check(z.minLength(1)), sha256: sha256() })),
+    }),
+    /**
+     * The training split's ECG feature statistics (distribution.ts); absent in versions exported before
+     * the check existed, which readers treat as "not checked", never as "in range".
+     */
+    inDistribution: z.optional(inDistributionSchema),
+    /** The output's rows in order (absent in versions exported before it was added). */
+    siteList: z.optional(z.array(siteSchema)),
+    /** The model card (absent in versions exported before it was added). */
+    card: z.optional(cardSchema),
+  })
+  .check(
+    z.refine(
+      (m) => m.siteList === undefined || m.siteList.length === m.sites,
+      'siteList must name every site: one entry per output row (`sites`)',
     ),
-  metrics: z.strictObject({
-    /** Exp I: full 500 ms input. */
-    full: z.optional(metricSet),
-    /** Exp II: first 10 ms, zero-padded. */
-    limited: z.optional(metricSet),
-    /** Change from the fp32 model's metrics, for fp16 variants. */
-    fp16Delta: z.optional(z.record(z.string(), finite)),
-  }),
-  training: z.strictObject({
-    dataset: z.string().check(z.minLength(1)),
-    seed: z.int(),
-    epochs: z.int().check(z.nonnegative()),
-    backend: z.enum(['webgpu', 'wasm', 'cpu']),
-    commit: z.string().check(z.regex(/^[0-9a-f]{7,40}$|^unknown$/, 'a git commit hash or "unknown"')),
-    loss: z.optional(z.enum(['mse', 'huber'])),
-    finishedAt: z.optional(z.iso.datetime()),
-    /** The trainer checkpoint the graphs were exported from, for `verify-model`. */
-    checkpoint: z.optional(z.strictObject({ path: z.string().check(z.minLength(1)), sha256: sha256() })),
-  }),
-  /**
-   * The training split's ECG feature statistics (distribution.ts); absent in versions exported before
-   * the check existed, which readers treat as "not checked", never as "in range".
-   */
-  inDistribution: z.optional(inDistributionSchema),
-  /** The output's rows in order (absent in versions exported before it was added). */
-  siteList: z.optional(z.array(siteSchema)),
-  /** The model card (absent in versions exported before it was added). */
-  card: z.optional(cardSchema),
-}).check(
-  z.refine(
-    (m) => m.siteList === undefined || m.siteList.length === m.sites,
-    'siteList must name every site: one entry per output row (`sites`)',
-  ),
-);
+  );
 
 export type Manifest = z.infer<typeof manifestSchema>;
 
