@@ -3,10 +3,11 @@
  * Transformer's free-running validation R² where it was measured. One SVG per call.
  *
  *   npm run curves -- --out docs/curves.svg models/trained/cnn-lstm models/trained/transformer runs/probe-fit
+ *   npm run curves -- --out F.svg models/trained/transformer-fixed-ap/paper-head.log.jsonl   (a kept log)
  */
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { figureSvg, type Panel } from '../packages/trainer/src/plots.ts';
 
@@ -28,14 +29,18 @@ interface LogLine {
 
 const panels: Panel[] = [];
 for (const dir of positionals) {
-  const lines: LogLine[] = (await readFile(resolve(dir, 'log.jsonl'), 'utf8'))
+  // A run folder (its log.jsonl) or a log file kept beside another run (e.g. paper-head.log.jsonl).
+  const file = dir.endsWith('.jsonl') ? resolve(dir) : resolve(dir, 'log.jsonl');
+  const lines: LogLine[] = (await readFile(file, 'utf8'))
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l))
     // A resume that changed settings leaves a line of its own ({ resumedAt, changed }); curves are validations.
     .filter((l) => typeof l.valLoss === 'number');
   const steps = lines.map((l) => l.step);
-  const name = basename(resolve(dir));
+  const name = dir.endsWith('.jsonl')
+    ? `${basename(dirname(file))} (${basename(file, '.log.jsonl').replace(/\.jsonl$/, '')})`
+    : basename(resolve(dir));
   panels.push({
     title: `${name}: loss (normalised scale)`,
     xLabel: 'step',
