@@ -185,12 +185,12 @@ describe('the protocol as off-the-shelf clients use it', () => {
   it('serves model metadata for the default version, a version and an alias', async () => {
     const expected = {
       name: 'cnn-lstm',
-      versions: ['0.1.2'],
+      versions: ['0.1.3'],
       platform: 'onnx',
       inputs: [{ name: 'ecg', datatype: 'FP32', shape: [-1, 12, -1] }],
       outputs: [{ name: 'tmp', datatype: 'FP32', shape: [-1, 75, 500] }],
     };
-    for (const path of ['', '/versions/0.1.2', '/versions/stable', '/versions/latest']) {
+    for (const path of ['', '/versions/0.1.3', '/versions/stable', '/versions/latest']) {
       const res = await call(`/v2/models/cnn-lstm${path}`);
       expect(res.status, path).toBe(200);
       expect(await res.json()).toEqual(expected);
