@@ -308,6 +308,8 @@ export function encodeInferResponse(response: {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly id?: string;
+  /** The response-level `parameters` (this API's extensions, e.g. `in_distribution`). */
+  readonly parameters?: Readonly<Record<string, unknown>>;
   readonly outputs: readonly OutputTensor[];
 }): { body: Uint8Array<ArrayBuffer> | string; headers: Record<string, string> } {
   const outputs = response.outputs.map((o) =>
@@ -324,6 +326,7 @@ export function encodeInferResponse(response: {
     model_name: response.modelName,
     model_version: response.modelVersion,
     ...(response.id === undefined ? {} : { id: response.id }),
+    ...(response.parameters === undefined ? {} : { parameters: response.parameters }),
     outputs,
   });
   const binaries = response.outputs.filter((o) => o.binary);

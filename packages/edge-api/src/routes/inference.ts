@@ -5,16 +5,28 @@
  *   GET  /                                       server metadata (extensions: binary_tensor_data)
  *   GET  /health/live, /health/ready             200 while the Worker runs
  *   GET  /models/:name[/versions/:version]       model metadata (`:version` may be an alias; without
- *                                                it the model's `stable`, else `latest`, version)
+ *                                                it the model's `stable`, else `latest`, version);
+ *                                                `parameters` names the version described, the
+ *                                                output's rows (`sites`), the model card and the
+ *                                                batch cap (`max_batch_size`)
  *   GET  /models/:name[/versions/:version]/ready 200 once the version's graphs load, else 503
  *   POST /models/:name[/versions/:version]/infer raw ECG `ecg` FP32 [B, 12, 500 | 10] in mV →
- *                                                TMP `tmp` FP32 [B, 75, 500] in mV
+ *                                                TMP `tmp` FP32 [B, 75, 500] in mV, and per ECG
+ *                                                the in-distribution check in the response's
+ *                                                `parameters.in_distribution`
  * A 10-step input, or 500 steps with `parameters.limited_time: true`, is the paper's Exp II. Sessions
  * are cached per isolate (a few versions, least recently used out); B is capped by INFER_MAX_BATCH.
  * Errors keep the API's shape `{ "error": { "code", "message" } }` rather than OIP's `{ "error": "…" }`.
  */
 
-import { type Manifest, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import {
+  checkInDistribution,
+  type InDistribution,
+  type Manifest,
+  N_LEADS,
+  N_SITES,
+  N_STEPS,
+} from '@ecg-tmp/core';
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -120,6 +132,30 @@ function wantsBinary(request: InferRequest): boolean {
   return outputs[0]!.binary;
 }
 
+/**
+ * The in-distribution check (core's checkInDistribution) of each ECG in the batch against the version's
+ * training statistics, in the protocol's snake_case. A version exported without statistics gives
+ * `not-checked` (never "in range"); a 10-step input (Exp II) has no QRS to measure: `not-measurable`.
+ */
+function inDistributionOf(ecg: ReturnType<typeof ecgInput>, manifest: Manifest) {
+  const [b, , t] = ecg.shape;
+  const per = N_LEADS * t;
+  return Array.from({ length: b }, (_, i) =>
+    wireCheck(checkInDistribution(ecg.data.subarray(i * per, (i + 1) * per), manifest.inDistribution)),
+  );
+}
+
+function wireCheck(check: InDistribution) {
+  return {
+    status: check.status,
+    distance: check.distance,
+    threshold: check.threshold,
+    training_fraction_closer: check.trainingFractionCloser,
+    farthest: check.farthest.map((f) => ({ feature: f.feature, label: f.label, shown: f.shown, z: f.z })),
+    message: check.message,
+  };
+}
+
 export const inference = new Hono<{ Bindings: Env }>();
 
 inference.use(
@@ -152,6 +188,17 @@ for (const base of ['/models/:name', '/models/:name/versions/:version']) {
       platform: 'onnx',
       inputs: [{ name: INPUT, datatype: DATATYPE, shape: [-1, N_LEADS, -1] }],
       outputs: [{ name: OUTPUT, datatype: DATATYPE, shape: [-1, N_SITES, N_STEPS] }],
+      // Extensions in the protocol's optional `parameters`: which version this describes, what row i of
+      // the output is (absent for a version exported before the site list), the model card, and the
+      // batch cap a client must split by.
+      parameters: {
+        version: manifest.version,
+        max_batch_size: maxBatch(c.env),
+        ...(manifest.siteList === undefined
+          ? {}
+          : { sites: manifest.siteList.map((s) => ({ name: s.name, position_mm: s.positionMm })) }),
+        ...(manifest.card === undefined ? {} : { card: manifest.card }),
+      },
     });
   });
 
@@ -175,6 +222,7 @@ for (const base of ['/models/:name', '/models/:name/versions/:version']) {
       modelName: manifest.name,
       modelVersion: manifest.version,
       ...(request.id === undefined ? {} : { id: request.id }),
+      parameters: { in_distribution: inDistributionOf(ecg, manifest) },
       outputs: [{ name: OUTPUT, shape: tmp.shape, data: tmp.data, binary }],
     });
     return c.body(body, 200, headers);

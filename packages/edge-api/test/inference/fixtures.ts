@@ -122,6 +122,7 @@ export interface InferResult {
     model_name: string;
     model_version: string;
     id?: string;
+    parameters?: Record<string, unknown>;
     outputs: {
       name: string;
       datatype: string;

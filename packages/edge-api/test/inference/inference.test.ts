@@ -9,6 +9,7 @@ import { env } from 'cloudflare:test';
 import { N_LEADS, N_SITES, N_STEPS, VM_SPAN_MV } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import aliases from '../../../../models/aliases.json' with { type: 'json' };
+import cnnLstmManifest from '../../../../models/cnn-lstm/0.1.3/manifest.json' with { type: 'json' };
 import { app } from '../../src/inference/index.ts';
 import { MAX_BODY_BYTES } from '../../src/inference/oip.ts';
 import { createModelCache } from '../../src/inference/sessions.ts';
@@ -189,12 +190,47 @@ describe('the protocol as off-the-shelf clients use it', () => {
       platform: 'onnx',
       inputs: [{ name: 'ecg', datatype: 'FP32', shape: [-1, 12, -1] }],
       outputs: [{ name: 'tmp', datatype: 'FP32', shape: [-1, 75, 500] }],
+      parameters: {
+        version: '0.1.3',
+        max_batch_size: Number(env.INFER_MAX_BATCH),
+        sites: cnnLstmManifest.siteList.map((s) => ({ name: s.name, position_mm: s.positionMm })),
+        card: cnnLstmManifest.card,
+      },
     };
+    expect(expected.parameters.sites).toHaveLength(N_SITES);
     for (const path of ['', '/versions/0.1.3', '/versions/stable', '/versions/latest']) {
       const res = await call(`/v2/models/cnn-lstm${path}`);
       expect(res.status, path).toBe(200);
       expect(await res.json()).toEqual(expected);
     }
+  });
+
+  it('returns the in-distribution check of each ECG in the response parameters', async () => {
+    type Check = { status: string; distance: number | null; farthest: { feature: string; z: number }[] };
+    const checksOf = async (data: Float32Array, b: number, steps: number) => {
+      const res = await inferJson('/v2/models/cnn/infer', { inputs: [ecgTensor(data, b, steps)] });
+      expect(res.status).toBe(200);
+      const { header } = await readInferResult(res);
+      return (header.parameters as { in_distribution: Check[] }).in_distribution;
+    };
+    const scored = ['in-range', 'unusual', 'out-of-range'];
+    const simulated = await checksOf(ecgOf([0, 1]), 2, N_STEPS);
+    expect(simulated).toHaveLength(2);
+    for (const check of simulated) {
+      expect(scored).toContain(check.status);
+      expect(check.distance).toBeGreaterThan(0);
+      expect(check.farthest).toHaveLength(3);
+    }
+    // The second ECG in µV sent as mV (a units error): out of range; the first is scored as before.
+    const data = ecgOf([0, 1]);
+    for (let i = N_LEADS * N_STEPS; i < data.length; i++) data[i]! *= 1000;
+    const mixed = await checksOf(data, 2, N_STEPS);
+    expect(mixed[0]).toEqual(simulated[0]);
+    expect(mixed[1]!.status).toBe('out-of-range');
+    // The first 10 ms hold no whole QRS: not measurable, never "in range".
+    const [limited] = await checksOf(ecgOf([0], 10), 1, 10);
+    expect(limited!.status).toBe('not-measurable');
+    expect(limited!.distance).toBeNull();
   });
 
   it('reports every default model ready, by default version and by alias', async () => {
