@@ -1,8 +1,10 @@
 /**
  * @module
- * `npm run token` — publish tokens for the edge API, kept in D1 as sha256(token) only.
+ * `npm run token` — tokens for the edge API, kept in D1 as sha256(token) only: `publish` for the
+ * trainer's tools (writes, and infer), `infer` for an app that calls the CPU fallback under its own
+ * identity and rate limit (INFER_TOKEN_RATE_LIMIT).
  *
- *   npm run token -- create --scope publish [--label L] [--local | --remote] [--persist-to DIR]
+ *   npm run token -- create --scope publish|infer [--label L] [--local | --remote] [--persist-to DIR]
  *   npm run token -- revoke <id> [--local | --remote] [--persist-to DIR]
  *   npm run token -- list [--local | --remote] [--persist-to DIR]
  *
@@ -18,8 +20,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type D1Target, d1Execute, sqlString, WranglerError } from './wrangler.ts';
 
-/** The scopes the edge's requireScope knows (src/db/tokens.ts SCOPES). */
-export const SCOPES = ['publish'] as const;
+/** The scopes the edge knows (src/db/tokens.ts SCOPES). */
+export const SCOPES = ['publish', 'infer'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Tokens start with this, so a leaked one is recognisable (and greppable) as ours. */

@@ -10,34 +10,52 @@
  * reads the row atomically (D1 has one primary), so concurrent requests cannot both see room for the
  * last slot. The cost is one D1 write per infer — small beside an inference.
  *
- * A client is (1) a live bearer token (its id, so a client with a token keeps its own allowance behind a
- * shared address), else (2) `CF-Connecting-IP` (an IPv6 address by its /64, the block one subscriber
- * holds), else (3) one shared bucket for callers with neither (local tools). A bearer token that is
- * not known counts as no token: otherwise every made-up token would be a fresh allowance.
+ * A client is (1) an app's or tool's bearer token (its id, so a client with a token keeps its own
+ * allowance behind a shared address), else (2) `CF-Connecting-IP` (an IPv6 address by its /64, the block
+ * one subscriber holds), else (3) one shared bucket for callers with neither (local tools). A token is
+ * checked before anything is counted (auth.ts `authenticate`, the `infer` or `publish` scope): an
+ * unknown, revoked or wrong-scope token is 401/403 — neither a fresh allowance nor silently anonymous.
  *
- * Configured by `[vars]`: INFER_RATE_LIMIT requests per INFER_RATE_WINDOW_S seconds; a limit of 0
- * turns it off (the test configuration and local `wrangler dev` tools that run many infers).
+ * Configured by `[vars]`: anonymous clients may make INFER_RATE_LIMIT requests per INFER_RATE_WINDOW_S
+ * seconds, token holders INFER_TOKEN_RATE_LIMIT; a limit of 0 turns that one off (the test
+ * configuration and local `wrangler dev` tools that run many infers).
  */
 
 import type { MiddlewareHandler } from 'hono';
-import { findToken } from './db/tokens.ts';
+import { authenticate } from './auth.ts';
+import { corsHeadersFor } from './cors.ts';
 import { ApiError } from './errors.ts';
 
 export interface RateLimitConfig {
-  /** Requests one client may make per window; 0 = no limit. */
+  /** Requests one anonymous client (an address, or the shared bucket) may make per window; 0 = no limit. */
   readonly limit: number;
+  /** Requests one token may make per window; 0 = no limit. */
+  readonly tokenLimit: number;
   readonly windowS: number;
 }
 
-/** The limit from `[vars]`; a malformed value is a deployment error, named. */
-export function rateLimitConfig(env: { INFER_RATE_LIMIT?: string; INFER_RATE_WINDOW_S?: string }) {
-  const limit = Number(env.INFER_RATE_LIMIT ?? '0');
+type RateLimitVars = {
+  INFER_RATE_LIMIT?: string;
+  INFER_TOKEN_RATE_LIMIT?: string;
+  INFER_RATE_WINDOW_S?: string;
+};
+
+/** The limits from `[vars]`; a malformed value is a deployment error, named. */
+export function rateLimitConfig(env: RateLimitVars) {
+  const count = (name: 'INFER_RATE_LIMIT' | 'INFER_TOKEN_RATE_LIMIT') => {
+    const n = Number(env[name] ?? '0');
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new Error(`${name} must be a whole number ≥ 0, got '${env[name]}'`);
+    return n;
+  };
   const windowS = Number(env.INFER_RATE_WINDOW_S ?? '60');
-  if (!Number.isSafeInteger(limit) || limit < 0)
-    throw new Error(`INFER_RATE_LIMIT must be a whole number ≥ 0, got '${env.INFER_RATE_LIMIT}'`);
   if (!Number.isSafeInteger(windowS) || windowS < 1)
     throw new Error(`INFER_RATE_WINDOW_S must be a whole number ≥ 1, got '${env.INFER_RATE_WINDOW_S}'`);
-  return { limit, windowS } satisfies RateLimitConfig;
+  return {
+    limit: count('INFER_RATE_LIMIT'),
+    tokenLimit: count('INFER_TOKEN_RATE_LIMIT'),
+    windowS,
+  } satisfies RateLimitConfig;
 }
 
 /** An IPv6 address's first four hextets (its /64), or the address itself for IPv4. */
@@ -58,16 +76,22 @@ export function addressBlock(ip: string): string {
     .join(':')}::/64`;
 }
 
-/** Who a request counts against: `token:<id>`, `ip:<address or /64>` or `anonymous`. */
-export async function clientKey(db: D1Database, headers: Headers): Promise<string> {
-  const bearer = /^Bearer ([\x21-\x7e]{16,256})$/.exec(headers.get('authorization') ?? '');
-  if (bearer !== null) {
-    const token = await findToken(db, bearer[1]!);
-    if (token !== null && !token.revoked) return `token:${token.id}`;
-  }
+/** The scopes a token on an infer may hold: an app's own, or a publisher's. */
+const INFER_SCOPES = ['infer', 'publish'] as const;
+
+export interface InferClient {
+  /** `token:<id>`, `ip:<address or /64>` or `anonymous`. */
+  readonly key: string;
+  readonly token: boolean;
+}
+
+/** Who a request counts against; throws ApiError 401/403 for a token that is sent but not good. */
+export async function inferClient(db: D1Database, headers: Headers): Promise<InferClient> {
+  const token = await authenticate(db, headers.get('authorization') ?? undefined, INFER_SCOPES);
+  if (token !== null) return { key: `token:${token.id}`, token: true };
   const ip = headers.get('cf-connecting-ip');
-  if (ip !== null && ip !== '') return `ip:${addressBlock(ip)}`;
-  return 'anonymous';
+  if (ip !== null && ip !== '') return { key: `ip:${addressBlock(ip)}`, token: false };
+  return { key: 'anonymous', token: false };
 }
 
 export interface RateLimitHit {
@@ -78,11 +102,11 @@ export interface RateLimitHit {
   readonly retryAfterS: number;
 }
 
-/** Counts one request for `key` in the window that holds `nowMs`. */
+/** Counts one request for `key` in the window that holds `nowMs`, against `config.limit`. */
 export async function countRequest(
   db: D1Database,
   key: string,
-  config: RateLimitConfig,
+  config: { readonly limit: number; readonly windowS: number },
   nowMs: number,
 ): Promise<RateLimitHit> {
   const windowStart = Math.floor(nowMs / 1000 / config.windowS) * config.windowS;
@@ -101,8 +125,8 @@ export async function countRequest(
 }
 
 /**
- * Limits POST requests on the routes it is mounted on; other methods pass uncounted (a CORS preflight
- * costs no inference).
+ * Checks the token and limits POST requests on the routes it is mounted on; other methods pass
+ * unchecked and uncounted (a CORS preflight costs no inference).
  * @example
  * app.use('/v2/models/:name/infer', rateLimit());
  */
@@ -110,21 +134,26 @@ export function rateLimit(now: () => number = Date.now): MiddlewareHandler<{ Bin
   return async function rateLimitMiddleware(c, next) {
     if (c.req.method !== 'POST') return next();
     const config = rateLimitConfig(c.env);
-    if (config.limit === 0) return next();
-    const key = await clientKey(c.env.DB, c.req.raw.headers);
-    const hit = await countRequest(c.env.DB, key, config, now());
+    // The route's own CORS middleware does not run for a request refused here; a page must still be
+    // able to read the refusal (a wrong token, or the 429 and its Retry-After).
+    const cors = () => corsHeadersFor(c.env, c.req.header('origin'), ['Retry-After', 'WWW-Authenticate']);
+    let client: InferClient;
+    try {
+      client = await inferClient(c.env.DB, c.req.raw.headers);
+    } catch (err) {
+      if (err instanceof ApiError)
+        throw new ApiError(err.status, err.code, err.message, { ...err.headers, ...cors() });
+      throw err;
+    }
+    const limit = client.token ? config.tokenLimit : config.limit;
+    if (limit === 0) return next();
+    const hit = await countRequest(c.env.DB, client.key, { limit, windowS: config.windowS }, now());
     if (!hit.allowed) {
       throw new ApiError(
         429,
         'rate_limited',
-        `this client may make ${config.limit} inference requests per ${config.windowS} s; retry after ${hit.retryAfterS} s`,
-        {
-          'Retry-After': String(hit.retryAfterS),
-          // The route's own CORS middleware does not run for a refused request; a page must still
-          // be able to read the 429 and its Retry-After.
-          'Access-Control-Allow-Origin': '*',
-          'Access-Control-Expose-Headers': 'Retry-After',
-        },
+        `this ${client.token ? 'token' : 'client'} may make ${limit} inference requests per ${config.windowS} s; retry after ${hit.retryAfterS} s`,
+        { 'Retry-After': String(hit.retryAfterS), ...cors() },
       );
     }
     await next();

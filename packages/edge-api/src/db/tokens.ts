@@ -4,7 +4,8 @@
  * lookup narrows to one row; the comparison keeps a timing probe from learning a prefix of the hash).
  */
 
-export const SCOPES = ['publish'] as const;
+/** `publish`: writes to the registry (and infer); `infer`: an app's identity on the infer endpoint. */
+export const SCOPES = ['publish', 'infer'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export async function sha256Hex(data: string | Uint8Array): Promise<string> {

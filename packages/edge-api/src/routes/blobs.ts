@@ -2,15 +2,15 @@
  * @module
  * Content-addressed weight blobs: `GET|HEAD /v1/blobs/:sha256` serves R2 object `sha256/<digest>` with a
  * strong ETag (the digest), immutable caching, If-None-Match → 304 (answered without touching R2: the
- * digest *is* the content), single byte ranges → 206 / 416 so mobile clients can resume, CORS for any
- * origin. `PUT /v1/blobs/:sha256` (publish scope) uploads one blob, checked against its digest — for
+ * digest *is* the content), single byte ranges → 206 / 416 so mobile clients can resume, CORS for the
+ * configured origins (src/cors.ts). `PUT /v1/blobs/:sha256` (publish scope) uploads one blob, checked against its digest — for
  * files too large to publish in one multipart request.
  */
 
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
 import { readBody } from '../body.ts';
+import { edgeCors } from '../cors.ts';
 import { recordBlob, sha256Hex } from '../db/index.ts';
 import { ApiError, guardStorage } from '../errors.ts';
 import { digest } from '../names.ts';
@@ -52,8 +52,7 @@ export const blobs = new Hono<{ Bindings: Env }>();
 
 blobs.use(
   '/:sha256',
-  cors({
-    origin: '*',
+  edgeCors({
     allowMethods: ['GET', 'HEAD', 'OPTIONS'],
     allowHeaders: ['Range', 'If-None-Match', 'If-Range'],
     exposeHeaders: ['ETag', 'Content-Length', 'Content-Range', 'Accept-Ranges'],

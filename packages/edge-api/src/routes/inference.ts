@@ -28,8 +28,8 @@ import {
   N_STEPS,
 } from '@ecg-tmp/core';
 import { type Context, Hono } from 'hono';
-import { cors } from 'hono/cors';
 import packageJson from '../../package.json' with { type: 'json' };
+import { edgeCors } from '../cors.ts';
 import { getVersion, listVersions } from '../db/index.ts';
 import { ApiError, notFound } from '../errors.ts';
 import {
@@ -160,10 +160,10 @@ export const inference = new Hono<{ Bindings: Env }>();
 
 inference.use(
   '*',
-  cors({
-    origin: '*',
+  edgeCors({
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['Content-Type', 'Content-Encoding', HEADER_LENGTH],
+    // Authorization: an app's infer token (src/ratelimit.ts), so a page can identify itself.
+    allowHeaders: ['Content-Type', 'Content-Encoding', HEADER_LENGTH, 'Authorization'],
     exposeHeaders: [HEADER_LENGTH],
     maxAge: 86400,
   }),

@@ -13,9 +13,9 @@
 
 import { type Manifest, parseManifest } from '@ecg-tmp/core';
 import { type Context, Hono } from 'hono';
-import { cors } from 'hono/cors';
 import { requireScope } from '../auth.ts';
 import { readBody } from '../body.ts';
+import { edgeCors } from '../cors.ts';
 import {
   deleteVersion,
   getVersion,
@@ -69,14 +69,13 @@ export async function defaultVersion(db: D1Database, name: string): Promise<stri
 
 export const models = new Hono<{ Bindings: Env }>();
 
+// No own header list: a preflight for a manifest admits whatever request headers it asks for.
+const readCors = edgeCors({ allowMethods: ['GET', 'HEAD'], exposeHeaders: ['ETag', 'Content-Location'] });
+
 models.use('*', async (c, next) => {
-  // Reads are for any origin (browsers fetch manifests); writes are for the trainer, not for pages.
-  if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS') {
-    return cors({ origin: '*', allowMethods: ['GET', 'HEAD'], exposeHeaders: ['ETag', 'Content-Location'] })(
-      c,
-      next,
-    );
-  }
+  // Reads are for pages (the configured origins fetch manifests); writes are for the trainer.
+  if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS')
+    return readCors(c, next);
   await next();
 });
 

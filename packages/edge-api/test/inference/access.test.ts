@@ -88,9 +88,10 @@ describe('rate limit on the infer endpoint', () => {
       await infer({ ...a, Authorization: `Bearer ${await publishToken()}` }),
     ];
     expect(others.map((r) => r.status)).toEqual([admitted, admitted, admitted]);
-    // A made-up token is no way round the limit, and GETs and preflights are not counted.
+    // A made-up token is no way round the limit (it is refused: 401), and GETs and preflights are not
+    // counted.
     const madeUp = await infer({ ...a, Authorization: `Bearer ecgtmp_${crypto.randomUUID()}` });
-    expect(madeUp.status).toBe(429);
+    expect(madeUp.status).toBe(401);
     const get = await app.request(`${BASE}/v2/models/nosuch`, { headers: a }, limited);
     expect(get.status).not.toBe(429);
 
