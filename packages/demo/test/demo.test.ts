@@ -132,15 +132,21 @@ async function watchLongTasks(page: Page): Promise<void> {
   });
 }
 
-/** The durations (ms) of the long tasks inside the page's last 'ecg-tmp:reconstruct' measure. */
-const lastRunLongTasks = (page: Page): Promise<number[]> =>
+/**
+ * The long tasks inside the page's last 'ecg-tmp:reconstruct' measure: each one's duration (ms) and
+ * whether a chart redraw (an 'ecg-tmp:draw' measure) ran in it — else it was the SDK's or ORT's work.
+ */
+const lastRunLongTasks = (page: Page): Promise<{ ms: number; draw: boolean }[]> =>
   page.evaluate(() => {
     const run = performance.getEntriesByName('ecg-tmp:reconstruct').at(-1);
     if (run === undefined) throw new Error('the page measured no reconstruction');
+    const overlaps = (start: number, ms: number, other: { startTime: number; duration: number }) =>
+      start + ms > other.startTime && start < other.startTime + other.duration;
+    const draws = performance.getEntriesByName('ecg-tmp:draw');
     const tasks = (window as unknown as { longTasks: { start: number; ms: number }[] }).longTasks;
     return tasks
-      .filter((t) => t.start + t.ms > run.startTime && t.start < run.startTime + run.duration)
-      .map((t) => t.ms);
+      .filter((t) => overlaps(t.start, t.ms, run))
+      .map((t) => ({ ms: t.ms, draw: draws.some((d) => overlaps(t.start, t.ms, d)) }));
   });
 
 /** CSP violations reported by any page the tests open (the page's own event, and Chromium's console line). */
@@ -347,16 +353,30 @@ describe.skipIf(!existsSync(CHROMIUM))(
         return [ms, streamMs];
       })()`);
       const ratio = Number(again.reconstructMs) / sdkMs;
+      const tasks = (run: { ms: number; draw: boolean }[]) => {
+        const draws = run.filter((t) => t.draw).map((t) => t.ms.toFixed(0));
+        const other = run.filter((t) => !t.draw).map((t) => t.ms.toFixed(0));
+        return `${run.length} long tasks (redraws: [${draws.join(', ')}] ms; others: [${other.join(', ')}] ms)`;
+      };
       console.log(
-        `demo transformer on WASM (Chromium): first run ${Number(result.reconstructMs).toFixed(0)} ms, ${first.length} long tasks (longest ${Math.max(0, ...first).toFixed(0)} ms); ` +
-          `second ${Number(again.reconstructMs).toFixed(0)} ms, ${second.length} long tasks (longest ${Math.max(0, ...second).toFixed(0)} ms); ` +
+        `demo transformer on WASM (Chromium): first run ${Number(result.reconstructMs).toFixed(0)} ms, ${tasks(first)}; ` +
+          `second ${Number(again.reconstructMs).toFixed(0)} ms, ${tasks(second)}; ` +
           `SDK alone ${sdkMs.toFixed(0)} ms (streamed ${sdkStreamMs.toFixed(0)} ms); ratio ${ratio.toFixed(2)}`,
       );
       // Held loosely: this machine runs training beside the tests, so wall times swing ×2 between runs.
       // Before the page drew once per frame with incremental charts: ratio 22.5, 52 long tasks (one per
-      // segment and more); since: ratio 1.4–1.7, 3–7 long tasks (the decoder's WASM steps among them).
+      // segment and more). Then ratio 1.4–1.7, 3–7 long tasks in the warm run, 32 in the cold one (the
+      // decoder's WASM steps, 45–216 ms each, and a cold run's 3 s first step, on the main thread).
+      // With ORT in its own worker (the SDK's proxy option) the steps left the main thread.
       expect(ratio).toBeLessThan(4);
-      expect(second.length).toBeLessThan(25);
+      // Left on the main thread, two causes. The chart redraws (ECharts repainting the 75 small multiples,
+      // ~100 ms each here, and the final TMP and maps draw; at most one a frame, a fifth of the time): 3–4 in
+      // the warm runs measured (75–386 ms), 5 in the cold ones (84–603 ms). And tasks that are no redraw,
+      // not yet attributed (the page's and the SDK's work per segment, GC): 0–2 warm (51–112 ms), 1–3 cold
+      // (51–199 ms), in three runs. Ratio 1.00, 1.05, 2.99 in those runs (the SDK alone swung 705–1884 ms).
+      expect(second.filter((t) => !t.draw).length).toBeLessThanOrEqual(3);
+      expect(first.filter((t) => !t.draw).length).toBeLessThanOrEqual(4);
+      expect(second.length).toBeLessThanOrEqual(8);
       const expected = await sdkScore('transformer', samples[SAMPLE]!.ecg, samples[SAMPLE]!.tmp);
       expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
       // The stable Transformer reconstructs rather than drawing a flat line (0.1.1 scored R² −14.8 here).

@@ -187,6 +187,8 @@ export function ecgChart(el: HTMLElement) {
   }
   return {
     render(next: Float32Array, limitedTime: boolean) {
+      // A run redraws the ECG for its input-time shading; unchanged, that was a 60 ms task for nothing.
+      if (next === ecg && limitedTime === limited) return;
       ecg = next;
       limited = limitedTime;
       draw();
