@@ -368,12 +368,13 @@ describe.skipIf(!existsSync(CHROMIUM))(
       // segment and more). Then ratio 1.4–1.7, 3–7 long tasks in the warm run, 32 in the cold one (the
       // decoder's WASM steps, 45–216 ms each, and a cold run's 3 s first step, on the main thread).
       // With ORT in its own worker (the SDK's proxy option) the steps left the main thread.
-      expect(ratio).toBeLessThan(4);
+      expect(ratio).toBeLessThan(6);
       // Left on the main thread, two causes. The chart redraws (ECharts repainting the 75 small multiples,
       // ~100 ms each here, and the final TMP and maps draw; at most one a frame, a fifth of the time): 3–4 in
       // the warm runs measured (75–386 ms), 5 in the cold ones (84–603 ms). And tasks that are no redraw,
       // not yet attributed (the page's and the SDK's work per segment, GC): 0–2 warm (51–112 ms), 1–3 cold
-      // (51–199 ms), in three runs. Ratio 1.00, 1.05, 2.99 in those runs (the SDK alone swung 705–1884 ms).
+      // (51–199 ms), in three runs (a fourth had none). Ratio 1.00, 1.05, 2.99, 3.88 in those four runs (the
+      // SDK alone swung 425–1884 ms, the page 1648–2108 ms): the bound below is for a busy machine.
       expect(second.filter((t) => !t.draw).length).toBeLessThanOrEqual(3);
       expect(first.filter((t) => !t.draw).length).toBeLessThanOrEqual(4);
       expect(second.length).toBeLessThanOrEqual(8);
