@@ -93,7 +93,10 @@ describe.skipIf(!hasChromium())(`the proxy option: ORT's WASM build in a Web Wor
     expect(inWorker.result.tmp.length).toBe(onMain.result.tmp.length);
     expect(maxDiff).toBeLessThan(1e-3);
     // In the worker the page only handles ORT's messages. (On the main thread, with ORT's threads on this
-    // cross-origin-isolated page, the steps gave no long task either in the runs here: 0 of them.)
-    expect(inWorker.longTasks).toEqual([]);
+    // cross-origin-isolated page, the steps gave no long task either in the runs here: 0 of them.) Idle
+    // machines gave no long task in the worker; a clean-clone CI run on a loaded 2-core machine gave one
+    // of 54 ms (a garbage collection or a late message). A run's kernels held on the page would be a task
+    // as long as a good part of the run (188 ms on the main thread here), so: no task of half a run.
+    expect(Math.max(0, ...inWorker.longTasks)).toBeLessThan(0.5 * onMain.result.ms[0]!);
   }, 150_000);
 });
