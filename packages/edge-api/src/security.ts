@@ -9,8 +9,9 @@
  *
  * CORS is by design for reads — manifests and blobs (GET/HEAD under /v1) and everything under /v2
  * (inference is the fallback for pages that cannot run a model) — and not for writes: publish, alias
- * moves, deletes and blob uploads are for the trainer's tools, not for pages. The routes' own cors()
- * middleware answers preflights for what they serve; this middleware runs first and answers a preflight
+ * moves, deletes and blob uploads are for the trainer's tools, not for pages. To which origins and with
+ * which headers is cors.ts's (CORS_ALLOW_ORIGINS, CORS_ALLOW_HEADERS), whose middleware the routes use
+ * and which answers preflights for what they serve; this middleware runs first and answers a preflight
  * for a write under /v1 itself, without any Access-Control-* header (so the browser refuses the write),
  * and strips Access-Control-* headers from write responses.
  */
