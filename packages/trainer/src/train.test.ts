@@ -208,6 +208,24 @@ describe('a resume that changes the schedule', () => {
     expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.config.lr).toBe(1e-4);
   }, 300_000);
 
+  it('goes on after the end when the resume lifts what ended it, and not otherwise', async () => {
+    // 4 training samples at batch 2: 2 steps an epoch.
+    const config = { ...base('ended'), epochs: 1 };
+    const ended = await train(config);
+    expect([ended.finished, ended.stopReason, ended.step]).toEqual([true, 'epochs', 2]);
+    // A change that leaves the stop in place: still ended, not a step more.
+    const same = await train(config, { resume: true, changes: { lr: 1e-4 } });
+    expect([same.finished, same.stopReason, same.step]).toEqual([true, 'epochs', 2]);
+    // More epochs: the run trains the second one.
+    const more = await train(config, { resume: true, changes: { epochs: 2 } });
+    expect([more.finished, more.stopReason, more.step, more.epoch]).toEqual([true, 'epochs', 4, 2]);
+    // Ended by --max-steps inside an epoch, then given more steps: on to the new limit.
+    const capped = { ...base('ended-steps'), epochs: 3, maxSteps: 3 };
+    expect((await train(capped)).step).toBe(3);
+    const raised = await train(capped, { resume: true, changes: { maxSteps: 5 } });
+    expect([raised.finished, raised.stopReason, raised.step]).toEqual([true, 'max-steps', 5]);
+  }, 300_000);
+
   it('fine-tunes under another loss, starting the best validation loss again', async () => {
     // Huber with δ = 1 is ½d² at these errors, so the MSE that follows reads about twice as high: a best
     // carried over from the Huber phase would never be beaten.

@@ -599,6 +599,18 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   }
 
   const patienceSpent = () => config.patience > 0 && state.epochsWithoutImprovement >= config.patience;
+  // A run that had ended goes on when the resume lifts what ended it (more epochs or steps, more patience,
+  // a new loss); one whose stop still holds stays ended, and says why.
+  if (restored && state.finished && Object.keys(changes).length > 0) {
+    const stillStopped =
+      state.epoch >= config.epochs ||
+      patienceSpent() ||
+      (config.maxSteps > 0 && state.step >= config.maxSteps);
+    if (!stillStopped) {
+      state.finished = false;
+      state.stopReason = null;
+    }
+  }
   /**
    * Validation at an epoch's end, or within one (every config.evalEvery steps): the loss, the free-running
    * R² if asked for, the bests, the log line. Returns whether the selected figure improved.
