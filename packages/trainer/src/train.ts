@@ -599,9 +599,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   }
 
   const patienceSpent = () => config.patience > 0 && state.epochsWithoutImprovement >= config.patience;
-  // A run that had ended goes on when the resume lifts what ended it (more epochs or steps, more patience,
-  // a new loss); one whose stop still holds stays ended, and says why.
-  if (restored && state.finished && Object.keys(changes).length > 0) {
+  // A run that had ended goes on when its settings now lift what ended it (more epochs or steps, more
+  // patience, a new loss; given with this resume or stored by an earlier one); otherwise it stays ended.
+  if (restored && state.finished) {
     const stillStopped =
       state.epoch >= config.epochs ||
       patienceSpent() ||
