@@ -278,7 +278,15 @@ describe.skipIf(!existsSync(CHROMIUM))(
     it('loads: the synthetic samples, the edge models with their versions, the ECG and the truth plotted', async () => {
       expect(await page.locator('#sample option').count()).toBe(samples.length);
       expect(await page.locator('#version option').allTextContents()).toEqual(
-        expect.arrayContaining(['stable (0.1.3)', 'latest (0.1.3)', '0.1.3', '0.1.2', '0.1.1', '0.1.0']),
+        expect.arrayContaining([
+          'stable (0.2.0)',
+          'latest (0.2.0)',
+          '0.2.0',
+          '0.1.3',
+          '0.1.2',
+          '0.1.1',
+          '0.1.0',
+        ]),
       );
       // One canvas per chart: the ECG, the site, the 75 small multiples, the two maps.
       expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(5);
