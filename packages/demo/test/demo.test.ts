@@ -383,9 +383,13 @@ describe.skipIf(!existsSync(CHROMIUM))(
       // not yet attributed (the page's and the SDK's work per segment, GC): 0–2 warm (51–112 ms), 1–3 cold
       // (51–199 ms), in three runs (a fourth had none). Ratio 1.00, 1.05, 2.99, 3.88 in those four runs (the
       // SDK alone swung 425–1884 ms, the page 1648–2108 ms): the bound below is for a busy machine.
+      // Since the small multiples are a plain canvas (a redraw 4–23 ms, the cells and truth painted once)
+      // and streamed redraws are at least 100 ms apart: 0 long tasks in the warm run and 0–2 in the cold
+      // one (the first draws, 55–80 ms) in three runs on this machine; ratio 2.56–3.09 (page 623–649 ms, SDK alone
+      // 210–243 ms: each decoder step passes through the page to ORT's worker and back).
       expect(second.filter((t) => !t.draw).length).toBeLessThanOrEqual(3);
       expect(first.filter((t) => !t.draw).length).toBeLessThanOrEqual(4);
-      expect(second.length).toBeLessThanOrEqual(8);
+      expect(second.length).toBeLessThanOrEqual(3);
       const expected = await sdkScore('transformer', samples[SAMPLE]!.ecg, samples[SAMPLE]!.tmp);
       expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
       // The stable Transformer reconstructs rather than drawing a flat line (0.1.1 scored R² −14.8 here).

@@ -2,9 +2,9 @@
  * @module
  * The page's plots, with Apache ECharts (tree-shaken to line + scatter + the components used): the
  * 12-lead ECG, one site's TMP (reconstruction over truth), the 75 sites as small multiples and the
- * activation-time maps. ECharts because one library covers all four — many small grids in one canvas,
- * a continuous colour scale with its legend for the map (visualMap), tooltips, touch and resizing —
- * with no drawing code of our own.
+ * activation-time maps. ECharts for the ECG, the site and the maps — a continuous colour scale with its
+ * legend for the map (visualMap), tooltips, touch and resizing — with no drawing code of our own; the 75
+ * small multiples are the exception, drawn on a plain canvas (sitesGrid says why).
  *
  * Every chart re-lays itself out from its element's size (ResizeObserver), so the page works on a
  * narrow phone screen: fewer columns of small multiples, taller stacks.
@@ -259,11 +259,12 @@ export function siteChart(el: HTMLElement) {
 }
 
 /**
- * All 75 sites as small multiples; clicking one calls `onPick(site)`. Drawn as one grid whose axes are the
- * element's pixels: the truth and the reconstruction are one line series each, broken between sites, and
- * the cell borders a third. 75 grids with a series or two each took 100–300 ms of the main thread for every
- * redraw in Chromium on the test machine, even when only the data changed; while a streamed decode grows
- * the reconstruction, only that series' data is replaced now.
+ * All 75 sites as small multiples; clicking one calls `onPick(site)`. Drawn on a plain 2D canvas, not with
+ * ECharts: the cells, names and truth are painted once into a layer of their own (per layout, truth and
+ * selection), and a redraw copies that layer and strokes the reconstruction over it. With ECharts, 75
+ * grids took 100–300 ms of the main thread for every redraw in Chromium on the test machine, and one grid
+ * with the traces as broken line series still 67–603 ms under load — each a long task while a streamed
+ * decode redraws; the canvas draws the same picture in a few milliseconds.
  */
 export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick: (site: number) => void) {
   let truth: Float32Array | undefined;
@@ -273,14 +274,36 @@ export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick:
   let boxes: ReturnType<typeof cells> = [];
   let size = { width: 0, height: 0 };
   const cellHeight = 74;
-  const chart = mount(el, (width) => {
-    const cols = Math.max(3, Math.min(10, Math.floor(width / 112)));
-    size = { width, height: Math.ceil(N_SITES / cols) * cellHeight + 4 };
-    el.style.height = `${size.height}px`;
-    boxes = cells(N_SITES, cols, width, cellHeight, 2).map((b) => ({ ...b, top: b.top + 14 }));
-    draw();
-  });
-  chart.getZr().on('click', (e) => {
+  const canvas = document.createElement('canvas');
+  canvas.style.display = 'block';
+  el.append(canvas);
+  const ctx = canvas.getContext('2d')!;
+  /** The static layer: outlines, names, truth. `baseKey` says for what it was painted. */
+  const base = document.createElement('canvas');
+  const baseCtx = base.getContext('2d')!;
+  let baseKey: { truth: Float32Array | undefined; selected: number; width: number; dpr: number } | undefined;
+  let dpr = 1;
+
+  new ResizeObserver(() => {
+    requestAnimationFrame(() => {
+      const width = el.clientWidth;
+      if (width === 0 || (width === size.width && dpr === (globalThis.devicePixelRatio || 1))) return;
+      dpr = globalThis.devicePixelRatio || 1;
+      const cols = Math.max(3, Math.min(10, Math.floor(width / 112)));
+      size = { width, height: Math.ceil(N_SITES / cols) * cellHeight + 4 };
+      el.style.height = `${size.height}px`;
+      boxes = cells(N_SITES, cols, width, cellHeight, 2).map((b) => ({ ...b, top: b.top + 14 }));
+      for (const c of [canvas, base]) {
+        c.width = Math.round(size.width * dpr);
+        c.height = Math.round(size.height * dpr);
+      }
+      canvas.style.width = `${size.width}px`;
+      canvas.style.height = `${size.height}px`;
+      paint();
+    });
+  }).observe(el);
+
+  canvas.addEventListener('click', (e) => {
     const site = boxes.findIndex(
       (b) =>
         e.offsetX >= b.left &&
@@ -290,90 +313,84 @@ export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick:
     );
     if (site >= 0) onPick(site);
   });
-  /** Each site's first `upto` steps of `data` in its cell, in pixels; NaN points break the line between sites. */
-  function traces(data: Float32Array | undefined, upto = N_STEPS): [number, number][] {
-    if (data === undefined) return [];
-    const out: [number, number][] = [];
-    const span = TMP_RANGE.max - TMP_RANGE.min;
+
+  const span = TMP_RANGE.max - TMP_RANGE.min;
+  /** Each site's first `upto` steps of `data` as one path, in CSS pixels. */
+  function stroke(target: CanvasRenderingContext2D, data: Float32Array, upto: number): void {
+    target.beginPath();
     boxes.forEach((b, s) => {
       for (let t = 0; t < upto; t++) {
         const v = Math.min(TMP_RANGE.max, Math.max(TMP_RANGE.min, data[s * N_STEPS + t]!));
-        out.push([b.left + (t / N_STEPS) * b.width, b.top + ((TMP_RANGE.max - v) / span) * b.height]);
+        const x = b.left + (t / N_STEPS) * b.width;
+        const y = b.top + ((TMP_RANGE.max - v) / span) * b.height;
+        if (t === 0) target.moveTo(x, y);
+        else target.lineTo(x, y);
       }
-      out.push([Number.NaN, Number.NaN]);
     });
-    return out;
+    target.stroke();
   }
-  /** The cells' outlines, `which` of them. */
-  function outlines(which: (s: number) => boolean): [number, number][] {
-    const out: [number, number][] = [];
+
+  function paintBase(): void {
+    const c = baseCtx;
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.clearRect(0, 0, size.width, size.height);
+    c.font = '10px system-ui, sans-serif';
+    c.textBaseline = 'top';
+    c.fillStyle = '#495057';
     boxes.forEach((b, s) => {
-      if (!which(s)) return;
-      const [x0, y0, x1, y1] = [b.left, b.top, b.left + b.width, b.top + b.height];
-      out.push([x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0], [Number.NaN, Number.NaN]);
+      c.fillText(siteNames[s] ?? '', b.left + 2, b.top - 13, b.width - 4);
     });
-    return out;
+    c.lineWidth = 1;
+    c.strokeStyle = '#e9ecef';
+    boxes.forEach((b, s) => {
+      if (s !== selected) c.strokeRect(b.left + 0.5, b.top + 0.5, b.width - 1, b.height - 1);
+    });
+    const sel = boxes[selected];
+    if (sel !== undefined) {
+      c.lineWidth = 2;
+      c.strokeStyle = COLORS.predicted;
+      c.strokeRect(sel.left + 1, sel.top + 1, sel.width - 2, sel.height - 2);
+    }
+    if (truth !== undefined) {
+      c.lineWidth = 1;
+      c.strokeStyle = COLORS.truth;
+      c.setLineDash([4, 3]);
+      stroke(c, truth, N_STEPS);
+      c.setLineDash([]);
+    }
+    baseKey = { truth, selected, width: size.width, dpr };
   }
-  const line = { type: 'line', showSymbol: false, silent: true, animation: false } as const;
-  /** Whether the chart is drawn for the current layout. */
-  let drawn = false;
-  function draw() {
-    drawn = boxes.length > 0;
-    if (!drawn) return;
-    chart.setOption(
-      {
-        animation: false,
-        grid: { left: 0, top: 0, width: size.width, height: size.height },
-        title: boxes.map((b, s) => ({
-          text: siteNames[s] ?? '',
-          left: b.left + 2,
-          top: b.top - 14,
-          textStyle: { fontSize: 10, fontWeight: 'normal', color: '#495057' },
-        })),
-        xAxis: { type: 'value', min: 0, max: size.width, show: false },
-        yAxis: { type: 'value', min: 0, max: size.height, inverse: true, show: false },
-        series: [
-          {
-            ...line,
-            id: 'cells',
-            data: outlines((s) => s !== selected),
-            lineStyle: { width: 1, color: '#e9ecef' },
-          },
-          {
-            ...line,
-            id: 'selected',
-            data: outlines((s) => s === selected),
-            lineStyle: { width: 2, color: COLORS.predicted },
-          },
-          {
-            ...line,
-            id: 'truth',
-            data: traces(truth),
-            lineStyle: { width: 1, color: COLORS.truth, type: 'dashed' },
-          },
-          {
-            ...line,
-            id: 'reconstructed',
-            data: traces(predicted, decoded),
-            lineStyle: { width: 1.2, color: COLORS.predicted },
-          },
-        ],
-      } satisfies Option,
-      { notMerge: true },
-    );
+
+  function paint(): void {
+    if (boxes.length === 0) return;
+    const k = baseKey;
+    if (
+      k === undefined ||
+      k.truth !== truth ||
+      k.selected !== selected ||
+      k.width !== size.width ||
+      k.dpr !== dpr
+    )
+      paintBase();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(base, 0, 0);
+    if (predicted !== undefined && decoded > 0) {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.lineWidth = 1.2;
+      ctx.lineJoin = 'round';
+      ctx.strokeStyle = COLORS.predicted;
+      stroke(ctx, predicted, Math.min(decoded, N_STEPS));
+    }
   }
+
   return {
     render(next: { truth?: Float32Array; predicted?: Float32Array; decoded?: number; selected: number }) {
-      // Only the reconstruction changed: replace that series' data and nothing else.
-      const same = drawn && next.truth === truth && next.selected === selected;
       truth = next.truth;
       predicted = next.predicted;
       decoded = next.decoded ?? N_STEPS;
       selected = next.selected;
-      if (same) chart.setOption({ series: [{ id: 'reconstructed', data: traces(predicted, decoded) }] });
-      else draw();
-      // Painted now rather than in ECharts' next frame, so a caller timing this call sees the whole cost.
-      chart.getZr().flush();
+      paint();
     },
   };
 }
