@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import aliases from '../../../models/aliases.json' with { type: 'json' };
 import { reportFigure } from '../../../test/reliability.ts';
 import {
+  BackendUnavailableError,
   createReconstructor,
   InputShapeError,
   IntegrityError,
@@ -21,6 +22,7 @@ import {
   memoryStore,
   NetworkError,
   type ProgressEvent,
+  ReconstructorError,
 } from '../src/index.ts';
 import { EDGE, fakeEdge, notFound } from './fake-edge.ts';
 
@@ -360,6 +362,46 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
       unit: 'failed blob requests',
       failures: 0,
     });
+  });
+
+  it('a registry deployed without the inference Worker: the remote API says so (BackendUnavailableError) at the check and at a call; a model it lacks is still ModelNotFoundError', async () => {
+    // What both Workers answer for a path they have no route for: the registry alone, for anything under /v2.
+    const noRoute = (req: Request) =>
+      HttpResponse.json(
+        { error: { code: 'not_found', message: `no route for ${req.method} ${new URL(req.url).pathname}` } },
+        { status: 404 },
+      );
+    const says =
+      /has no inference API \(\/v2 answered 404, "no route for (GET|POST) \/v2\/models\/cnn-lstm\/.*it runs the model registry alone.*device 'wasm' or 'webgpu'/;
+    // device 'auto' whose weights will not download: the check of the remote API finds no /v2.
+    edge.fault = (req, kind) =>
+      kind === 'blob' ? failWith(503) : kind === 'ready' || kind === 'infer' ? noRoute(req) : undefined;
+    const auto = await createReconstructor({
+      ...base,
+      device: 'auto',
+      retries: 1,
+      cache: memoryStore(),
+    }).catch((e: unknown) => e);
+    expect(auto).toBeInstanceOf(ReconstructorError);
+    expect((auto as Error).message).toMatch(says);
+    // device 'remote': created without a check, refused at the call.
+    edge.fault = undefined;
+    const remote = await createReconstructor({ ...base, device: 'remote', retries: 1, cache: memoryStore() });
+    edge.fault = (req, kind) => (kind === 'infer' ? noRoute(req) : undefined);
+    const call = await remote.reconstruct(ecg).catch((e: unknown) => e);
+    expect(call).toBeInstanceOf(BackendUnavailableError);
+    expect((call as Error).message).toMatch(says);
+    // An inference Worker that lacks the version: not the same thing, and not reported as it.
+    edge.fault = (_req, kind) =>
+      kind === 'infer'
+        ? HttpResponse.json(
+            { error: { code: 'not_found', message: `model cnn-lstm ${MODELS['cnn-lstm']} does not exist` } },
+            { status: 404 },
+          )
+        : undefined;
+    const missing = await remote.reconstruct(ecg).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ModelNotFoundError);
+    await remote.dispose();
   });
 
   it('everything down: a NetworkError that says what failed and what to do — with and without a cached manifest', async ({

@@ -12,7 +12,7 @@
  */
 
 import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
-import { InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
+import { BackendUnavailableError, InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
 import { attemptSignal, type FetchContext, fetchJson, pauseBeforeRetry } from '../hub/fetch.ts';
 
 export interface RemoteEngine {
@@ -29,10 +29,30 @@ export interface RemoteEngine {
  * fails createReconstructor() rather than every reconstruct() after it.
  */
 export async function probeRemote(edgeUrl: string, model: string, version: string, ctx: FetchContext) {
-  await fetchJson(
-    `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/ready`,
-    ctx,
-    `the edge's fallback API for '${model}' ${version}`,
+  try {
+    await fetchJson(
+      `${edgeUrl.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/ready`,
+      ctx,
+      `the edge's fallback API for '${model}' ${version}`,
+    );
+  } catch (err) {
+    const route = err instanceof ModelNotFoundError ? NO_ROUTE.exec(err.message) : null;
+    if (route !== null) throw noInference(edgeUrl, route[0]);
+    throw err;
+  }
+}
+
+/**
+ * The edge's answer to a path it has no route for (both Workers' notFound handlers). Under /v2 it means a
+ * registry deployed without the inference Worker on its origin — not a missing model, which /v2 reports
+ * as "… does not exist".
+ */
+const NO_ROUTE = /no route for [A-Z]+ \/v2\/\S*/;
+
+function noInference(edgeUrl: string, said: string): BackendUnavailableError {
+  return new BackendUnavailableError(
+    `the edge at ${edgeUrl} has no inference API (/v2 answered 404, "${said}"): it runs the model registry alone. ` +
+      `Deploy the inference Worker on the same origin (docs/deploy.md), or run the model on this device (device 'wasm' or 'webgpu')`,
   );
 }
 
@@ -151,6 +171,8 @@ export function createRemoteEngine(
       const most = /at most (\d+)/.exec(message);
       if (res.status === 413 && code === 'batch_too_large' && most !== null)
         throw new BatchTooLarge(Number(most[1]));
+      const route = res.status === 404 ? NO_ROUTE.exec(message) : null;
+      if (route !== null) throw noInference(edgeUrl, route[0]);
       if (res.status === 404)
         throw new ModelNotFoundError(
           `the edge has no model '${model}' version '${version}' to run (${message})`,
