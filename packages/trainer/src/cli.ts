@@ -38,7 +38,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
-  cnn-lstm: [--lookahead MS]
+  cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
@@ -98,6 +98,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       'synthetic-ap': { type: 'string' },
       sampling: { type: 'string' },
       resume: { type: 'boolean' },
+      bidirectional: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -125,6 +126,7 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
   if (values['output-head'] !== undefined) overrides.outputHead = values['output-head'] as OutputHead;
+  if (values.bidirectional === true) overrides.bidirectional = true;
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
   if (values.sampling !== undefined) overrides.sampling = values.sampling as Sampling;
   if (values['lr-milestones'] !== undefined) {

@@ -90,6 +90,12 @@ export interface TrainConfig {
    */
   readonly lookahead: number;
   /**
+   * CNN-LSTM only, a flagged deviation: a bidirectional LSTM of 32 hidden units each way (205,643
+   * parameters against the paper's 213,835), so the output at t has read the whole ECG. false = the
+   * paper's forward LSTM of 64.
+   */
+  readonly bidirectional: boolean;
+  /**
    * Transformer only: each epoch, also decode this many validation samples free-running from their first
    * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
    */
@@ -162,6 +168,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   outputInit: 'default',
   outputHead: 'norm',
   lookahead: 0,
+  bidirectional: false,
   freeRunLimit: 0,
   selectBy: 'val-loss',
   sampling: 'none',
@@ -225,6 +232,9 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   int('lookahead', c.lookahead ?? 0, 0);
   if ((c.lookahead ?? 0) > 100) throw bad(`--lookahead must be ≤ 100 ms, got ${c.lookahead}`);
   if ((c.lookahead ?? 0) > 0 && c.model !== 'cnn-lstm') throw bad('--lookahead applies to the cnn-lstm only');
+  if (typeof (c.bidirectional ?? false) !== 'boolean') throw bad('--bidirectional takes no value');
+  if ((c.bidirectional ?? false) && c.model !== 'cnn-lstm')
+    throw bad('--bidirectional applies to the cnn-lstm only');
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);

@@ -494,6 +494,7 @@ export async function loadRunModel(
   const model = createModel(state.config.model, state.config.seed, {
     outputHead: state.config.outputHead ?? 'norm',
     lookahead: state.config.lookahead ?? 0,
+    bidirectional: state.config.bidirectional ?? false,
   });
   model.params.write(paramsOnly(arrays));
   return { model, state };
@@ -544,6 +545,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   const model = createModel(config.model, config.seed, {
     outputHead: config.outputHead,
     lookahead: config.lookahead ?? 0,
+    bidirectional: config.bidirectional ?? false,
   });
   const adam = new Adam(model, config);
   const state: RunState = restored

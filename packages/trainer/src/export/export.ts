@@ -35,7 +35,7 @@ import { NORMALISATION, toChannelsFirst, toChannelsLast } from '../batches.ts';
 import { readCheckpoint } from '../checkpoint.ts';
 import { openCache } from '../data.ts';
 import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.ts';
-import { createModel, type Model, PARAMETER_COUNTS } from '../models/index.ts';
+import { createModel, type Model } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
 import { BEST_FILE, type RunState, resolveDataset } from '../train.ts';
 import { modelCard, shippedSites, versionReadme } from './card.ts';
@@ -87,6 +87,7 @@ export function trainerModel(ckpt: LoadedCheckpoint): Model {
   const model = createModel(ckpt.state.config.model, ckpt.state.config.seed, {
     outputHead: ckpt.state.config.outputHead ?? 'norm',
     lookahead: ckpt.state.config.lookahead ?? 0,
+    bidirectional: ckpt.state.config.bidirectional ?? false,
   });
   model.params.write(ckpt.weights);
   return model;
@@ -213,6 +214,8 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const cache = await openCache(datasetDir);
   const paritySamples = Math.min(options.paritySamples ?? 4, cache.test.count);
   const model = trainerModel(ckpt);
+  // The model's own count: the paper's, or a flagged deviation's (output projection, bidirectional LSTM).
+  const parameters = model.params.countTrainable();
   let parity: ParityReport;
   try {
     parity = await checkParity(model, onnx, splitBatch(cache.test, 0, paritySamples).ecg);
@@ -286,7 +289,7 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
     name,
     version: options.version,
     architecture,
-    parameters: PARAMETER_COUNTS[architecture],
+    parameters,
     // The Transformer reads the first 10 steps of whatever length it is given.
     inputs: [{ name: 'ecg', shape: ['batch', N_LEADS, 'time'], dtype: 'float32' }],
     outputs: [

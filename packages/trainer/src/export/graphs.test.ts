@@ -124,6 +124,25 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     await onnx.release();
   });
 
+  it('cnn-lstm bidirectional (the deviation): ONNX LSTM direction=bidirectional matches the trainer', async () => {
+    const model = createModel('cnn-lstm', 11, { bidirectional: true });
+    const weights = await model.params.read();
+    const onnx = await OrtModel.open(
+      'cnn-lstm',
+      Object.fromEntries(buildGraphs('cnn-lstm', weights, 'fp32').map((g) => [g.role, g.bytes])),
+    );
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const reference = await trainerPredict(model, x);
+    const out = await onnx.predict(x);
+    expect(out.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    // Both halves are in the graph: from the forward LSTM's weights alone (32 states, for a Linear of 64) it is refused.
+    const forwardOnly = new Map([...weights].filter(([k]) => !k.startsWith('lstmBack.')));
+    expect(() => buildGraphs('cnn-lstm', forwardOnly, 'fp32')).toThrow();
+    model.dispose();
+    await onnx.release();
+  });
+
   it('cnn-lstm with a lookahead: the padded, sliced graph matches the trainer, and differs from lookahead 0', async () => {
     const L = 15;
     const model = createModel('cnn-lstm', 11, { lookahead: L });

@@ -170,24 +170,38 @@ function cnnLstmGraph(weights: Weights, dtype: WeightDtype, lookahead: number): 
     cin = cout;
   });
   const hidden = get(weights, 'lstm.hiddenBias').length / 4;
-  const w = lstmMatrix(get(weights, 'lstm.inputWeight'), cin, hidden);
-  const r = lstmMatrix(get(weights, 'lstm.hiddenWeight'), hidden, hidden);
-  const bias = new Float32Array(8 * hidden);
-  bias.set(lstmBias(get(weights, 'lstm.inputBias'), hidden), 0);
-  bias.set(lstmBias(get(weights, 'lstm.hiddenBias'), hidden), 4 * hidden);
+  // The bidirectional deviation (trainer's --bidirectional): ONNX's own, forward weights first.
+  const prefixes = weights.has('lstmBack.hiddenBias') ? ['lstm', 'lstmBack'] : ['lstm'];
+  const dirs = prefixes.length;
+  const w = new Float32Array(dirs * 4 * hidden * cin);
+  const r = new Float32Array(dirs * 4 * hidden * hidden);
+  const bias = new Float32Array(dirs * 8 * hidden);
+  prefixes.forEach((p, d) => {
+    w.set(lstmMatrix(get(weights, `${p}.inputWeight`), cin, hidden), d * 4 * hidden * cin);
+    r.set(lstmMatrix(get(weights, `${p}.hiddenWeight`), hidden, hidden), d * 4 * hidden * hidden);
+    bias.set(lstmBias(get(weights, `${p}.inputBias`), hidden), d * 8 * hidden);
+    bias.set(lstmBias(get(weights, `${p}.hiddenBias`), hidden), d * 8 * hidden + 4 * hidden);
+  });
   const seq = g.node('Transpose', [h], { perm: [2, 0, 1] });
   const y = g.node(
     'LSTM',
     [
       seq,
-      g.weight('lstm.W', w, [1, 4 * hidden, cin]),
-      g.weight('lstm.R', r, [1, 4 * hidden, hidden]),
-      g.weight('lstm.B', bias, [1, 8 * hidden]),
+      g.weight('lstm.W', w, [dirs, 4 * hidden, cin]),
+      g.weight('lstm.R', r, [dirs, 4 * hidden, hidden]),
+      g.weight('lstm.B', bias, [dirs, 8 * hidden]),
     ],
-    { hidden_size: hidden, direction: 'forward' },
+    { hidden_size: hidden, direction: dirs === 2 ? 'bidirectional' : 'forward' },
   );
-  const states = g.node('Squeeze', [y, g.constInt64('axis1', [1])]);
-  const out = dense(g, weights, states, 'out', hidden, N_SITES);
+  // Y [T, dirs, B, H] → [T, B, dirs·H], each step's forward state then its backward one.
+  const states =
+    dirs === 2
+      ? g.node('Reshape', [
+          g.node('Transpose', [y], { perm: [0, 2, 1, 3] }),
+          g.constInt64('shape', [0, 0, dirs * hidden]),
+        ])
+      : g.node('Squeeze', [y, g.constInt64('axis1', [1])]);
+  const out = dense(g, weights, states, 'out', dirs * hidden, N_SITES);
   const tmp = g.node('Transpose', [out], { perm: [1, 2, 0] });
   g.output(
     lookahead > 0

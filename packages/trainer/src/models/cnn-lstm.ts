@@ -6,6 +6,10 @@
  *   LSTM(256 → 64), two bias vectors as in PyTorch/cuDNN, gates in PyTorch order (i, f, g, o)
  *   Linear(64 → 75) at every time step
  *
+ * `bidirectional` (a flagged deviation, 205,643 parameters): two LSTMs of 32 (`lstm.*` forward,
+ * `lstmBack.*` over the reversed sequence), their states concatenated [forward, backward] before the
+ * Linear(64 → 75), so the output at t has read the whole ECG.
+ *
  * Written for speed: the LSTM's input projection for all 500 steps is one matMul hoisted out of the
  * recurrence, and the recurrence itself is one op with a hand-written backward pass over typed arrays
  * (lstm-fused.ts; on WebGPU one WGSL dispatch each way, webgpu/lstm.ts) instead of 500 steps × a dozen
@@ -44,10 +48,26 @@ export interface Lstm {
 export interface CnnLstm {
   readonly convs: readonly { conv: Conv1d; bn: BatchNorm }[];
   readonly lstm: Lstm;
+  /** The bidirectional variant's LSTM over the reversed sequence. */
+  readonly lstmBack?: Lstm;
   readonly out: { weight: tf.Variable; bias: tf.Variable };
 }
 
-export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outChannels: number }): CnnLstm {
+function lstmParams(params: ParamSet, prefix: string, cin: number, h: number): Lstm {
+  const init = torchDefault(h);
+  return {
+    inputWeight: params.add(`${prefix}.inputWeight`, [cin, 4 * h], init),
+    hiddenWeight: params.add(`${prefix}.hiddenWeight`, [h, 4 * h], init),
+    inputBias: params.add(`${prefix}.inputBias`, [4 * h], init),
+    hiddenBias: params.add(`${prefix}.hiddenBias`, [4 * h], init),
+  };
+}
+
+export function cnnLstmParams(
+  params: ParamSet,
+  io: { inChannels: number; outChannels: number },
+  bidirectional = false,
+): CnnLstm {
   let cin = io.inChannels;
   const convs = CHANNELS.map((cout, i) => {
     const layer = {
@@ -57,19 +77,15 @@ export function cnnLstmParams(params: ParamSet, io: { inChannels: number; outCha
     cin = cout;
     return layer;
   });
-  const h = LSTM_HIDDEN;
-  const lstmInit = torchDefault(h);
+  // Bidirectional: half the units each way, so the Linear reads as many features as the paper's.
+  const h = bidirectional ? LSTM_HIDDEN / 2 : LSTM_HIDDEN;
   return {
     convs,
-    lstm: {
-      inputWeight: params.add('lstm.inputWeight', [cin, 4 * h], lstmInit),
-      hiddenWeight: params.add('lstm.hiddenWeight', [h, 4 * h], lstmInit),
-      inputBias: params.add('lstm.inputBias', [4 * h], lstmInit),
-      hiddenBias: params.add('lstm.hiddenBias', [4 * h], lstmInit),
-    },
+    lstm: lstmParams(params, 'lstm', cin, h),
+    ...(bidirectional ? { lstmBack: lstmParams(params, 'lstmBack', cin, h) } : {}),
     out: {
-      weight: params.add('out.weight', [h, io.outChannels], torchDefault(h)),
-      bias: params.add('out.bias', [io.outChannels], torchDefault(h)),
+      weight: params.add('out.weight', [LSTM_HIDDEN, io.outChannels], torchDefault(LSTM_HIDDEN)),
+      bias: params.add('out.bias', [io.outChannels], torchDefault(LSTM_HIDDEN)),
     },
   };
 }
@@ -110,5 +126,7 @@ export function lstmSteps(projected: tf.Tensor3D, hiddenWeight: tf.Tensor2D): tf
 export function cnnLstm(net: CnnLstm, x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
   let h = x;
   for (const { conv, bn } of net.convs) h = convBatchNormRelu(h, conv, bn, ctx);
-  return linear(lstm(net.lstm, h), net.out.weight, net.out.bias);
+  if (net.lstmBack === undefined) return linear(lstm(net.lstm, h), net.out.weight, net.out.bias);
+  const back = tf.reverse(lstm(net.lstmBack, tf.reverse(h, 1)), 1);
+  return linear(tf.concat([lstm(net.lstm, h), back], 2), net.out.weight, net.out.bias);
 }

@@ -51,12 +51,13 @@ export interface Model {
  * the last decoder norm, 830,431 parameters); 'norm', the default, is the paper's. `lookahead` L (CNN-LSTM
  * only, default 0) lets the causal LSTM see L ms of ECG past each instant with the paper's parameters:
  * the ECG is padded with L zero steps at its end and the output's first L steps are dropped, so the
- * output at time t is written after reading the ECG up to t + L (+ the convolutions' 3 ms).
+ * output at time t is written after reading the ECG up to t + L (+ the convolutions' 3 ms). `bidirectional`
+ * (CNN-LSTM only) is the deviation with an LSTM of 32 each way (cnn-lstm.ts).
  */
 export function createModel(
   architecture: Architecture,
   seed: number,
-  options: { outputHead?: OutputHead; lookahead?: number } = {},
+  options: { outputHead?: OutputHead; lookahead?: number; bidirectional?: boolean } = {},
 ): Model {
   const outputHead = options.outputHead ?? 'norm';
   if (outputHead !== 'norm' && architecture !== 'transformer') {
@@ -66,6 +67,9 @@ export function createModel(
   if (!Number.isInteger(lookahead) || lookahead < 0)
     throw new Error(`lookahead must be an integer ≥ 0, got ${lookahead}`);
   if (lookahead > 0 && architecture !== 'cnn-lstm') throw new Error('lookahead applies to the cnn-lstm only');
+  const bidirectional = options.bidirectional ?? false;
+  if (bidirectional && architecture !== 'cnn-lstm')
+    throw new Error('bidirectional applies to the cnn-lstm only');
   const ahead =
     (f: (ecg: tf.Tensor3D) => tf.Tensor3D) =>
     (ecg: tf.Tensor3D): tf.Tensor3D => {
@@ -94,7 +98,7 @@ export function createModel(
       };
     }
     case 'cnn-lstm': {
-      const net = cnnLstmParams(params, io);
+      const net = cnnLstmParams(params, io, bidirectional);
       return {
         ...base,
         inputSteps: 'all',
