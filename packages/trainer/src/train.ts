@@ -484,6 +484,18 @@ export async function runDataset(state: RunState): Promise<string> {
   return resolveDataset(state.config);
 }
 
+/**
+ * A fresh model as a run's config defines it (architecture, seed, and the options a checkpoint from before
+ * an option existed lacks, read as that option's default).
+ */
+export function modelOf(config: TrainConfig): Model {
+  return createModel(config.model, config.seed, {
+    outputHead: config.outputHead ?? 'norm',
+    lookahead: config.lookahead ?? 0,
+    bidirectional: config.bidirectional ?? false,
+  });
+}
+
 /** Loads a run's weights (best.bin by default) into a fresh model on the running backend. */
 export async function loadRunModel(
   runDir: string,
@@ -491,11 +503,7 @@ export async function loadRunModel(
 ): Promise<{ model: Model; state: RunState }> {
   const file = join(runDir, which === 'best' ? BEST_FILE : CHECKPOINT_FILE);
   const { state, arrays } = await readCheckpoint<RunState>(file);
-  const model = createModel(state.config.model, state.config.seed, {
-    outputHead: state.config.outputHead ?? 'norm',
-    lookahead: state.config.lookahead ?? 0,
-    bidirectional: state.config.bidirectional ?? false,
-  });
+  const model = modelOf(state.config);
   model.params.write(paramsOnly(arrays));
   return { model, state };
 }
@@ -542,11 +550,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   const stepsPerEpoch = Math.ceil(trainCount / config.batch);
 
   // 2. Model and optimiser.
-  const model = createModel(config.model, config.seed, {
-    outputHead: config.outputHead,
-    lookahead: config.lookahead ?? 0,
-    bidirectional: config.bidirectional ?? false,
-  });
+  const model = modelOf(config);
   const adam = new Adam(model, config);
   const state: RunState = restored
     ? { ...restored.state, config }
@@ -601,17 +605,20 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   }
 
   const patienceSpent = () => config.patience > 0 && state.epochsWithoutImprovement >= config.patience;
+  /** What ends the run now, at an epoch's end or on a resume; null if nothing does. */
+  const stopNow = (): RunState['stopReason'] =>
+    state.epoch >= config.epochs
+      ? 'epochs'
+      : patienceSpent()
+        ? 'early-stopping'
+        : config.maxSteps > 0 && state.step >= config.maxSteps
+          ? 'max-steps'
+          : null;
   // A run that had ended goes on when its settings now lift what ended it (more epochs or steps, more
   // patience, a new loss; given with this resume or stored by an earlier one); otherwise it stays ended.
-  if (restored && state.finished) {
-    const stillStopped =
-      state.epoch >= config.epochs ||
-      patienceSpent() ||
-      (config.maxSteps > 0 && state.step >= config.maxSteps);
-    if (!stillStopped) {
-      state.finished = false;
-      state.stopReason = null;
-    }
+  if (restored && state.finished && stopNow() === null) {
+    state.finished = false;
+    state.stopReason = null;
   }
   /**
    * Validation at an epoch's end, or within one (every config.evalEvery steps): the loss, the free-running
@@ -708,15 +715,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       state.stepInEpoch = 0;
       state.epochLossSum = 0;
       state.epochSamples = 0;
-      if (state.epoch >= config.epochs) {
+      const stop = stopNow();
+      if (stop !== null) {
         state.finished = true;
-        state.stopReason = 'epochs';
-      } else if (patienceSpent()) {
-        state.finished = true;
-        state.stopReason = 'early-stopping';
-      } else if (config.maxSteps > 0 && state.step >= config.maxSteps) {
-        state.finished = true;
-        state.stopReason = 'max-steps';
+        state.stopReason = stop;
       }
       if (improved) await writeCheckpoint(join(config.out, BEST_FILE), state, await snapshot(model));
       await save();

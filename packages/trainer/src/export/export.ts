@@ -35,9 +35,9 @@ import { NORMALISATION, toChannelsFirst, toChannelsLast } from '../batches.ts';
 import { readCheckpoint } from '../checkpoint.ts';
 import { openCache } from '../data.ts';
 import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.ts';
-import { createModel, type Model } from '../models/index.ts';
+import type { Model } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
-import { BEST_FILE, type RunState, resolveDataset } from '../train.ts';
+import { BEST_FILE, modelOf, type RunState, resolveDataset } from '../train.ts';
 import { modelCard, shippedSites, versionReadme } from './card.ts';
 import { buildGraphs, type GraphRole } from './graphs.ts';
 import { splitDistribution } from './in-distribution.ts';
@@ -84,11 +84,7 @@ export async function loadCheckpoint(runOrFile: string): Promise<LoadedCheckpoin
 
 /** The trainer's model with the checkpoint's weights, on the running tfjs backend. */
 export function trainerModel(ckpt: LoadedCheckpoint): Model {
-  const model = createModel(ckpt.state.config.model, ckpt.state.config.seed, {
-    outputHead: ckpt.state.config.outputHead ?? 'norm',
-    lookahead: ckpt.state.config.lookahead ?? 0,
-    bidirectional: ckpt.state.config.bidirectional ?? false,
-  });
+  const model = modelOf(ckpt.state.config);
   model.params.write(ckpt.weights);
   return model;
 }
