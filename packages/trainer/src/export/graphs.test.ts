@@ -28,6 +28,18 @@ beforeAll(async () => {
 });
 
 /** Random weights, with BatchNorm statistics moved off their (0, 1) start so folding is exercised. */
+/** The graphs buildGraphs makes from `weights`, opened in onnxruntime. */
+const openGraphs = (
+  arch: (typeof ARCHITECTURES)[number],
+  weights: Parameters<typeof buildGraphs>[1],
+  dtype: 'fp32' | 'fp16' = 'fp32',
+  options: Parameters<typeof buildGraphs>[3] = {},
+) =>
+  OrtModel.open(
+    arch,
+    Object.fromEntries(buildGraphs(arch, weights, dtype, options).map((g) => [g.role, g.bytes])),
+  );
+
 async function randomModel(arch: (typeof ARCHITECTURES)[number], outputHead: 'norm' | 'projection' = 'norm') {
   const model = createModel(arch, 11, { outputHead });
   const weights = await model.params.read();
@@ -57,14 +69,8 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     it(`${arch}: fp32 within ${PARITY_TOLERANCE} and fp16 within ${FP16_TOLERANCE}, batch 1 and 3, Exp I and II`, async () => {
       const { model, weights } = await randomModel(arch);
       const onnx = {
-        fp32: await OrtModel.open(
-          arch,
-          Object.fromEntries(buildGraphs(arch, weights, 'fp32').map((g) => [g.role, g.bytes])),
-        ),
-        fp16: await OrtModel.open(
-          arch,
-          Object.fromEntries(buildGraphs(arch, weights, 'fp16').map((g) => [g.role, g.bytes])),
-        ),
+        fp32: await openGraphs(arch, weights),
+        fp16: await openGraphs(arch, weights, 'fp16'),
       };
       for (const limited of [false, true]) {
         const input = normaliseEcg(limited ? limitTime(ecg) : ecg, 'lead-range').signal;
@@ -88,10 +94,7 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
 
   it('transformer: an ECG of exactly 10 steps (limited-time input) decodes all 500 steps, like the full ECG', async () => {
     const { model, weights } = await randomModel('transformer');
-    const onnx = await OrtModel.open(
-      'transformer',
-      Object.fromEntries(buildGraphs('transformer', weights, 'fp32').map((g) => [g.role, g.bytes])),
-    );
+    const onnx = await openGraphs('transformer', weights);
     const full = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
     const first10: Signal = { data: new Float32Array(2 * N_LEADS * 10), shape: [2, N_LEADS, 10] };
     for (let row = 0; row < 2 * N_LEADS; row++) {
@@ -110,10 +113,7 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
   it('transformer with the projection head (the measured deviation): fp32 within tolerance', async () => {
     const { model, weights } = await randomModel('transformer', 'projection');
     const { model: exact } = await randomModel('transformer');
-    const onnx = await OrtModel.open(
-      'transformer',
-      Object.fromEntries(buildGraphs('transformer', weights, 'fp32').map((g) => [g.role, g.bytes])),
-    );
+    const onnx = await openGraphs('transformer', weights);
     const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
     const reference = await trainerPredict(model, x);
     expect(maxAbsDiff(await onnx.predict(x), reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
@@ -127,10 +127,7 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
   it('cnn-lstm bidirectional (the deviation): ONNX LSTM direction=bidirectional matches the trainer', async () => {
     const model = createModel('cnn-lstm', 11, { bidirectional: true });
     const weights = await model.params.read();
-    const onnx = await OrtModel.open(
-      'cnn-lstm',
-      Object.fromEntries(buildGraphs('cnn-lstm', weights, 'fp32').map((g) => [g.role, g.bytes])),
-    );
+    const onnx = await openGraphs('cnn-lstm', weights);
     const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
     const reference = await trainerPredict(model, x);
     const out = await onnx.predict(x);
@@ -147,16 +144,8 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     const L = 15;
     const model = createModel('cnn-lstm', 11, { lookahead: L });
     const weights = await model.params.read();
-    const onnx = await OrtModel.open(
-      'cnn-lstm',
-      Object.fromEntries(
-        buildGraphs('cnn-lstm', weights, 'fp32', { lookahead: L }).map((g) => [g.role, g.bytes]),
-      ),
-    );
-    const plain = await OrtModel.open(
-      'cnn-lstm',
-      Object.fromEntries(buildGraphs('cnn-lstm', weights, 'fp32').map((g) => [g.role, g.bytes])),
-    );
+    const onnx = await openGraphs('cnn-lstm', weights, 'fp32', { lookahead: L });
+    const plain = await openGraphs('cnn-lstm', weights);
     const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
     const reference = await trainerPredict(model, x);
     const out = await onnx.predict(x);
