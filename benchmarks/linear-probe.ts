@@ -35,11 +35,11 @@ import {
   N_SITES,
   N_STEPS,
   NOT_ACTIVATED,
-  NOT_REPOLARISED,
   normaliseVm,
   repolarisationTimes,
 } from '@ecg-tmp/core';
 import { type CacheSplit, loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
+import { activationStats, repolarisationStats } from '../packages/trainer/src/evaluate.ts';
 import { ROOT, syntheticCache } from '../packages/trainer/src/synthetic.ts';
 
 const FIRST = 10;
@@ -153,11 +153,8 @@ function score(learned: Learned, split: CacheSplit, encoding: Encoding, timing: 
   const acc = new MetricsAccumulator();
   const x = new Float64Array(FEATURES);
   const y = new Float32Array(OUT);
-  let actSum = 0;
-  let actPairs = 0;
-  let actMissed = 0;
-  let repSum = 0;
-  let repPairs = 0;
+  const sites = timing ? split.count * N_SITES : 0;
+  const [at, ap, rt, rp] = [0, 1, 2, 3].map(() => new Int32Array(sites));
   for (let s = 0; s < split.count; s++) {
     features(split, s, encoding, x);
     learned(x, y);
@@ -165,30 +162,20 @@ function score(learned: Learned, split: CacheSplit, encoding: Encoding, timing: 
     if (!timing) continue;
     const truth = { data: split.vm.subarray(s * OUT, (s + 1) * OUT), shape: [1, N_SITES, N_STEPS] as const };
     const mv = denormaliseVm({ data: y, shape: [1, N_SITES, N_STEPS] }, 'vm-affine');
-    const [at, ap] = [activationTimes(truth), activationTimes(mv)];
-    const [rt, rp] = [repolarisationTimes(truth), repolarisationTimes(mv)];
-    for (let i = 0; i < N_SITES; i++) {
-      if (at[i] === NOT_ACTIVATED) continue;
-      if (ap[i] === NOT_ACTIVATED) actMissed++;
-      else {
-        actSum += Math.abs(ap[i]! - at[i]!);
-        actPairs++;
-      }
-      if (rt[i] !== NOT_REPOLARISED && rp[i] !== NOT_REPOLARISED) {
-        repSum += Math.abs(rp[i]! - rt[i]!);
-        repPairs++;
-      }
-    }
+    at!.set(activationTimes(truth), s * N_SITES);
+    ap!.set(activationTimes(mv), s * N_SITES);
+    rt!.set(repolarisationTimes(truth), s * N_SITES);
+    rp!.set(repolarisationTimes(mv), s * N_SITES);
   }
+  if (!timing) return { r2: acc.result().r2 };
+  // The same counts as `npm run evaluate` (the trainer's activationStats / repolarisationStats).
+  let missed = 0;
+  for (let i = 0; i < sites; i++) if (at![i] !== NOT_ACTIVATED && ap![i] === NOT_ACTIVATED) missed++;
   return {
     r2: acc.result().r2,
-    ...(timing
-      ? {
-          activationMaeMs: actSum / actPairs,
-          activatedSitesMissed: actMissed,
-          repolarisationMaeMs: repSum / repPairs,
-        }
-      : {}),
+    activationMaeMs: activationStats(at!, ap!).maeMs,
+    activatedSitesMissed: missed,
+    repolarisationMaeMs: repolarisationStats(at!, ap!, rt!, rp!).maeMs,
   };
 }
 

@@ -180,7 +180,10 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
       }
     } else if (e.kind === 'epoch') {
       lastVal = e.valLoss.toFixed(5);
-      const r2 = e.freeRunR2 === null ? '' : ` free-running R² ${e.freeRunR2.toFixed(4)}`;
+      const r2 =
+        e.freeRun === null
+          ? ''
+          : ` free-running R² ${e.freeRun.r2.toFixed(4)}, activation ${e.freeRun.activationMaeMs?.toFixed(1) ?? '—'} ms`;
       const at = e.midEpoch ? ` (step ${s.stepInEpoch})` : '';
       const line = `epoch ${s.epoch + 1}${at}: train ${e.trainLoss.toFixed(5)} val ${lastVal}${r2}${e.improved ? ' (best)' : ''} lr ${e.lr}`;
       out.write(`${out.isTTY ? '\r' : ''}${line.padEnd(100)}\n`);

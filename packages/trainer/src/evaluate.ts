@@ -16,6 +16,8 @@ import {
   N_LEADS,
   N_SITES,
   N_STEPS,
+  NOT_ACTIVATED,
+  NOT_REPOLARISED,
   normaliseVm,
   prepareEcg,
   type Signal,
@@ -85,4 +87,84 @@ export async function evaluate(
     result[exp] = acc.result();
   }
   return result;
+}
+
+/** Activation times (ms) of every (sample, site), true vs predicted. */
+export interface ActivationStats {
+  /** Pairs where both activate; the MAE is over these. */
+  readonly pairs: number;
+  readonly maeMs: number | null;
+  /** Mean of predicted − true over the same pairs: > 0 when the reconstruction activates late. */
+  readonly biasMs: number | null;
+  /** Sites that never pass 0 mV, in the data and in the prediction. */
+  readonly notActivated: { readonly true: number; readonly predicted: number };
+}
+
+/** Repolarisation times (ms, last fall below −60 mV: core's repolarisationTimes), true vs predicted. */
+export interface RepolarisationStats {
+  /** Pairs where both repolarise within the window; both MAEs are over these. */
+  readonly pairs: number;
+  readonly maeMs: number | null;
+  /** Of the action-potential duration, repolarisation − activation time. */
+  readonly apdMaeMs: number | null;
+  /** Sites never activated or still above −60 mV at the last step, in the data and in the prediction. */
+  readonly notRepolarised: { readonly true: number; readonly predicted: number };
+}
+
+/** Activation-time errors over every (sample, site) of two activationTimes() results. */
+export function activationStats(atTrue: Int32Array, atPred: Int32Array): ActivationStats {
+  let pairs = 0;
+  let sum = 0;
+  let signed = 0;
+  let notTrue = 0;
+  let notPred = 0;
+  for (let i = 0; i < atTrue.length; i++) {
+    const t = atTrue[i]!;
+    const p = atPred[i]!;
+    if (t === NOT_ACTIVATED) notTrue++;
+    if (p === NOT_ACTIVATED) notPred++;
+    if (t !== NOT_ACTIVATED && p !== NOT_ACTIVATED) {
+      pairs++;
+      sum += Math.abs(p - t);
+      signed += p - t;
+    }
+  }
+  return {
+    pairs,
+    maeMs: pairs > 0 ? sum / pairs : null,
+    biasMs: pairs > 0 ? signed / pairs : null,
+    notActivated: { true: notTrue, predicted: notPred },
+  };
+}
+
+/** Repolarisation-time and APD errors over two repolarisationTimes() results and their activation times. */
+export function repolarisationStats(
+  atTrue: Int32Array,
+  atPred: Int32Array,
+  rtTrue: Int32Array,
+  rtPred: Int32Array,
+): RepolarisationStats {
+  let pairs = 0;
+  let sum = 0;
+  let apdSum = 0;
+  let notTrue = 0;
+  let notPred = 0;
+  for (let i = 0; i < rtTrue.length; i++) {
+    const t = rtTrue[i]!;
+    const p = rtPred[i]!;
+    if (t === NOT_REPOLARISED) notTrue++;
+    if (p === NOT_REPOLARISED) notPred++;
+    // A repolarised site has activated, so its activation time is there too.
+    if (t !== NOT_REPOLARISED && p !== NOT_REPOLARISED) {
+      pairs++;
+      sum += Math.abs(p - t);
+      apdSum += Math.abs(p - atPred[i]! - (t - atTrue[i]!));
+    }
+  }
+  return {
+    pairs,
+    maeMs: pairs > 0 ? sum / pairs : null,
+    apdMaeMs: pairs > 0 ? apdSum / pairs : null,
+    notRepolarised: { true: notTrue, predicted: notPred },
+  };
 }

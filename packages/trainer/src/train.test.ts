@@ -8,16 +8,26 @@ import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { activationTimes, N_SITES, N_STEPS, NOT_ACTIVATED, normaliseVmValue } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from './backend.ts';
+import { NORMALISATION } from './batches.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { DEFAULTS, learningRate, preset, type TrainConfig, validateConfig } from './config.ts';
 import { openCache } from './data.ts';
 import { createModel } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
-import { BEST_FILE, CHECKPOINT_FILE, LOG_FILE, type RunState, scheduledInput, train } from './train.ts';
+import {
+  BEST_FILE,
+  CHECKPOINT_FILE,
+  freeRunScores,
+  LOG_FILE,
+  type RunState,
+  scheduledInput,
+  train,
+} from './train.ts';
 
 let work: string;
 let data: string;
@@ -83,6 +93,8 @@ describe('a Transformer run with the fitted output LayerNorm', () => {
       .map((l) => JSON.parse(l));
     expect(log).toHaveLength(1);
     expect(Number.isFinite(log[0].freeRunR2)).toBe(true);
+    // The activation-time error is logged beside it (null only when no site activates in both).
+    expect(log[0].freeRunActivationMs === null || log[0].freeRunActivationMs >= 0).toBe(true);
     expect(state.bestFreeRunR2).toBe(log[0].freeRunR2);
     expect(state.config.selectBy).toBe('free-running-r2');
     expect(state.bestEpoch).toBe(0);
@@ -445,4 +457,42 @@ describe('config', () => {
     );
     expect(() => validateConfig({ ...tf, warmupSteps: -1 })).toThrow(/--warmup-steps/);
   });
+});
+
+describe('freeRunScores', () => {
+  it('measures the activation error in ms on the prediction as evaluate does (layout and scale)', async () => {
+    await startBackend('wasm');
+    const val = (await openCache(data)).val;
+    const n = Math.min(4, val.count);
+    const UPSTROKE_MS = 120;
+    // A stand-in predictor: every site rests at −85 mV and jumps to +20 mV at UPSTROKE_MS.
+    const template = new Float32Array(N_STEPS * N_SITES);
+    for (let t = 0; t < N_STEPS; t++) {
+      const v = normaliseVmValue(t < UPSTROKE_MS ? -85 : 20, NORMALISATION.tmp);
+      template.fill(v, t * N_SITES, (t + 1) * N_SITES);
+    }
+    const model = {
+      architecture: 'transformer',
+      inputSteps: 10,
+      predict: (ecg: tf.Tensor3D) =>
+        tf.tile(tf.tensor3d(template, [1, N_STEPS, N_SITES]), [ecg.shape[0], 1, 1]),
+    } as unknown as Parameters<typeof freeRunScores>[0];
+    const scores = await freeRunScores(model, val, n, 3);
+    // Expected from the split's own TMP, read independently: |120 − t| over the sites that activate.
+    let sum = 0;
+    let signed = 0;
+    let pairs = 0;
+    // The cache holds the TMP in mV, [count, 75, 500].
+    const truth = { data: val.vm.subarray(0, n * N_SITES * N_STEPS), shape: [n, N_SITES, N_STEPS] as const };
+    for (const at of activationTimes(truth)) {
+      if (at === NOT_ACTIVATED) continue;
+      pairs++;
+      sum += Math.abs(UPSTROKE_MS - at);
+      signed += UPSTROKE_MS - at;
+    }
+    expect(pairs).toBeGreaterThan(0);
+    expect(scores.activationMaeMs).toBeCloseTo(sum / pairs, 6);
+    expect(scores.activationBiasMs).toBeCloseTo(signed / pairs, 6);
+    expect(scores.r2).toBeLessThan(1);
+  }, 120_000);
 });

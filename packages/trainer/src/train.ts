@@ -18,11 +18,19 @@
 
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError, MetricsAccumulator, N_SITES, N_STEPS, normaliseVm } from '@ecg-tmp/core';
+import {
+  activationTimes,
+  denormaliseVm,
+  InputError,
+  MetricsAccumulator,
+  N_SITES,
+  N_STEPS,
+  normaliseVm,
+} from '@ecg-tmp/core';
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
-import { type Batch, gatherBatch, NORMALISATION, toChannelsLast } from './batches.ts';
+import { type Batch, gatherBatch, NORMALISATION, toChannelsFirst, toChannelsLast } from './batches.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import {
   DEFAULTS,
@@ -33,6 +41,7 @@ import {
   validateConfig,
 } from './config.ts';
 import { type Cache, type CacheSplit, openCache } from './data.ts';
+import { activationStats } from './evaluate.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
 import { createModel, type Model } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
@@ -102,7 +111,8 @@ export type TrainEvent =
       midEpoch: boolean;
       trainLoss: number;
       valLoss: number;
-      freeRunR2: number | null;
+      /** The free-running scores, when config.freeRunLimit asks for them. */
+      freeRun: FreeRunScores | null;
       lr: number;
       improved: boolean;
     }
@@ -381,26 +391,46 @@ export async function splitLoss(
   return sum / count;
 }
 
+/** What a free-running validation measures. */
+export interface FreeRunScores {
+  /** Pooled R², normalised scale. */
+  readonly r2: number;
+  /** Activation-time error (ms, core's activationTimes at 0 mV) over the sites where both activate; null if none do. */
+  readonly activationMaeMs: number | null;
+  /** Mean predicted − true activation time (ms) over the same sites: > 0 when the reconstruction is late. */
+  readonly activationBiasMs: number | null;
+}
+
 /**
- * Pooled R² (normalised scale) of the model's inference pass over the first `limit` samples of a split:
- * for the Transformer the free-running decode from the first 10 ECG steps, as evaluation runs it.
+ * Scores of the model's inference pass over the first `limit` samples of a split — for the Transformer
+ * the free-running decode from the first 10 ECG steps, as evaluation runs it: pooled R² (normalised
+ * scale) and the activation-time error, measured as `npm run evaluate` measures them.
  */
-export async function freeRunR2(
+export async function freeRunScores(
   model: Model,
   split: CacheSplit,
   limit: number,
   batch: number,
-): Promise<number> {
+): Promise<FreeRunScores> {
   const count = Math.min(limit, split.count);
   const acc = new MetricsAccumulator({ spearman: false });
+  const atTrue = new Int32Array(count * N_SITES);
+  const atPred = new Int32Array(count * N_SITES);
   for (let from = 0; from < count; from += batch) {
     const idx = Array.from({ length: Math.min(batch, count - from) }, (_, i) => from + i);
     const b = gatherBatch(split, idx, model.inputSteps);
     const prediction = tf.tidy(() => model.predict(tf.tensor3d(b.ecg.data, b.ecg.shape)));
-    acc.add(b.vm.data, (await prediction.data()) as Float32Array);
+    const predicted = (await prediction.data()) as Float32Array;
     prediction.dispose();
+    acc.add(b.vm.data, predicted);
+    // [n, 500, 75] normalised → [n, 75, 500] mV, the layout and scale activationTimes reads.
+    const mv = (data: Float32Array) =>
+      denormaliseVm(toChannelsFirst(data, [idx.length, N_STEPS, N_SITES]), NORMALISATION.tmp);
+    atTrue.set(activationTimes(mv(b.vm.data)), from * N_SITES);
+    atPred.set(activationTimes(mv(predicted)), from * N_SITES);
   }
-  return acc.result().r2;
+  const activation = activationStats(atTrue, atPred);
+  return { r2: acc.result().r2, activationMaeMs: activation.maeMs, activationBiasMs: activation.biasMs };
 }
 
 /**
@@ -628,12 +658,14 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     const lr = learningRate(config, state.epoch, state.step - 1);
     const valLoss = await splitLoss(model, config, cache.val, config.valLimit);
     const freeRun =
-      config.freeRunLimit > 0 ? await freeRunR2(model, cache.val, config.freeRunLimit, config.batch) : null;
+      config.freeRunLimit > 0
+        ? await freeRunScores(model, cache.val, config.freeRunLimit, config.batch)
+        : null;
     const trainLoss = state.epochLossSum / state.epochSamples;
     const lossImproved = state.bestVal === null || valLoss < state.bestVal;
-    const r2Improved = freeRun !== null && (state.bestFreeRunR2 == null || freeRun > state.bestFreeRunR2);
+    const r2Improved = freeRun !== null && (state.bestFreeRunR2 == null || freeRun.r2 > state.bestFreeRunR2);
     if (lossImproved) state.bestVal = valLoss;
-    if (r2Improved) state.bestFreeRunR2 = freeRun;
+    if (r2Improved) state.bestFreeRunR2 = freeRun.r2;
     const improved = config.selectBy === 'free-running-r2' ? r2Improved : lossImproved;
     if (improved) {
       state.bestEpoch = state.epoch;
@@ -644,9 +676,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     }
     await appendFile(
       join(config.out, LOG_FILE),
-      `${JSON.stringify({ epoch: state.epoch, step: state.step, ...(midEpoch ? { midEpoch } : {}), lr, trainLoss, valLoss, ...(freeRun === null ? {} : { freeRunR2: freeRun }), best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
+      `${JSON.stringify({ epoch: state.epoch, step: state.step, ...(midEpoch ? { midEpoch } : {}), lr, trainLoss, valLoss, ...(freeRun === null ? {} : { freeRunR2: freeRun.r2, freeRunActivationMs: freeRun.activationMaeMs, freeRunActivationBiasMs: freeRun.activationBiasMs }), best: improved, trainMs: Math.round(state.trainMs), time: new Date().toISOString() })}\n`,
     );
-    emit({ kind: 'epoch', state, midEpoch, trainLoss, valLoss, freeRunR2: freeRun, lr, improved });
+    emit({ kind: 'epoch', state, midEpoch, trainLoss, valLoss, freeRun, lr, improved });
     return improved;
   };
 
