@@ -22,6 +22,12 @@ export class OptionError extends ReconstructorError {
 /** The edge (or models folder) has no such model, version or alias. */
 export class ModelNotFoundError extends ReconstructorError {
   override readonly name = 'ModelNotFoundError';
+  /** What the server's 404 said, when it came with an error body (`{ error: { code, message } }`). */
+  readonly server: { readonly code?: string; readonly message: string } | undefined;
+  constructor(message: string, server?: { code?: string; message: string }, options?: ErrorOptions) {
+    super(message, options);
+    this.server = server;
+  }
 }
 
 /** Downloaded bytes do not match the manifest's sha256 or size; they were not cached or used. */

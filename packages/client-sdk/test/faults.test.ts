@@ -368,7 +368,7 @@ describe('offline and a failing edge: the cache, then the remote API, then a typ
     // What both Workers answer for a path they have no route for: the registry alone, for anything under /v2.
     const noRoute = (req: Request) =>
       HttpResponse.json(
-        { error: { code: 'not_found', message: `no route for ${req.method} ${new URL(req.url).pathname}` } },
+        { error: { code: 'no_route', message: `no route for ${req.method} ${new URL(req.url).pathname}` } },
         { status: 404 },
       );
     const says =

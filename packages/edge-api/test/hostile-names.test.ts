@@ -184,12 +184,12 @@ describe('hostile model names, versions and aliases', () => {
         }),
       );
     }
-    // An empty segment matches no route: 404 not_found, in the same shape.
+    // An empty segment matches no route: 404 no_route, in the same shape.
     for (const { template, init } of routes) {
       const res = await call(template.replace('{}', ''), init());
       requests++;
       const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
-      if (res.status !== 404 || body.error?.code !== 'not_found')
+      if (res.status !== 404 || body.error?.code !== 'no_route')
         failures.push(`empty name in ${template}: ${res.status} ${body.error?.code}`);
     }
     // The alias body names a version too: the same validator, the same code.

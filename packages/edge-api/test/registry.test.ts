@@ -79,6 +79,20 @@ describe('publish and read the registry', () => {
     expect(await env.BLOBS.head(`sha256/${manifest.files[1]!.sha256}`)).toBeNull();
   });
 
+  it('answers 404 no_route under /v2, which it does not serve, and 404 not_found for a model it lacks', async () => {
+    // The SDK tells a registry deployed alone from a missing model by these two codes.
+    for (const path of ['/v2/models/demo/versions/1.0.0/ready', '/v2/models/demo/versions/1.0.0/infer']) {
+      const res = await call(path, path.endsWith('infer') ? { method: 'POST', body: '{}' } : {});
+      expect(res.status, path).toBe(404);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code, path).toBe('no_route');
+      expect(body.error.message).toMatch(/^no route for (GET|POST) \/v2\/models\/demo\//);
+    }
+    const missing = await call('/v1/models/never-published/versions/1.0.0');
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found');
+  });
+
   it('requires a publish token', async () => {
     const { manifest, files } = await fakeVersion('locked', '1.0.0');
     const none = await call('/v1/models/locked/versions', {

@@ -36,18 +36,18 @@ export async function probeRemote(edgeUrl: string, model: string, version: strin
       `the edge's fallback API for '${model}' ${version}`,
     );
   } catch (err) {
-    const route = err instanceof ModelNotFoundError ? NO_ROUTE.exec(err.message) : null;
-    if (route !== null) throw noInference(edgeUrl, route[0]);
+    if (err instanceof ModelNotFoundError && err.server?.code === NO_ROUTE)
+      throw noInference(edgeUrl, err.server.message);
     throw err;
   }
 }
 
 /**
- * The edge's answer to a path it has no route for (both Workers' notFound handlers). Under /v2 it means a
- * registry deployed without the inference Worker on its origin — not a missing model, which /v2 reports
- * as "… does not exist".
+ * The error code of the edge's answer to a path it has no route for (both Workers' notFound handlers).
+ * Under /v2 it means a registry deployed without the inference Worker on its origin — not a missing
+ * model, which /v2 reports as 404 `not_found`.
  */
-const NO_ROUTE = /no route for [A-Z]+ \/v2\/\S*/;
+const NO_ROUTE = 'no_route';
 
 function noInference(edgeUrl: string, said: string): BackendUnavailableError {
   return new BackendUnavailableError(
@@ -171,8 +171,7 @@ export function createRemoteEngine(
       const most = /at most (\d+)/.exec(message);
       if (res.status === 413 && code === 'batch_too_large' && most !== null)
         throw new BatchTooLarge(Number(most[1]));
-      const route = res.status === 404 ? NO_ROUTE.exec(message) : null;
-      if (route !== null) throw noInference(edgeUrl, route[0]);
+      if (res.status === 404 && code === NO_ROUTE) throw noInference(edgeUrl, message);
       if (res.status === 404)
         throw new ModelNotFoundError(
           `the edge has no model '${model}' version '${version}' to run (${message})`,

@@ -121,13 +121,14 @@ function rangeStart(res: Response): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 
-/** A short message from an error body `{ error: { message } }`, if there is one. */
-async function serverMessage(res: Response): Promise<string> {
+/** The code and short message of an error body `{ error: { code, message } }`, if there is one. */
+async function serverError(res: Response): Promise<{ code?: string; message: string }> {
   try {
-    const body = (await res.json()) as { error?: { message?: string } };
-    return body.error?.message ?? '';
+    const error = ((await res.json()) as { error?: { code?: unknown; message?: unknown } }).error;
+    const message = typeof error?.message === 'string' ? error.message : '';
+    return typeof error?.code === 'string' ? { code: error.code, message } : { message };
   } catch {
-    return '';
+    return { message: '' };
   }
 }
 
@@ -157,14 +158,15 @@ export async function fetchJson(url: string, ctx: FetchContext, what: string): P
       }
     }
     if (res.status === 404) {
-      const message = await serverMessage(res);
+      const server = await serverError(res);
       throw new ModelNotFoundError(
-        `${what} was not found at ${url}${message ? ` (${message})` : ''}; check the model name and version`,
+        `${what} was not found at ${url}${server.message ? ` (${server.message})` : ''}; check the model name and version`,
+        server,
       );
     }
     if (!RETRYABLE.has(res.status)) {
       throw new NetworkError(
-        `${what}: ${url} answered ${res.status} ${await serverMessage(res)}`.trim(),
+        `${what}: ${url} answered ${res.status} ${(await serverError(res)).message}`.trim(),
         res.status,
       );
     }

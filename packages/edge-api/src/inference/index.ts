@@ -17,7 +17,7 @@ export const app = new Hono<{ Bindings: Env }>();
 
 app.onError(handleError);
 app.notFound((c) =>
-  c.json(errorBody('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
+  c.json(errorBody('no_route', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
 );
 
 // Before the routes: security headers on every response, the infer limit before a body is read.
