@@ -37,6 +37,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--synthetic-ap drawn|fixed] [--epochs N] [--batch N]
   [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
+  [--init-from RUN/best.bin (start from another run's weights: a fine-tune, fresh optimiser)]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
@@ -93,6 +94,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       loss: { type: 'string' },
       'lr-milestones': { type: 'string' },
       'output-init': { type: 'string' },
+      'init-from': { type: 'string' },
       'output-head': { type: 'string' },
       'select-by': { type: 'string' },
       'synthetic-ap': { type: 'string' },
@@ -125,6 +127,7 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values.backend !== undefined) overrides.backend = values.backend as BackendName;
   if (values.loss !== undefined) overrides.loss = values.loss as LossName;
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
+  if (values['init-from'] !== undefined) overrides.initFrom = resolve(values['init-from']);
   if (values['output-head'] !== undefined) overrides.outputHead = values['output-head'] as OutputHead;
   if (values.bidirectional === true) overrides.bidirectional = true;
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
@@ -160,6 +163,12 @@ function progressPrinter(out: NodeJS.WriteStream): (e: TrainEvent) => void {
         const { r2, tokens, samples } = s.outputInit;
         out.write(
           `train: output LayerNorm fitted to ${tokens} training tokens (${samples} samples), R² ${r2.final.toFixed(3)} (alternation ${r2.alternation.toFixed(3)})\n`,
+        );
+      }
+      if (s.initFrom && s.step === 0) {
+        const f = s.initFrom;
+        out.write(
+          `train: starting from ${f.file} (step ${f.step} of a run on ${f.syntheticAp === 'fixed' ? 'the fixed-AP variant' : 'drawn APs'}, sha256 ${f.sha256.slice(0, 12)}…)\n`,
         );
       }
       out.write(

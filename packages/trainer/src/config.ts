@@ -79,6 +79,13 @@ export interface TrainConfig {
    */
   readonly outputInit: OutputInit;
   /**
+   * Start from the weights of another run's checkpoint (a best.bin or checkpoint.bin of the same
+   * architecture and options) instead of the seed's initialisation: a fine-tune with a fresh optimiser,
+   * step 0 and this run's own data and schedule. '' = no (the default). The output-LayerNorm fit is then
+   * skipped: the weights already have their output scale.
+   */
+  readonly initFrom: string;
+  /**
    * Transformer only: 'norm' (the paper's: the last decoder LayerNorm's output is the prediction) or
    * 'projection' (a measured deviation: a 75 → 75 layer after it, starting as the identity, +5,700
    * parameters).
@@ -166,6 +173,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   valLimit: 0,
   maxSteps: 0,
   outputInit: 'default',
+  initFrom: '',
   outputHead: 'norm',
   lookahead: 0,
   bidirectional: false,

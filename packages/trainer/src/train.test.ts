@@ -496,3 +496,35 @@ describe('freeRunScores', () => {
     expect(scores.r2).toBeLessThan(1);
   }, 120_000);
 });
+
+describe('--init-from: a run that starts from another run’s weights', () => {
+  it('starts from those weights with a fresh optimiser, records where they came from, and refuses another model', async () => {
+    const source = await train(transformerRun('init-source', { outputInit: 'default', lr: 1e-3 }));
+    const sourceFile = join(work, 'init-source', BEST_FILE);
+    const sourceWeights = (await readCheckpoint<RunState>(sourceFile)).arrays;
+    // lr 1e-9: Adam moves each weight by about lr per step, so the start stays visible in best.bin.
+    const tuned = await train(transformerRun('init-tuned', { initFrom: sourceFile }));
+    expect(tuned.initFrom).toMatchObject({ file: sourceFile, step: source.step, syntheticAp: 'drawn' });
+    expect(tuned.initFrom!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // No output-LayerNorm fit on top of them: the source's weights are the start.
+    expect(tuned.outputInit).toBeNull();
+    expect(tuned.step).toBe(2);
+    const tunedWeights = (await readCheckpoint<RunState>(join(work, 'init-tuned', BEST_FILE))).arrays;
+    let compared = 0;
+    for (const [name, values] of sourceWeights) {
+      if (!name.startsWith('param.')) continue;
+      const mine = tunedWeights.get(name)!;
+      for (let i = 0; i < values.length; i += 97) expect(mine[i]!).toBeCloseTo(values[i]!, 5);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(50);
+    // A checkpoint of another shape of model is refused before anything is trained, naming the difference.
+    await expect(
+      train(transformerRun('init-wrong', { initFrom: sourceFile, outputHead: 'projection' })),
+    ).rejects.toThrow(/--init-from .*output head norm.*output head projection.*same model/);
+    await expect(
+      train(transformerRun('init-missing', { initFrom: join(work, 'nowhere', BEST_FILE) })),
+    ).rejects.toThrow(/--init-from .*not a readable checkpoint/);
+    expect(existsSync(join(work, 'init-wrong', CHECKPOINT_FILE))).toBe(false);
+  }, 300_000);
+});

@@ -16,6 +16,7 @@
  * bit-for-bit on the same backend. A stop request (SIGINT) is honoured between steps: checkpoint, return.
  */
 
+import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -80,6 +81,8 @@ export interface RunState {
   dataset: string;
   /** The fitted start of the output LayerNorm (config.outputInit 'fit'), as it was written into the model. */
   outputInit?: OutputInitRecord | null;
+  /** Where the starting weights came from (config.initFrom), so the run says what it fine-tuned. */
+  initFrom?: InitFromRecord;
 }
 
 export interface OutputInitRecord {
@@ -514,6 +517,55 @@ export async function runDataset(state: RunState): Promise<string> {
   return resolveDataset(state.config);
 }
 
+/** The checkpoint a run started from (config.initFrom). */
+export interface InitFromRecord {
+  readonly file: string;
+  readonly sha256: string;
+  /** That run's step, data set and data variant when the checkpoint was written. */
+  readonly step: number;
+  readonly dataset: string;
+  readonly syntheticAp: string;
+}
+
+/**
+ * Writes the weights of config.initFrom's checkpoint into `model`, after checking that it is a checkpoint
+ * of the same model: architecture and the options that shape its parameters. InputError('bad_value')
+ * otherwise, naming what differs.
+ */
+async function initialWeights(model: Model, config: TrainConfig): Promise<InitFromRecord> {
+  const file = config.initFrom;
+  let source: { state: RunState; arrays: Map<string, Float32Array> };
+  try {
+    source = await readCheckpoint<RunState>(file);
+  } catch (err) {
+    throw new InputError(
+      'bad_value',
+      `--init-from ${file}: not a readable checkpoint (${(err as Error).message})`,
+    );
+  }
+  const from = source.state.config;
+  const shape = (c: TrainConfig) =>
+    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}`;
+  if (shape(from) !== shape(config))
+    throw new InputError(
+      'bad_value',
+      `--init-from ${file}: that run is ${shape(from)}; this one is ${shape(config)} — start from a checkpoint of the same model`,
+    );
+  try {
+    model.params.write(paramsOnly(source.arrays));
+  } catch (err) {
+    throw new InputError('bad_value', `--init-from ${file}: ${(err as Error).message}`);
+  }
+  const bytes = await readFile(file);
+  return {
+    file,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    step: source.state.step,
+    dataset: source.state.dataset,
+    syntheticAp: from.syntheticAp ?? 'drawn',
+  };
+}
+
 /**
  * A fresh model as a run's config defines it (architecture, seed, and the options a checkpoint from before
  * an option existed lacks, read as that option's default).
@@ -617,6 +669,8 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
     }
     model.params.write(paramsOnly(restored.arrays));
     adam.write(restored.arrays);
+  } else if ((config.initFrom ?? '') !== '') {
+    state.initFrom = await initialWeights(model, config);
   } else if (config.outputInit === 'fit') {
     state.outputInit = startOutputNorm(model, cache.train, trainCount);
   }
