@@ -8,7 +8,10 @@
  * The call itself cannot be cancelled and may still finish after the 503; every write is ordered so
  * that a retry of the whole request is safe (the publish flow writes blobs first and the version row
  * last, and a second publish of the same files is accepted as already there). A blob GET streams its
- * body after the headers are sent: the deadline covers opening the object, not the transfer.
+ * body after the headers are sent, so there the deadline cannot become a 503: instead the body keeps an
+ * idle deadline — a read that brings no bytes within STORAGE_TIMEOUT_MS ends the stream with an error,
+ * and the client sees a response cut short (its declared Content-Length unmet), which it can resume with
+ * a Range request, rather than a connection that hangs.
  */
 
 import type { MiddlewareHandler } from 'hono';
@@ -42,12 +45,57 @@ function timer(ms: number): Timed {
 const R2_CALLS = new Set(['head', 'get', 'put', 'delete', 'list']);
 const OBJECT_READS = new Set(['arrayBuffer', 'text', 'json', 'blob', 'bytes']);
 
-/** An R2 object whose whole-body reads (arrayBuffer, text, …) keep the deadline. */
-function timedObject<T>(object: T, timed: Timed, key: string): T {
+/**
+ * `body` with an idle deadline: each read that brings nothing within `ms` errors the stream (and cancels
+ * the source), so a transfer that stalls after its headers ends instead of hanging.
+ */
+export function idleDeadline(
+  body: ReadableStream<Uint8Array>,
+  ms: number,
+  what: string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let handle: ReturnType<typeof setTimeout> | null = null;
+      const expired = new Promise<never>((_, reject) => {
+        handle = setTimeout(
+          () => reject(new Error(`storage sent no bytes for ${ms} ms (${what}); the transfer was cut short`)),
+          ms,
+        );
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), expired]);
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        console.error((err as Error).message);
+        reader.cancel(err).catch(() => {});
+        controller.error(err);
+      } finally {
+        clearTimeout(handle);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * An R2 object whose whole-body reads (arrayBuffer, text, …) keep the deadline, and whose `body` stream
+ * keeps it as an idle deadline per read.
+ */
+function timedObject<T>(object: T, timed: Timed, key: string, ms: number): T {
   if (object === null || typeof object !== 'object' || !('arrayBuffer' in object)) return object;
+  let body: ReadableStream<Uint8Array> | undefined;
   return new Proxy(object, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
+      if (prop === 'body' && value instanceof ReadableStream) {
+        body ??= idleDeadline(value as ReadableStream<Uint8Array>, ms, `R2 body of ${key}`);
+        return body;
+      }
       if (typeof value !== 'function') return value;
       if (typeof prop === 'string' && OBJECT_READS.has(prop))
         return (...args: unknown[]) =>
@@ -57,7 +105,7 @@ function timedObject<T>(object: T, timed: Timed, key: string): T {
   });
 }
 
-function timedBucket(bucket: R2Bucket, timed: Timed): R2Bucket {
+function timedBucket(bucket: R2Bucket, timed: Timed, ms: number): R2Bucket {
   return new Proxy(bucket, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
@@ -68,7 +116,7 @@ function timedBucket(bucket: R2Bucket, timed: Timed): R2Bucket {
         const result = await timed(`R2 ${prop}${key ? ` ${key}` : ''}`, () =>
           Promise.resolve(value.apply(target, args)),
         );
-        return prop === 'get' ? timedObject(result, timed, key) : result;
+        return prop === 'get' ? timedObject(result, timed, key, ms) : result;
       };
     },
   });
@@ -120,7 +168,7 @@ export function withStorageDeadline<E extends { DB: D1Database; BLOBS: R2Bucket 
   // A child of the env, not a copy: whatever the env has, own or inherited, stays readable.
   return Object.create(env, {
     DB: { value: timedDatabase(env.DB, timed), enumerable: true },
-    BLOBS: { value: timedBucket(env.BLOBS, timed), enumerable: true },
+    BLOBS: { value: timedBucket(env.BLOBS, timed, ms), enumerable: true },
   }) as E;
 }
 

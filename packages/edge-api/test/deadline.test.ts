@@ -158,6 +158,50 @@ describe('a stalled D1 or R2 call', () => {
     expect(failures).toEqual([]);
   });
 
+  it('a blob download whose body stalls after its headers ends short within the deadline, never hangs', async () => {
+    const token = await publishToken();
+    // Large enough for several chunks; random, so nothing compresses it into one.
+    const bytes = crypto.getRandomValues(new Uint8Array(60_000));
+    const big = new Uint8Array(600_000);
+    for (let i = 0; i < 10; i++) big.set(bytes, i * bytes.length);
+    big[0] = 1;
+    const sha = [...new Uint8Array(await crypto.subtle.digest('SHA-256', big))]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
+    const put = await call(`/v1/blobs/${sha}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}` },
+      body: big,
+    });
+    expect(put.status).toBe(201);
+    for (const range of [undefined, 'bytes=1000-']) {
+      const faulty = faultyEnv(env, [{ on: 'r2.body', nth: 1, kind: 'stall' }]);
+      const timedEnv = { ...faulty.env, STORAGE_TIMEOUT_MS: String(DEADLINE_MS) };
+      const started = Date.now();
+      const res = await app.request(`/v1/blobs/${sha}`, range ? { headers: { Range: range } } : {}, timedEnv);
+      // The headers went out before the stall: the status and the whole length are declared.
+      expect(res.status).toBe(range ? 206 : 200);
+      expect(Number(res.headers.get('content-length'))).toBe(range ? big.length - 1000 : big.length);
+      const read = await res.arrayBuffer().then(
+        (b) => `read ${b.byteLength} bytes`,
+        (err: unknown) => `failed: ${(err as Error).message}`,
+      );
+      const elapsed = Date.now() - started;
+      faulty.release();
+      expect(faulty.fired()).toBe(1);
+      // Never a whole-looking body: the transfer fails, and well before a client would give up.
+      expect(read).toMatch(/^failed/);
+      expect(elapsed).toBeLessThan(DEADLINE_MS + SLACK_MS);
+    }
+    // Unstalled, the same download is whole.
+    const whole = await app.request(
+      `/v1/blobs/${sha}`,
+      {},
+      { ...env, STORAGE_TIMEOUT_MS: String(DEADLINE_MS) },
+    );
+    expect(new Uint8Array(await whole.arrayBuffer())).toEqual(big);
+  });
+
   it('keeps the default deadline unless STORAGE_TIMEOUT_MS says otherwise, and refuses a bad one', () => {
     expect(storageTimeoutMs({})).toBe(DEFAULT_STORAGE_TIMEOUT_MS);
     expect(storageTimeoutMs({ STORAGE_TIMEOUT_MS: '250' })).toBe(250);

@@ -11,8 +11,11 @@
  * expect(faulty.fired()).toBe(1);
  */
 
-/** One storage operation a fault can hit. `d1` is a statement run (or a batch) whose SQL matches `sql`. */
-export type FaultSite = 'r2.put' | 'r2.head' | 'r2.get' | 'r2.delete' | 'r2.list' | 'd1';
+/**
+ * One storage operation a fault can hit. `d1` is a statement run (or a batch) whose SQL matches `sql`;
+ * `r2.body` is the second read of a fetched object's body stream (after its first chunk went out).
+ */
+export type FaultSite = 'r2.put' | 'r2.head' | 'r2.get' | 'r2.body' | 'r2.delete' | 'r2.list' | 'd1';
 
 export interface Fault {
   readonly on: FaultSite;
@@ -81,7 +84,23 @@ export function faultyEnv(base: Env, faults: readonly Fault[]): FaultyEnv {
     },
     get: async (...args: Parameters<R2Bucket['get']>) => {
       await hit('r2.get');
-      return r2.get(...args);
+      const object = await r2.get(...args);
+      if (object === null || !('body' in object)) return object;
+      // The body hands out its first chunk, then counts its next read as an 'r2.body' call.
+      const reader = (object.body as ReadableStream<Uint8Array>).getReader();
+      let reads = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (reads++ === 1) await hit('r2.body');
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      return new Proxy(object, {
+        get: (target, prop) => (prop === 'body' ? body : Reflect.get(target, prop, target)),
+      });
     },
     delete: async (keys: string | string[]) => {
       await hit('r2.delete');

@@ -85,7 +85,11 @@ blobs.on(['GET', 'HEAD'], '/:sha256', async (c) => {
   if (c.req.method === 'HEAD') return c.body(null, status, headers);
   const object = await c.env.BLOBS.get(blobKey(sha256), partial ? { range } : {});
   if (object === null) throw new ApiError(404, 'not_found', `no blob ${sha256}`);
-  return c.body(object.body, status, headers);
+  // Through a stream of known length, so the response keeps its Content-Length whatever the body is
+  // (the storage deadline's body is a plain stream); a body cut short errors the response, never pads it.
+  const { readable, writable } = new FixedLengthStream(length);
+  object.body.pipeTo(writable).catch(() => {});
+  return c.body(readable, status, headers);
 });
 
 blobs.put('/:sha256', requireScope('publish'), async (c) => {
