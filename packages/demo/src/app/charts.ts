@@ -315,20 +315,26 @@ export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick:
   });
 
   const span = TMP_RANGE.max - TMP_RANGE.min;
-  /** Each site's first `upto` steps of `data` as one path, in CSS pixels. */
-  function stroke(target: CanvasRenderingContext2D, data: Float32Array, upto: number): void {
+  /** Each site's steps `from` to `upto` (exclusive) of `data` as one path, in CSS pixels. */
+  function stroke(target: CanvasRenderingContext2D, data: Float32Array, upto: number, from = 0): void {
     target.beginPath();
     boxes.forEach((b, s) => {
-      for (let t = 0; t < upto; t++) {
+      for (let t = from; t < upto; t++) {
         const v = Math.min(TMP_RANGE.max, Math.max(TMP_RANGE.min, data[s * N_STEPS + t]!));
         const x = b.left + (t / N_STEPS) * b.width;
         const y = b.top + ((TMP_RANGE.max - v) / span) * b.height;
-        if (t === 0) target.moveTo(x, y);
+        if (t === from) target.moveTo(x, y);
         else target.lineTo(x, y);
       }
     });
     target.stroke();
   }
+  /** What the canvas shows of the reconstruction: its first `steps` steps of `of`, over the base layer. */
+  let shown: { of: Float32Array | undefined; steps: number; base: typeof baseKey } = {
+    of: undefined,
+    steps: 0,
+    base: undefined,
+  };
 
   function paintBase(): void {
     const c = baseCtx;
@@ -372,16 +378,24 @@ export function sitesGrid(el: HTMLElement, siteNames: readonly string[], onPick:
       k.dpr !== dpr
     )
       paintBase();
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(base, 0, 0);
-    if (predicted !== undefined && decoded > 0) {
+    const upto = predicted === undefined ? 0 : Math.min(decoded, N_STEPS);
+    // While a reconstruction streams in, only its new steps are drawn (from the last one shown, so the
+    // lines join); anything else paints the whole canvas again.
+    const appending =
+      shown.of === predicted && shown.base === baseKey && shown.steps > 0 && upto >= shown.steps;
+    if (!appending) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(base, 0, 0);
+    }
+    if (predicted !== undefined && upto > (appending ? shown.steps : 0)) {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.lineWidth = 1.2;
       ctx.lineJoin = 'round';
       ctx.strokeStyle = COLORS.predicted;
-      stroke(ctx, predicted, Math.min(decoded, N_STEPS));
+      stroke(ctx, predicted, upto, appending ? shown.steps - 1 : 0);
     }
+    shown = { of: predicted, steps: upto, base: baseKey };
   }
 
   return {
