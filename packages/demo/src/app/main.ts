@@ -241,15 +241,13 @@ function showDecoded(): void {
   ui.progressText.textContent = `Decoding on ${decodingOn}: ${decoded} of ${N_STEPS} ms`;
 }
 const MIN_DRAW_GAP_MS = 100;
+/** The pending redraw: an animation frame, or a timer that asks for one once the gap has passed. */
 let frame = 0;
+let wait: ReturnType<typeof setTimeout> | undefined;
 let nextDrawAt = 0;
 function drawSoon(): void {
-  if (frame !== 0) return;
+  if (frame !== 0 || wait !== undefined) return;
   const tick = () => {
-    if (performance.now() < nextDrawAt) {
-      frame = requestAnimationFrame(tick);
-      return;
-    }
     frame = 0;
     const t = performance.now();
     showDecoded();
@@ -259,12 +257,22 @@ function drawSoon(): void {
     performance.measure('ecg-tmp:draw', { start: t, end: now });
     nextDrawAt = now + Math.max(MIN_DRAW_GAP_MS, DRAW_SHARE * (now - t));
   };
-  frame = requestAnimationFrame(tick);
+  // Within the gap, a timer rather than a frame each vsync: a pending animation frame makes the browser
+  // run its rendering steps every frame, which holds up the decoder's messages as a redraw would.
+  const gap = nextDrawAt - performance.now();
+  if (gap <= 0) frame = requestAnimationFrame(tick);
+  else
+    wait = setTimeout(() => {
+      wait = undefined;
+      frame = requestAnimationFrame(tick);
+    }, gap);
 }
 
 function cancelDrawSoon(): void {
   cancelAnimationFrame(frame);
   frame = 0;
+  clearTimeout(wait);
+  wait = undefined;
 }
 
 /**
