@@ -116,6 +116,26 @@ describe('npm run evaluate', () => {
     expect(md).toContain('![Repolarisation times](repolarisation.svg)');
   });
 
+  it('--data evaluates the run on another cache and records which', async () => {
+    const other = await syntheticCache({ count: 40, seed: 5, dataDir: join(ROOT, 'data') });
+    // A copy of the run: evaluate writes into the run folder, and the next test reads the first one's results.
+    const copy = join(dir, 'other-data');
+    await mkdir(copy, { recursive: true });
+    await copyFile(join(run, BEST_FILE), join(copy, BEST_FILE));
+    const { code } = await cli([copy, '--split', 'val', '--limit', '3', '--exp', '1', '--data', other]);
+    expect(code).toBe(0);
+    const r = await readResults(copy);
+    expect(r.evaluation).toMatchObject({ split: 'val', dataset: other, samples: 3 });
+    // The run's own data set is still what it was trained on.
+    expect(r.run.dataset).not.toBe(other);
+    // Scored on the other set's pairs: not the figures of the run's own validation pairs.
+    const { code: ownCode } = await cli([copy, '--split', 'val', '--limit', '3', '--exp', '1']);
+    expect(ownCode).toBe(0);
+    const own = await readResults(copy);
+    expect(own.evaluation.dataset).toBe(own.run.dataset);
+    expect(own.metrics.full!.mse).not.toBe(r.metrics.full!.mse);
+  });
+
   it('compares runs, evaluating those without results first', async () => {
     const copy = join(dir, 'copy');
     await mkdir(copy);
@@ -144,6 +164,7 @@ describe('npm run evaluate', () => {
     [['RUN', '--split', 'train'], /--split must be test or val/],
     [['RUN', '--limit', '0'], /--limit must be an integer ≥ 1/],
     [['RUN', '--backend', 'tpu'], /unknown --backend 'tpu'. Expected one of: webgpu, wasm, cpu/],
+    [['RUN', '--data', 'EMPTY'], /--data .* is not a prepared cache \(no index\.json there\)/],
     [['RUN', 'RUN'], /one run folder at a time/],
     [['RUN', '--out', 'x.md'], /--out belongs to --compare/],
     [['--compare'], /--compare needs run folders/],

@@ -60,7 +60,7 @@ import type { Model } from './models/index.ts';
 import { figureSvg, type Panel } from './plots.ts';
 import { BEST_FILE, loadRunModel, type RunState, runDataset } from './train.ts';
 
-const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val] [--limit N] [--backend ${BACKENDS.join('|')}]
+const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val] [--limit N] [--data <cache dir>] [--backend ${BACKENDS.join('|')}]
        npm run evaluate -- --compare runs/<a> runs/<b> ... [--out runs/compare.md] [flags above, for runs not evaluated yet]`;
 
 type MetricName = (typeof METRIC_NAMES)[number];
@@ -122,6 +122,11 @@ export interface EvaluateArgs {
   readonly split: 'test' | 'val';
   readonly limit: number | undefined;
   readonly backend: BackendName | undefined;
+  /**
+   * Evaluate on this cache instead of the run's own data set: another variant of the same pairs (the
+   * fixed-AP set and the default one hold the same hearts in the same splits), or another set.
+   */
+  readonly data?: string | undefined;
 }
 
 /** Contents of runs/<id>/eval/results.json. Metrics that are undefined (NaN) are stored as null. */
@@ -142,6 +147,8 @@ export interface EvalResults {
   };
   readonly evaluation: {
     readonly split: 'test' | 'val';
+    /** The cache the split was read from (the run's own data set unless --data said otherwise). */
+    readonly dataset?: string;
     readonly samples: number;
     readonly backend: BackendName;
     readonly device: string;
@@ -178,6 +185,7 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
       split: { type: 'string' },
       limit: { type: 'string' },
       backend: { type: 'string' },
+      data: { type: 'string' },
       compare: { type: 'boolean' },
       out: { type: 'string' },
     },
@@ -204,6 +212,9 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
   if (values.backend !== undefined && !isBackendName(values.backend)) {
     throw bad(`unknown --backend '${values.backend}'. Expected one of: ${BACKENDS.join(', ')}`);
   }
+  const data = values.data === undefined ? undefined : resolve(values.data);
+  if (data !== undefined && !(await exists(join(data, 'index.json'))))
+    throw bad(`--data ${values.data} is not a prepared cache (no index.json there)`);
   const runs = positionals.map((p) => resolve(p));
   for (const [i, dir] of runs.entries()) {
     if (!(await exists(dir))) throw bad(`run folder ${positionals[i]} does not exist`);
@@ -222,6 +233,7 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
     split,
     limit,
     backend: values.backend,
+    data,
   };
 }
 
@@ -455,6 +467,7 @@ export async function evaluateRun(
   options: Pick<EvaluateArgs, 'experiments' | 'split'> & {
     limit?: number | undefined;
     backend?: BackendName | undefined;
+    data?: string | undefined;
   },
   log: (line: string) => void = () => undefined,
 ): Promise<EvalResults> {
@@ -465,13 +478,14 @@ export async function evaluateRun(
   const { model, state } = await loadRunModel(runDir);
   try {
     const dataset = await runDataset(state);
-    const index = await readCacheIndex(dataset);
-    const split = await loadCacheSplit(dataset, index, options.split);
+    const evaluatedOn = options.data ?? dataset;
+    const index = await readCacheIndex(evaluatedOn);
+    const split = await loadCacheSplit(evaluatedOn, index, options.split);
     const count = Math.min(split.count, options.limit ?? split.count);
-    if (count < 1) throw new InputError('bad_dataset', `${dataset}: the ${options.split} split is empty`);
+    if (count < 1) throw new InputError('bad_dataset', `${evaluatedOn}: the ${options.split} split is empty`);
     log(
       `${runDir}: ${state.config.model} from ${BEST_FILE} (step ${state.step}); ${options.split} split, ` +
-        `${count} samples, on ${backend.name} (${backend.device})`,
+        `${count} samples${options.data === undefined ? '' : ` of ${options.data}`}, on ${backend.name} (${backend.device})`,
     );
     // The Transformer's input is the same in both experiments, so it is decoded once.
     const byInput = new Map<Experiment, ExperimentOutcome>();
@@ -511,6 +525,7 @@ export async function evaluateRun(
       },
       evaluation: {
         split: options.split,
+        dataset: evaluatedOn,
         samples: count,
         backend: backend.name,
         device: backend.device,
