@@ -5,6 +5,7 @@
  * atomically (temp file + rename), so a kill during a save leaves the previous checkpoint intact.
  */
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InputError } from '@ecg-tmp/core';
 import { writeFileAtomic } from '@ecg-tmp/core/node';
@@ -39,9 +40,13 @@ export async function writeCheckpoint(
   await writeFileAtomic(path, bytes);
 }
 
+/**
+ * Reads a checkpoint: its run state, its named arrays, and the sha256 of the file's bytes as read (what a
+ * manifest or a run that starts from it records).
+ */
 export async function readCheckpoint<S>(
   path: string,
-): Promise<{ state: S; arrays: Map<string, Float32Array> }> {
+): Promise<{ state: S; arrays: Map<string, Float32Array>; sha256: string }> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -66,5 +71,12 @@ export async function readCheckpoint<S>(
   const copy = new Float32Array(total);
   new Uint8Array(copy.buffer).set(bytes.subarray(dataStart));
   const arrays = new Map(header.arrays.map((e) => [e.name, copy.subarray(e.offset, e.offset + e.length)]));
-  return { state: header.state, arrays };
+  return { state: header.state, arrays, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The model's weights among a checkpoint's arrays (stored as `param.<name>`), by their own names. */
+export function paramsOnly(arrays: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, a] of arrays) if (name.startsWith('param.')) out.set(name.slice('param.'.length), a);
+  return out;
 }

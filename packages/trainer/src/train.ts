@@ -16,7 +16,6 @@
  * bit-for-bit on the same backend. A stop request (SIGINT) is honoured between steps: checkpoint, return.
  */
 
-import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -32,7 +31,7 @@ import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, startBackend } from './backend.ts';
 import { type Batch, gatherBatch, NORMALISATION, toChannelsFirst, toChannelsLast } from './batches.ts';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { paramsOnly, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import {
   DEFAULTS,
   learningRate,
@@ -498,12 +497,6 @@ async function snapshot(model: Model, adam?: Adam): Promise<Map<string, Float32A
   return arrays;
 }
 
-function paramsOnly(arrays: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const [name, a] of arrays) if (name.startsWith('param.')) out.set(name.slice('param.'.length), a);
-  return out;
-}
-
 /**
  * The cache folder a run was trained on, on this machine: the recorded one if it is here, else — for a
  * run on the embedded synthetic data (a run committed from another machine) — the same set, made here.
@@ -534,7 +527,7 @@ export interface InitFromRecord {
  */
 async function initialWeights(model: Model, config: TrainConfig): Promise<InitFromRecord> {
   const file = config.initFrom;
-  let source: { state: RunState; arrays: Map<string, Float32Array> };
+  let source: Awaited<ReturnType<typeof readCheckpoint<RunState>>>;
   try {
     source = await readCheckpoint<RunState>(file);
   } catch (err) {
@@ -556,10 +549,9 @@ async function initialWeights(model: Model, config: TrainConfig): Promise<InitFr
   } catch (err) {
     throw new InputError('bad_value', `--init-from ${file}: ${(err as Error).message}`);
   }
-  const bytes = await readFile(file);
   return {
     file,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: source.sha256,
     step: source.state.step,
     dataset: source.state.dataset,
     syntheticAp: from.syntheticAp ?? 'drawn',

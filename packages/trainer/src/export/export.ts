@@ -15,7 +15,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import {
   type Architecture,
@@ -32,7 +32,7 @@ import {
 } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { NORMALISATION, toChannelsFirst, toChannelsLast } from '../batches.ts';
-import { readCheckpoint } from '../checkpoint.ts';
+import { paramsOnly, readCheckpoint } from '../checkpoint.ts';
 import { openCache } from '../data.ts';
 import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.ts';
 import type { Model } from '../models/index.ts';
@@ -59,12 +59,6 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function paramsOnly(arrays: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const [name, a] of arrays) if (name.startsWith('param.')) out.set(name.slice('param.'.length), a);
-  return out;
-}
-
 export interface LoadedCheckpoint {
   readonly path: string;
   readonly sha256: string;
@@ -75,11 +69,8 @@ export interface LoadedCheckpoint {
 /** A run folder (its best.bin) or a checkpoint file. */
 export async function loadCheckpoint(runOrFile: string): Promise<LoadedCheckpoint> {
   const path = runOrFile.endsWith('.bin') ? runOrFile : join(runOrFile, BEST_FILE);
-  const bytes = await readFile(path).catch((err: Error) => {
-    throw new InputError('bad_value', `cannot read checkpoint ${path}: ${err.message}`);
-  });
-  const { state, arrays } = await readCheckpoint<RunState>(path);
-  return { path, sha256: sha256(bytes), state, weights: paramsOnly(arrays) };
+  const { state, arrays, sha256 } = await readCheckpoint<RunState>(path);
+  return { path, sha256, state, weights: paramsOnly(arrays) };
 }
 
 /** The trainer's model with the checkpoint's weights, on the running tfjs backend. */
