@@ -46,34 +46,25 @@ const R2_CALLS = new Set(['head', 'get', 'put', 'delete', 'list']);
 const OBJECT_READS = new Set(['arrayBuffer', 'text', 'json', 'blob', 'bytes']);
 
 /**
- * `body` with an idle deadline: each read that brings nothing within `ms` errors the stream (and cancels
- * the source), so a transfer that stalls after its headers ends instead of hanging.
+ * `body` with an idle deadline: each read keeps the storage deadline, and one that brings nothing in time
+ * errors the stream (and cancels the source), so a transfer that stalls after its headers ends instead of
+ * hanging.
  */
-export function idleDeadline(
+function idleDeadline(
   body: ReadableStream<Uint8Array>,
-  ms: number,
+  timed: Timed,
   what: string,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let handle: ReturnType<typeof setTimeout> | null = null;
-      const expired = new Promise<never>((_, reject) => {
-        handle = setTimeout(
-          () => reject(new Error(`storage sent no bytes for ${ms} ms (${what}); the transfer was cut short`)),
-          ms,
-        );
-      });
       try {
-        const { done, value } = await Promise.race([reader.read(), expired]);
+        const { done, value } = await timed(what, () => reader.read());
         if (done) controller.close();
         else controller.enqueue(value);
       } catch (err) {
-        console.error((err as Error).message);
         reader.cancel(err).catch(() => {});
         controller.error(err);
-      } finally {
-        clearTimeout(handle);
       }
     },
     cancel(reason) {
@@ -86,14 +77,14 @@ export function idleDeadline(
  * An R2 object whose whole-body reads (arrayBuffer, text, …) keep the deadline, and whose `body` stream
  * keeps it as an idle deadline per read.
  */
-function timedObject<T>(object: T, timed: Timed, key: string, ms: number): T {
+function timedObject<T>(object: T, timed: Timed, key: string): T {
   if (object === null || typeof object !== 'object' || !('arrayBuffer' in object)) return object;
   let body: ReadableStream<Uint8Array> | undefined;
   return new Proxy(object, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (prop === 'body' && value instanceof ReadableStream) {
-        body ??= idleDeadline(value as ReadableStream<Uint8Array>, ms, `R2 body of ${key}`);
+        body ??= idleDeadline(value as ReadableStream<Uint8Array>, timed, `R2 body read of ${key}`);
         return body;
       }
       if (typeof value !== 'function') return value;
@@ -105,7 +96,7 @@ function timedObject<T>(object: T, timed: Timed, key: string, ms: number): T {
   });
 }
 
-function timedBucket(bucket: R2Bucket, timed: Timed, ms: number): R2Bucket {
+function timedBucket(bucket: R2Bucket, timed: Timed): R2Bucket {
   return new Proxy(bucket, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
@@ -116,7 +107,7 @@ function timedBucket(bucket: R2Bucket, timed: Timed, ms: number): R2Bucket {
         const result = await timed(`R2 ${prop}${key ? ` ${key}` : ''}`, () =>
           Promise.resolve(value.apply(target, args)),
         );
-        return prop === 'get' ? timedObject(result, timed, key, ms) : result;
+        return prop === 'get' ? timedObject(result, timed, key) : result;
       };
     },
   });
@@ -168,7 +159,7 @@ export function withStorageDeadline<E extends { DB: D1Database; BLOBS: R2Bucket 
   // A child of the env, not a copy: whatever the env has, own or inherited, stays readable.
   return Object.create(env, {
     DB: { value: timedDatabase(env.DB, timed), enumerable: true },
-    BLOBS: { value: timedBucket(env.BLOBS, timed, ms), enumerable: true },
+    BLOBS: { value: timedBucket(env.BLOBS, timed), enumerable: true },
   }) as E;
 }
 
