@@ -633,13 +633,13 @@ async function run(): Promise<void> {
       predicted = out;
       decoded = 0;
       let firstMs = 0;
+      decodingOn = r.backend;
       for await (const s of r.stream(input.ecg, { limitedTime: limited })) {
         const width = s.to - s.from;
         for (let k = 0; k < N_SITES; k++)
           out.set(s.tmp.subarray(k * width, (k + 1) * width), k * N_STEPS + s.from);
         if (segments++ === 0) firstMs = performance.now() - t1;
         decoded = s.to;
-        decodingOn = r.backend;
         drawSoon();
       }
       cancelDrawSoon();
