@@ -5,7 +5,8 @@
  *   packages/core/dist/        @ecg-tmp/core: one ES module per source file, .d.ts, source maps
  *   packages/client-sdk/dist/  @ecg-tmp/client-sdk: the same, plus ecg-tmp-sdk.js (+ .map), the SDK as
  *                              one ES module with @ecg-tmp/core and zod/mini inside, for a plain
- *                              `<script type="module">` without a bundler
+ *                              `<script type="module">` without a bundler, and ecg-tmp-sdk-worker.js
+ *                              beside it, the worker it runs WASM reconstructions in with `proxy: true`
  *
  * Inside this repository nothing needs the build: tsconfig.base.json's `paths` send the packages to
  * their src/ for tsc, tsx, esbuild, wrangler and vitest. `packPackages()` builds into a staging folder
@@ -24,10 +25,11 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
+import { WORKER_FILE } from '../src/backends/worker-file.ts';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const CORE_DIR = join(PACKAGE_DIR, '..', 'core');
@@ -47,21 +49,45 @@ const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
  * const { path, bytes } = await buildBundle();
  */
 export async function buildBundle(outfile = BUNDLE): Promise<{ path: string; bytes: number }> {
-  await build({
-    entryPoints: [join(PACKAGE_DIR, 'src', 'index.ts')],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    // Top-level await and class fields as written; every browser with WebGPU or wasm threads has ES2022.
-    target: 'es2022',
-    external: Object.keys(ORT_IMPORTS),
-    minify: true,
-    sourcemap: true,
-    legalComments: 'eof',
-    logLevel: 'warning',
-  });
+  await Promise.all([
+    build({
+      ...BUNDLE_OPTIONS,
+      entryPoints: [join(PACKAGE_DIR, 'src', 'index.ts')],
+      outfile,
+      define: WORKER_DEFINE,
+    }),
+    buildWorker(join(dirname(outfile), WORKER_FILE)),
+  ]);
   return { path: outfile, bytes: (await stat(outfile)).size };
+}
+
+/** What every browser bundle of the SDK is built with. */
+export const BUNDLE_OPTIONS = {
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  // Top-level await and class fields as written; every browser with WebGPU or wasm threads has ES2022.
+  target: 'es2022',
+  external: Object.keys(ORT_IMPORTS),
+  minify: true,
+  sourcemap: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+/**
+ * Tells a bundle of the SDK that the worker script (buildWorker) lies beside it as WORKER_FILE, so
+ * `proxy: true` runs reconstructions there (src/backends/worker.ts). A bundle of an app that embeds
+ * the SDK (the demo's app.js) is built with it too, the worker written beside that bundle.
+ */
+export const WORKER_DEFINE = { __ECG_TMP_SDK_WORKER_FILE__: JSON.stringify(WORKER_FILE) };
+
+/**
+ * Writes the SDK's worker script (src/worker.ts, onnxruntime-web left external: the worker imports it
+ * from the URL the page resolves) to `outfile`.
+ */
+export async function buildWorker(outfile: string): Promise<void> {
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [join(PACKAGE_DIR, 'src', 'worker.ts')], outfile });
 }
 
 /**

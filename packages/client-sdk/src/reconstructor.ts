@@ -22,6 +22,7 @@ import { createLocalEngine, type LocalEngine } from './backends/local.ts';
 import type { OrtOptions } from './backends/ort.ts';
 import { createRemoteEngine, probeRemote, type RemoteEngine } from './backends/remote.ts';
 import { type Backend, candidates, capabilities, type DeviceOption } from './backends/select.ts';
+import { createWorkerEngine, workerSetup } from './backends/worker.ts';
 import { BackendUnavailableError, NetworkError, OptionError, ReconstructorError } from './errors.ts';
 import { type ByteStore, type CacheKind, openStore } from './hub/cache.ts';
 import type { FetchContext, RetryOptions } from './hub/fetch.ts';
@@ -184,8 +185,8 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
           weightsError = err;
           throw new BackendUnavailableError(`the weights could not be downloaded (${err.message})`);
         }
-        engine = await createLocalEngine(backend, manifest.architecture, graphs, options, (event) =>
-          onDeviceLost(event.reason),
+        engine = await openLocal(backend, manifest.architecture, graphs, options, (reason) =>
+          onDeviceLost(reason),
         );
       }
       break;
@@ -214,6 +215,31 @@ export async function createReconstructor(options: ReconstructorOptions): Promis
     onProgress({ status: 'fallback', model: manifest.name, reason });
   };
   return r.reconstructor;
+}
+
+/**
+ * The local engine for `backend`: with `proxy` on WASM, the SDK's own worker where the page serves it
+ * (backends/worker.ts), else onnxruntime-web in this thread or behind its own proxy.
+ */
+async function openLocal(
+  backend: 'webgpu' | 'wasm',
+  architecture: Architecture,
+  graphs: ReadonlyMap<string, Uint8Array>,
+  options: ReconstructorOptions,
+  onDeviceLost: (reason: string) => void,
+): Promise<LocalEngine> {
+  if (backend === 'wasm' && options.proxy === true) {
+    const setup = workerSetup(options.workerUrl);
+    if (typeof setup !== 'string') {
+      try {
+        return await createWorkerEngine(setup, architecture, graphs, options);
+      } catch (err) {
+        // A worker that does not start (script missing, ORT not found there) leaves ORT's own proxy.
+        if (!(err instanceof BackendUnavailableError)) throw err;
+      }
+    }
+  }
+  return createLocalEngine(backend, architecture, graphs, options, (event) => onDeviceLost(event.reason));
 }
 
 function makeReconstructor(

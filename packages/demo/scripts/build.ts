@@ -4,8 +4,9 @@
  *
  *   index.html, app.css   the page (index.html gets the import map for onnxruntime-web)
  *   app.js (+ .map)       src/app/main.ts with the SDK, @ecg-tmp/core and ECharts bundled in
+ *   ecg-tmp-sdk-worker.js the SDK's worker, where app.js runs its WASM reconstructions (proxy: true)
  *   sdk/ecg-tmp-sdk.js    the SDK alone as one ES module (client-sdk's buildBundle), for pages like
- *                         examples/embed.html
+ *                         examples/embed.html, with its worker beside it
  *   sw.js                 the service worker, stamped with a hash of the build and its shell files
  *   samples.json/.bin     the bundled synthetic test set: SAMPLE_COUNT pairs simulated under SAMPLE_SEED
  *   heart.json            sites and silhouette for the activation map (src/heart.ts)
@@ -23,7 +24,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { leadsFromElectrodes, N_SITES, N_STEPS, timeMajorToChannelMajor } from '@ecg-tmp/core';
 import { createSimulator, meshToBody, SURFACE, type Variant } from '@ecg-tmp/simulator';
 import { type BuildOptions, build } from 'esbuild';
-import { buildBundle, ORT_IMPORTS as SDK_ORT_IMPORTS } from '../../client-sdk/scripts/build.ts';
+import {
+  buildBundle,
+  buildWorker,
+  ORT_IMPORTS as SDK_ORT_IMPORTS,
+  WORKER_DEFINE,
+} from '../../client-sdk/scripts/build.ts';
+import { WORKER_FILE } from '../../client-sdk/src/backends/worker-file.ts';
 import { type BodyPoint, projectHeart } from '../src/heart.ts';
 import { encodeSamples, type SampleIndex } from '../src/samples.ts';
 
@@ -104,7 +111,10 @@ export async function buildDemo(outDir = DIST): Promise<{ files: string[] }> {
       entryPoints: [join(src, 'app', 'main.ts')],
       outfile: join(outDir, 'app.js'),
       sourcemap: true,
+      // The SDK's worker beside app.js: the page's WASM reconstructions run whole in it (proxy: true).
+      define: WORKER_DEFINE,
     }),
+    buildWorker(join(outDir, WORKER_FILE)),
     // The SDK's own bundle, as the client-sdk package builds it.
     buildBundle(join(outDir, 'sdk', 'ecg-tmp-sdk.js')),
   ]);
@@ -124,9 +134,18 @@ export async function buildDemo(outDir = DIST): Promise<{ files: string[] }> {
   ]);
 
   // The worker's cache is named after everything else, so a rebuilt page replaces the old copy.
-  const shell = ['/', '/app.js', '/app.css', '/config.json', '/samples.json', '/samples.bin', '/heart.json'];
+  const shell = [
+    '/',
+    '/app.js',
+    `/${WORKER_FILE}`,
+    '/app.css',
+    '/config.json',
+    '/samples.json',
+    '/samples.bin',
+    '/heart.json',
+  ];
   const hash = createHash('sha256');
-  for (const file of ['index.html', 'app.js', 'app.css', 'samples.bin', 'heart.json'])
+  for (const file of ['index.html', 'app.js', WORKER_FILE, 'app.css', 'samples.bin', 'heart.json'])
     hash.update(await readFile(join(outDir, file)));
   await build({
     ...common,
@@ -144,7 +163,9 @@ export async function buildDemo(outDir = DIST): Promise<{ files: string[] }> {
       'index.html',
       'app.css',
       'app.js',
+      WORKER_FILE,
       'sdk/ecg-tmp-sdk.js',
+      `sdk/${WORKER_FILE}`,
       'sw.js',
       'samples.json',
       'samples.bin',

@@ -99,6 +99,7 @@ export async function createLocalEngine(
   graphs: ReadonlyMap<string, Uint8Array>,
   options: OrtOptions,
   onDeviceLost: (event: DeviceLossEvent) => void = () => {},
+  ortModuleUrl?: string,
 ): Promise<LocalEngine> {
   interface Opened {
     readonly ort: typeof Ort;
@@ -111,7 +112,7 @@ export async function createLocalEngine(
   }
 
   async function open(on: LocalDevice): Promise<Opened> {
-    const ort = await loadOrt(on, options);
+    const ort = await loadOrt(on, options, on === 'wasm' ? ortModuleUrl : undefined);
     const onGpu = on === 'webgpu';
     const sessionOptions: Ort.InferenceSession.SessionOptions = {
       executionProviders: [on],

@@ -7,8 +7,9 @@
  *     next to its own module, i.e. the app serves the files — never a third-party CDN);
  *   - `env.wasm.numThreads` ← the `numThreads` option, else up to 4 when the page is cross-origin
  *     isolated, else 1 — if the env has none.
- *   - `env.wasm.proxy` ← true, only when the app asks with the `proxy` option, only in the WASM build and
- *     only if the env has none: ORT then runs in a Web Worker of its own, off the page's main thread.
+ *   - `env.wasm.proxy` ← true, only when the app asks with the `proxy` option, the SDK's own worker
+ *     (backends/worker.ts) cannot be used, only in the WASM build and only if the env has none: ORT then
+ *     runs in a Web Worker of its own, off the page's main thread.
  * It never touches `env.logLevel`: its sessions ask for error-level logs through their own session
  * options (`logSeverityLevel`), not the page's global level.
  */
@@ -25,10 +26,16 @@ export interface OrtOptions {
   /** WebAssembly threads (default: up to 4 when crossOriginIsolated, else 1); ignored if the page set its own. */
   readonly numThreads?: number;
   /**
-   * Run onnxruntime-web's WASM build in a Web Worker (its `env.wasm.proxy`), so a reconstruction never
-   * blocks the page's main thread. Default false; not used on WebGPU; ignored if the page set its own.
+   * Run the WASM backend off the page's main thread, so a reconstruction never blocks it. Default false;
+   * not used on WebGPU. Where the page serves the SDK's worker script (`workerUrl`, or
+   * ecg-tmp-sdk-worker.js beside the one-file bundle) and resolves `onnxruntime-web/wasm` to a URL (an
+   * import map), the whole reconstruction runs in that worker and only the segments come back; else
+   * onnxruntime-web's own proxy (`env.wasm.proxy`, unless the page set it), where each decoder step is
+   * a round trip through the page.
    */
   readonly proxy?: boolean;
+  /** The SDK's worker script (with `proxy`); default: ecg-tmp-sdk-worker.js beside the one-file bundle. */
+  readonly workerUrl?: string | URL;
 }
 
 /** ORT's log levels as numbers (session options): 3 = error. */
@@ -36,14 +43,23 @@ export const SESSION_LOG_SEVERITY = 3;
 
 const builds = new Map<OrtBuild, Promise<OrtModule>>();
 
-export function loadOrt(build: OrtBuild, options: OrtOptions): Promise<OrtModule> {
+/**
+ * Loads onnxruntime-web's `build` once. `moduleUrl` imports it from that URL instead of the bare
+ * specifier: the SDK's worker (worker.ts) gets the URL the page's import map resolved, because a module
+ * worker has no import map of its own.
+ */
+export function loadOrt(build: OrtBuild, options: OrtOptions, moduleUrl?: string): Promise<OrtModule> {
   let loading = builds.get(build);
   if (loading === undefined) {
     loading = (async () => {
       let ort: OrtModule;
       try {
         ort = (
-          build === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')
+          moduleUrl !== undefined
+            ? await import(/* @vite-ignore */ moduleUrl)
+            : build === 'webgpu'
+              ? await import('onnxruntime-web/webgpu')
+              : await import('onnxruntime-web/wasm')
         ) as OrtModule;
       } catch (err) {
         // A page without the import map (or a blocked file) must still reach the next backend.

@@ -18,8 +18,10 @@ export interface OpenOptions {
   readonly numThreads?: number;
   /** The SDK's wasmPaths option. Default: '/ort/', where the page server has ORT's files. */
   readonly wasmPaths?: string;
-  /** The SDK's proxy option: ORT's WASM build in a Web Worker. Default: the SDK's (off). */
+  /** The SDK's proxy option: the WASM backend in a Web Worker. Default: the SDK's (off). */
   readonly proxy?: boolean;
+  /** The SDK's workerUrl option. Default: the SDK's (the worker script beside its bundle). */
+  readonly workerUrl?: string;
 }
 
 /** The onnxruntime-web settings an app may set in `env` (the WASM build's, which the SDK uses for 'wasm'). */
@@ -71,6 +73,15 @@ export interface HarnessApi {
    * in the background: close the page to stop it.
    */
   stream(id: number, ecg: Float32Array, segments: number): Promise<RunResult>;
+  /**
+   * Streams with an AbortSignal and aborts once `segments` segments have come: what the stream threw
+   * (its name), how many segments came before it ended, and the ms from the abort to the throw.
+   */
+  abortAfter(
+    id: number,
+    ecg: Float32Array,
+    segments: number,
+  ): Promise<{ readonly error: string; readonly segments: number; readonly ms: number }>;
   dispose(id: number): Promise<void>;
   /** The normalised ECG (what the SDK feeds its graphs) through stock.ts's baseline; ms per run. */
   stock(options: StockOptions, ecg: Float32Array): Promise<{ readonly ms: readonly number[] }>;
@@ -86,6 +97,8 @@ export interface HarnessApi {
   configureOrt(settings: OrtSettings): Promise<OrtSettings>;
   /** onnxruntime-web/wasm's env now. */
   ortEnv(): Promise<OrtSettings>;
+  /** The script URL and name of every Web Worker the page has constructed, in order. */
+  workers(): { readonly url: string; readonly name: string }[];
 }
 
 export interface ReconstructorState {

@@ -17,6 +17,16 @@ const SDK_URL = '/sdk/ecg-tmp-sdk.js';
 const ORT_SPECIFIERS = { webgpu: 'onnxruntime-web/webgpu', wasm: 'onnxruntime-web/wasm' } as const;
 const WASM_PATHS = '/ort/';
 
+// Every Worker the page constructs (the SDK's, ORT's proxy), for the tests to tell which ran.
+const workers: { url: string; name: string }[] = [];
+const PageWorker = globalThis.Worker;
+globalThis.Worker = class extends PageWorker {
+  constructor(url: string | URL, options?: WorkerOptions) {
+    super(url, options);
+    workers.push({ url: String(url), name: options?.name ?? '' });
+  }
+};
+
 const sdk = (await import(SDK_URL)) as typeof Sdk;
 const open = new Map<number, Sdk.Reconstructor>();
 /** Every progress event of each open reconstructor, loading and after (a lost GPU device's fallback). */
@@ -45,6 +55,7 @@ const harness: HarnessApi = {
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+      ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
       onProgress: (e) => {
         progress.push(e.status === 'verify' ? { status: e.status, cached: e.cached } : { status: e.status });
         all.push('reason' in e ? { status: e.status, reason: e.reason } : { status: e.status });
@@ -82,6 +93,23 @@ const harness: HarnessApi = {
         tmp.set(value.tmp.subarray(row * SEGMENT_STEPS, (row + 1) * SEGMENT_STEPS), row * width + value.from);
     }
     return { tmp, backend: r.backend, ms: [performance.now() - t0] };
+  },
+
+  async abortAfter(id, ecg, segments) {
+    const controller = new AbortController();
+    let seen = 0;
+    let abortedAt = 0;
+    try {
+      for await (const _ of reconstructor(id).stream(ecg, { signal: controller.signal })) {
+        if (++seen === segments) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      }
+    } catch (err) {
+      return { error: (err as Error).name, segments: seen, ms: performance.now() - abortedAt };
+    }
+    return { error: 'none', segments: seen, ms: 0 };
   },
 
   async dispose(id) {
@@ -131,6 +159,10 @@ const harness: HarnessApi = {
 
   async ortEnv() {
     return ortSettings((await import(ORT_SPECIFIERS.wasm)) as typeof Ort);
+  },
+
+  workers() {
+    return workers.map((w) => ({ ...w }));
   },
 
   state(id) {

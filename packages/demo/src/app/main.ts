@@ -220,11 +220,12 @@ function drawAll(): void {
 /**
  * Redraws while the Transformer streams segments: at most once per animation frame, and after a draw
  * that took d ms not again for DRAW_SHARE · d ms, so drawing takes at most about a fifth of the main
- * thread from the decoder on any machine (each redraw used to slow the decode by its own length), and
- * not again within MIN_DRAW_GAP_MS. The gap matters with ORT in its worker: every decoder step passes
- * through the main thread, so a redraw, however short, holds up the next step; in Chromium on the test
- * machine the page took 1,031 ms with a redraw per frame (50 of 4–23 ms) and 483 ms with none. The grid
- * draws only the steps each redraw adds (charts.ts), and the progress line changes with the redraws.
+ * thread on any machine, and not again within MIN_DRAW_GAP_MS. The gap mattered most with ORT's own
+ * proxy, where every decoder step passed through the main thread and a redraw, however short, held up
+ * the next step (in Chromium on the test machine the page took 1,031 ms with a redraw per frame, 50 of
+ * 4–23 ms, and 483 ms with none); in the SDK's worker the decode goes on while the page draws, but on a
+ * 2-core machine drawing (and the compositor's raster) still takes CPU from it. The grid draws only the
+ * steps each redraw adds (charts.ts), and the progress line changes with the redraws.
  */
 const DRAW_SHARE = 4;
 /** The backend the streamed decode runs on, for the progress line. */
@@ -564,8 +565,10 @@ function reconstructorFor(
     device,
     edgeUrl: config.edgeUrl,
     onProgress,
-    // On WASM, ORT runs in its own Web Worker: the decoder's steps (45–216 ms each on the test machine)
-    // and a cold run's first compile (3 s) were the page's longest tasks. WebGPU is not proxied.
+    // On WASM the whole reconstruction runs in the SDK's worker (ecg-tmp-sdk-worker.js beside app.js):
+    // the decoder's steps (45–216 ms each on the test machine) and a cold run's first compile (3 s) were
+    // the page's longest tasks, and with ORT's own proxy each of the 50 steps still passed through this
+    // thread, so a redraw held the decode up. WebGPU is not proxied.
     proxy: true,
     // Offline, a failed request will not succeed on a retry: go straight to the cached copies.
     ...(navigator.onLine ? {} : { retries: 0 }),
@@ -694,8 +697,8 @@ async function run(): Promise<void> {
       delete ui.result.dataset.mae;
       delete ui.result.dataset.r2;
     }
-    // The TMP and the maps in frames of their own: one task drawing all of them would be a long one.
-    await nextFrame();
+    // The TMP in this task (the stream's last segment drew nothing yet), the maps in the next frame: one
+    // task drawing all of them would be a long one.
     let drawn = performance.now();
     drawTmp();
     performance.measure('ecg-tmp:draw', { start: drawn, end: performance.now() });
