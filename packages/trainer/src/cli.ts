@@ -41,7 +41,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
-    [--sampling none|parallel|free-running] [--sampling-rate P] [--sampling-ramp-steps N]
+    [--sampling none|parallel|free-running|unrolled] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
     --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes, and --loss --huber-delta for a

@@ -21,9 +21,11 @@ export type OutputInit = (typeof OUTPUT_INITS)[number];
 /**
  * What the Transformer's decoder reads in training besides the true tokens (scheduled sampling against
  * exposure bias): nothing; its own teacher-forced predictions of a first pass ('parallel'); or its own
- * free-running reconstruction ('free-running').
+ * free-running reconstruction ('free-running'), each a constant the gradient does not pass through. Or
+ * 'unrolled': with the sampling probability, a step's loss is that of the free-running decode itself,
+ * the gradient passing back through all 50 decoding steps (otherwise the step is teacher-forced).
  */
-export const SAMPLINGS = ['none', 'parallel', 'free-running'] as const;
+export const SAMPLINGS = ['none', 'parallel', 'free-running', 'unrolled'] as const;
 export type Sampling = (typeof SAMPLINGS)[number];
 /** Which validation figure picks best.bin and drives early stopping. */
 export const SELECTIONS = ['val-loss', 'free-running-r2'] as const;

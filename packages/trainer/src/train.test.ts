@@ -12,7 +12,7 @@ import { activationTimes, N_SITES, N_STEPS, NOT_ACTIVATED, normaliseVmValue } fr
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from './backend.ts';
-import { NORMALISATION } from './batches.ts';
+import { gatherBatch, NORMALISATION } from './batches.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { DEFAULTS, learningRate, preset, type TrainConfig, validateConfig } from './config.ts';
 import { openCache } from './data.ts';
@@ -20,6 +20,7 @@ import { createModel } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
 import {
+  Adam,
   BEST_FILE,
   CHECKPOINT_FILE,
   freeRunScores,
@@ -27,6 +28,8 @@ import {
   type RunState,
   scheduledInput,
   train,
+  trainStep,
+  unrolledStep,
 } from './train.ts';
 
 let work: string;
@@ -414,6 +417,53 @@ describe('scheduled sampling', () => {
     expect(worst).toBeLessThan(1e-5);
     model.dispose();
   });
+});
+
+describe('--sampling unrolled: the loss of the free-running decode, backpropagated through its steps', () => {
+  const config = (extra: Partial<TrainConfig>) =>
+    validateConfig({
+      ...DEFAULTS,
+      ...preset('transformer'),
+      model: 'transformer',
+      out: '/tmp/x',
+      ...extra,
+    } as TrainConfig);
+
+  it('chooses the unrolled steps from (seed, step) with the sampling probability, the Transformer only', () => {
+    const model = createModel('transformer', 3);
+    const lstm = createModel('cnn-lstm', 3);
+    const all = config({ sampling: 'unrolled', samplingRate: 1 });
+    expect([0, 1, 2].map((s) => unrolledStep(model, all, s))).toEqual([true, true, true]);
+    expect(unrolledStep(model, config({ sampling: 'unrolled', samplingRate: 0 }), 0)).toBe(false);
+    expect(unrolledStep(model, config({ sampling: 'parallel', samplingRate: 1 }), 0)).toBe(false);
+    expect(unrolledStep(lstm, all, 0)).toBe(false);
+    const half = config({ sampling: 'unrolled', samplingRate: 0.5 });
+    const picks = Array.from({ length: 64 }, (_, s) => unrolledStep(model, half, s));
+    expect(picks.filter(Boolean).length).toBeGreaterThan(16);
+    expect(picks.filter(Boolean).length).toBeLessThan(48);
+    expect(Array.from({ length: 64 }, (_, s) => unrolledStep(model, half, s))).toEqual(picks);
+    // Scheduled sampling's input stays the truth: the unrolled decode reads no true token after the ECG.
+    const ecg = tf.zeros([1, 10, 12]) as tf.Tensor3D;
+    const vm = tf.zeros([1, 500, 75]) as tf.Tensor3D;
+    expect(scheduledInput(model, all, 0, ecg, vm)).toBe(vm);
+    tf.dispose([ecg, vm]);
+    model.dispose();
+    lstm.dispose();
+  });
+
+  it('a few unrolled steps on one batch lower the free-running loss', async () => {
+    await startBackend('wasm');
+    const cache = await openCache(data);
+    const model = createModel('transformer', 7);
+    const c = config({ sampling: 'unrolled', samplingRate: 1, batch: 4 });
+    const batch = gatherBatch(cache.train, [0, 1, 2, 3], model.inputSteps);
+    const adam = new Adam(model, c);
+    const losses: number[] = [];
+    for (let step = 0; step < 4; step++) losses.push(await trainStep(model, adam, batch, c, step, 1e-3));
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+    model.dispose();
+  }, 120_000);
 });
 
 describe('config', () => {

@@ -318,9 +318,11 @@ export async function trainStep(
   const ctx = new ForwardContext(true, config.seed, step);
   const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
   const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
-  const input = scheduledInput(model, config, step, ecg, vm);
+  const unrolled = unrolledStep(model, config, step);
+  const input = unrolled ? vm : scheduledInput(model, config, step, ecg, vm);
   const { value, grads } = tf.variableGrads(
-    () => lossOf(config, model.trainForward(ecg, input, ctx), vm),
+    () =>
+      lossOf(config, unrolled ? model.unrolledForward!(ecg, ctx) : model.trainForward(ecg, input, ctx), vm),
     trainable,
   );
   ctx.applyStateUpdates();
@@ -332,6 +334,17 @@ export async function trainStep(
 
 /** The random stream of scheduled sampling's segment choices (apart from order, dropout and init). */
 const SAMPLING_STREAM = 11;
+/** The random stream of `--sampling unrolled`'s choice per step. */
+const UNROLL_STREAM = 12;
+
+/**
+ * Whether step `step` trains on the free-running decode itself (`--sampling unrolled`): with the
+ * step's sampling probability, drawn from (seed, step) so a resume repeats it.
+ */
+export function unrolledStep(model: Model, config: TrainConfig, step: number): boolean {
+  if (config.sampling !== 'unrolled' || model.unrolledForward === undefined) return false;
+  return samplePrng(config.seed, step, UNROLL_STREAM).next() < samplingProbability(config, step);
+}
 
 /**
  * The decoder input of one step under scheduled sampling: the true tokens, with each 10-token segment
@@ -348,7 +361,7 @@ export function scheduledInput(
   vm: tf.Tensor3D,
 ): tf.Tensor3D {
   const p = samplingProbability(config, step);
-  if (p <= 0 || model.architecture !== 'transformer') return vm;
+  if (p <= 0 || model.architecture !== 'transformer' || config.sampling === 'unrolled') return vm;
   const [b, t] = vm.shape;
   const segments = t / SEGMENT;
   const rng = samplePrng(config.seed, step, SAMPLING_STREAM);

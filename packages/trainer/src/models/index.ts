@@ -17,6 +17,7 @@ import {
   transformerDecode,
   transformerParams,
   transformerTeacherForced,
+  transformerUnrolled,
 } from './transformer.ts';
 
 /** The paper's counts; a test holds each model to its number. */
@@ -41,6 +42,11 @@ export interface Model {
    * autoregressively. Call inside tf.tidy.
    */
   predict(ecg: tf.Tensor3D, onSegment?: (segment: tf.Tensor3D, index: number) => void): tf.Tensor3D;
+  /**
+   * The Transformer only: the free-running decode of all 500 steps as a training pass, differentiable
+   * through the predictions each step is fed (transformerUnrolled).
+   */
+  unrolledForward?(ecg: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D;
   /** The LayerNorm whose output is the prediction itself (the Transformer's last decoder norm), if any. */
   readonly outputNorm?: LayerNorm;
   dispose(): void;
@@ -114,6 +120,7 @@ export function createModel(
         inputSteps: SEGMENT,
         trainForward: (ecg, vm, ctx) => transformerTeacherForced(net, ecg, vm, ctx),
         predict: (ecg, onSegment) => transformerDecode(net, ecg, N_STEPS, onSegment),
+        unrolledForward: (ecg, ctx) => transformerUnrolled(net, ecg, N_STEPS, ctx),
         outputNorm: net.decoder[net.decoder.length - 1]!.norm3,
       };
     }

@@ -118,6 +118,42 @@ describe('models', () => {
     model.dispose();
   });
 
+  it('transformer, unrolled for training: the free-running decode’s values, with gradients through what it fed back', async () => {
+    const model = createModel('transformer', 5);
+    const ecg = tf.randomNormal([2, SEGMENT, 12], 0, 1, 'float32', 11) as tf.Tensor3D;
+    const ctx = ForwardContext.inference();
+    const decoded = tf.tidy(() => model.predict(ecg));
+    const unrolled = tf.tidy(() => model.unrolledForward!(ecg, ctx));
+    expect(unrolled.shape).toEqual([2, 500, 75]);
+    const [a, b] = [await decoded.data(), await unrolled.data()];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-4);
+    // The same values through teacher forcing on the decoded tokens (constants): the loss is the same,
+    // but only the unrolled pass carries the gradient back through the tokens each step was fed.
+    const vars = model.params.trainable.map((p) => p.variable);
+    const late = (y: tf.Tensor3D) => tf.mean(tf.square(tf.slice(y, [0, 400, 0], [2, 100, 75]))) as tf.Scalar;
+    const viaUnroll = tf.variableGrads(() => late(model.unrolledForward!(ecg, ctx)), vars);
+    const viaConstants = tf.variableGrads(() => late(model.trainForward(ecg, decoded, ctx)), vars);
+    expect((await viaUnroll.value.data())[0]).toBeCloseTo((await viaConstants.value.data())[0]!, 5);
+    const name = model.params.trainable.find((p) => p.name.startsWith('decoder0.selfAttn.inProj.weight'))!;
+    const [g1, g2] = [
+      await viaUnroll.grads[name.variable.name]!.data(),
+      await viaConstants.grads[name.variable.name]!.data(),
+    ];
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < g1.length; i++) {
+      diff = Math.max(diff, Math.abs(g1[i]! - g2[i]!));
+      scale = Math.max(scale, Math.abs(g2[i]!));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff).toBeGreaterThan(1e-3 * scale);
+    tf.dispose([ecg, decoded, unrolled, viaUnroll.value, viaConstants.value]);
+    tf.dispose([...Object.values(viaUnroll.grads), ...Object.values(viaConstants.grads)]);
+    model.dispose();
+  });
+
   it('transformer with the projection head: +5,700 parameters, the same start as the paper-exact model', async () => {
     const exact = createModel('transformer', 3);
     const projected = createModel('transformer', 3, { outputHead: 'projection' });

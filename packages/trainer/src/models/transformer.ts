@@ -257,6 +257,42 @@ export function transformerTeacherForced(
  * Autoregressive reconstruction from the first 10 ECG steps: ecg [B, ≥10, 12] → [B, steps, 75].
  * `onSegment` sees each 10-step segment as soon as it exists.
  */
+/**
+ * The free-running decode as a training pass: the same steps as transformerDecode (the encoder on the
+ * first 10 ECG steps, then each 10-token segment predicted from the ones before it through the growing
+ * self-attention cache), but under `ctx` (dropout in training) and with every tensor left for the
+ * gradient tape, so the loss on the reconstruction reaches each step through the predictions it was
+ * fed: backpropagation through the 50 decoding steps, which teacher forcing and scheduled sampling
+ * (whose sampled tokens are constants) never do. Call inside tf.tidy or tf.variableGrads.
+ */
+export function transformerUnrolled(
+  net: Transformer,
+  ecg: tf.Tensor3D,
+  steps: number,
+  ctx: ForwardContext,
+): tf.Tensor3D {
+  if (steps % SEGMENT !== 0) throw new Error(`decode length ${steps} is not a multiple of ${SEGMENT}`);
+  const { segment0, memory } = encode(net, ecg, ctx);
+  const memoryKv = net.decoder.map((layer) => keyValues(layer.crossAttn, memory));
+  const segments = [segment0];
+  let selfKv: KeyValues[] = [];
+  for (let from = 0; from + SEGMENT < steps; from += SEGMENT) {
+    let x = withPositions(segments[segments.length - 1]!, from, ctx);
+    selfKv = net.decoder.map((layer, i) => {
+      const fresh = keyValues(layer.selfAttn, x);
+      const prev = selfKv[i];
+      const kv =
+        prev === undefined
+          ? fresh
+          : { k: tf.concat([prev.k, fresh.k], 1), v: tf.concat([prev.v, fresh.v], 1) };
+      x = decoderLayer(layer, x, kv, memoryKv[i]!, ctx);
+      return kv;
+    });
+    segments.push(outputTokens(net, x));
+  }
+  return tf.concat(segments, 1);
+}
+
 export function transformerDecode(
   net: Transformer,
   ecg: tf.Tensor3D,
