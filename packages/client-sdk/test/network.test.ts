@@ -157,6 +157,21 @@ describe('network faults', () => {
     expect(edge.seen).toHaveLength(3);
   });
 
+  it("names a proxy's own error page (not the edge's JSON) in the error, cut to 200 characters", async () => {
+    const page = `<html><body>Blocked by the corporate proxy. ${'x'.repeat(400)}</body></html>`;
+    edge.fault = (_req, kind) =>
+      kind === 'manifest'
+        ? new HttpResponse(page, { status: 403, headers: { 'Content-Type': 'text/html' } })
+        : undefined;
+    const err = await createReconstructor({ ...base, cache: memoryStore() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as NetworkError).status).toBe(403);
+    expect((err as Error).message).toContain('answered 403 <html><body>Blocked by the corporate proxy.');
+    expect((err as Error).message).not.toContain('x'.repeat(200));
+    expect((err as Error).message).toMatch(/…$/);
+    expect(edge.seen).toHaveLength(1);
+  });
+
   it('retries a response slower than timeoutMs', async () => {
     let slow = true;
     edge.fault = async (_req, kind) => {

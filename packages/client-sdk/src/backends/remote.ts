@@ -13,7 +13,7 @@
 
 import { N_SITES, N_STEPS, type Signal } from '@ecg-tmp/core';
 import { BackendUnavailableError, InputShapeError, ModelNotFoundError, NetworkError } from '../errors.ts';
-import { attemptSignal, type FetchContext, fetchJson, pauseBeforeRetry } from '../hub/fetch.ts';
+import { attemptSignal, type FetchContext, fetchJson, pauseBeforeRetry, serverError } from '../hub/fetch.ts';
 
 export interface RemoteEngine {
   readonly device: 'remote';
@@ -157,17 +157,7 @@ export function createRemoteEngine(
           continue;
         }
       }
-      const { code, message } = await res.text().then(
-        (text) => {
-          try {
-            const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-            return { code: error?.code, message: error?.message ?? text };
-          } catch {
-            return { code: undefined, message: text };
-          }
-        },
-        () => ({ code: undefined, message: '' }),
-      );
+      const { code, message } = await serverError(res);
       const most = /at most (\d+)/.exec(message);
       if (res.status === 413 && code === 'batch_too_large' && most !== null)
         throw new BatchTooLarge(Number(most[1]));

@@ -121,15 +121,31 @@ function rangeStart(res: Response): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 
-/** The code and short message of an error body `{ error: { code, message } }`, if there is one. */
-async function serverError(res: Response): Promise<{ code?: string; message: string }> {
+/** How much of an error body that is not the edge's JSON (a proxy's HTML page, plain text) is kept. */
+const RAW_ERROR_CHARS = 200;
+
+/**
+ * The code and message of an error body `{ error: { code, message } }` (both Workers answer so); for any
+ * other body, its text, cut to RAW_ERROR_CHARS (a proxy's or CDN's own error page); '' if unreadable.
+ */
+export async function serverError(res: Response): Promise<{ code?: string; message: string }> {
+  let text: string;
   try {
-    const error = ((await res.json()) as { error?: { code?: unknown; message?: unknown } }).error;
-    const message = typeof error?.message === 'string' ? error.message : '';
-    return typeof error?.code === 'string' ? { code: error.code, message } : { message };
+    text = await res.text();
   } catch {
     return { message: '' };
   }
+  try {
+    const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (typeof error?.message === 'string')
+      return typeof error.code === 'string'
+        ? { code: error.code, message: error.message }
+        : { message: error.message };
+  } catch {
+    // Not JSON: the text below.
+  }
+  const raw = text.trim();
+  return { message: raw.length > RAW_ERROR_CHARS ? `${raw.slice(0, RAW_ERROR_CHARS)}…` : raw };
 }
 
 /** GET JSON with retries; 404 is a ModelNotFoundError carrying the server's message. */
