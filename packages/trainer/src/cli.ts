@@ -30,7 +30,7 @@ import {
   validateConfig,
 } from './config.ts';
 import { readCacheIndex } from './data.ts';
-import type { OutputHead } from './models/transformer.ts';
+import type { EncoderInput, OutputHead } from './models/transformer.ts';
 import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train.ts';
 
 const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
@@ -40,7 +40,8 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--init-from RUN/best.bin (start from another run's weights: a fine-tune, fresh optimiser)]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
-  transformer: [--output-init fit|default] [--output-head norm|projection] [--free-run-limit N] [--select-by free-running-r2|val-loss]
+  transformer: [--output-init fit|default] [--output-head norm|projection] [--encoder-input prediction|embedding]
+    [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running|unrolled] [--sampling-rate P] [--sampling-ramp-steps N]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
@@ -96,6 +97,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       'output-init': { type: 'string' },
       'init-from': { type: 'string' },
       'output-head': { type: 'string' },
+      'encoder-input': { type: 'string' },
       'select-by': { type: 'string' },
       'synthetic-ap': { type: 'string' },
       sampling: { type: 'string' },
@@ -129,6 +131,7 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values['output-init'] !== undefined) overrides.outputInit = values['output-init'] as OutputInit;
   if (values['init-from'] !== undefined) overrides.initFrom = resolve(values['init-from']);
   if (values['output-head'] !== undefined) overrides.outputHead = values['output-head'] as OutputHead;
+  if (values['encoder-input'] !== undefined) overrides.encoderInput = values['encoder-input'] as EncoderInput;
   if (values.bidirectional === true) overrides.bidirectional = true;
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
   if (values.sampling !== undefined) overrides.sampling = values.sampling as Sampling;

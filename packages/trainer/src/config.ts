@@ -11,7 +11,7 @@ import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
 import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
 import transformerPreset from '../presets/transformer.json' with { type: 'json' };
 import { BACKENDS, type BackendName } from './backend.ts';
-import { OUTPUT_HEADS, type OutputHead } from './models/transformer.ts';
+import { ENCODER_INPUTS, type EncoderInput, OUTPUT_HEADS, type OutputHead } from './models/transformer.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
 export type LossName = (typeof LOSSES)[number];
@@ -93,6 +93,13 @@ export interface TrainConfig {
    * parameters).
    */
   readonly outputHead: OutputHead;
+  /**
+   * Transformer only: 'prediction' (the paper's scheme: the input layer's output is TMP segment 0 and the
+   * encoder's input) or 'embedding' (a deviation with the same parameters: the input layer's output is a
+   * free embedding, the encoder's input and the decoder's start tokens; models/transformer.ts). Absent in
+   * runs made before it: 'prediction'.
+   */
+  readonly encoderInput?: EncoderInput;
   /**
    * CNN-LSTM only: the output at time t is written after reading the ECG up to t + lookahead ms (the ECG
    * padded with zeros at its end, the first outputs dropped; same parameters). 0 = the paper's.
@@ -177,6 +184,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   outputInit: 'default',
   initFrom: '',
   outputHead: 'norm',
+  encoderInput: 'prediction',
   lookahead: 0,
   bidirectional: false,
   freeRunLimit: 0,
@@ -248,6 +256,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);
+  if (!ENCODER_INPUTS.includes(c.encoderInput ?? 'prediction'))
+    throw bad(`unknown --encoder-input '${c.encoderInput}'. Expected one of: ${ENCODER_INPUTS.join(', ')}`);
   if (!OUTPUT_HEADS.includes(c.outputHead))
     throw bad(`unknown --output-head '${c.outputHead}'. Expected one of: ${OUTPUT_HEADS.join(', ')}`);
   if (!SAMPLINGS.includes(c.sampling))
@@ -261,6 +271,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     if (c.outputInit !== 'default') throw bad('--output-init fit applies to the transformer only');
     if (c.freeRunLimit > 0) throw bad('--free-run-limit applies to the transformer only');
     if (c.outputHead !== 'norm') throw bad('--output-head applies to the transformer only');
+    if ((c.encoderInput ?? 'prediction') !== 'prediction')
+      throw bad('--encoder-input applies to the transformer only');
     if (c.sampling !== 'none') throw bad('--sampling applies to the transformer only');
   }
   if (c.selectBy === 'free-running-r2' && c.freeRunLimit < 1)

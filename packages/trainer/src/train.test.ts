@@ -499,6 +499,13 @@ describe('config', () => {
     expect(() => validateConfig({ ...lstm, lookahead: 2.5 })).toThrow(/--lookahead/);
     expect(() => validateConfig({ ...lstm, lookahead: 101 })).toThrow(/≤ 100 ms/);
     expect(validateConfig({ ...lstm, lookahead: 15 }).lookahead).toBe(15);
+    expect(() => validateConfig({ ...lstm, encoderInput: 'embedding' })).toThrow(
+      /--encoder-input applies to the transformer only/,
+    );
+    expect(() => validateConfig({ ...tf, encoderInput: 'tokens' as never })).toThrow(
+      /unknown --encoder-input 'tokens'/,
+    );
+    expect(validateConfig({ ...tf, encoderInput: 'embedding' }).encoderInput).toBe('embedding');
     expect(() => validateConfig({ ...tf, selectBy: 'free-running-r2', freeRunLimit: 0 })).toThrow(
       /needs --free-run-limit/,
     );

@@ -551,7 +551,7 @@ async function initialWeights(model: Model, config: TrainConfig): Promise<InitFr
   }
   const from = source.state.config;
   const shape = (c: TrainConfig) =>
-    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}`;
+    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}, encoder input ${c.encoderInput ?? 'prediction'}`;
   if (shape(from) !== shape(config))
     throw new InputError(
       'bad_value',
@@ -580,6 +580,7 @@ export function modelOf(config: TrainConfig): Model {
     outputHead: config.outputHead ?? 'norm',
     lookahead: config.lookahead ?? 0,
     bidirectional: config.bidirectional ?? false,
+    encoderInput: config.encoderInput ?? 'prediction',
   });
 }
 

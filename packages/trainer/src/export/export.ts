@@ -177,6 +177,14 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const name = options.name ?? DEFAULT_MODEL_NAMES[architecture];
   if (!NAME_PATTERN.test(name))
     throw new InputError('bad_value', `model name '${name}' must match ${NAME_PATTERN}`);
+  if ((config.encoderInput ?? 'prediction') !== 'prediction') {
+    // The exported pair of graphs and core's decode loop take segment 0 from the encoder; a decoder that
+    // starts from the embedding needs a start cache the loop does not have yet.
+    throw new InputError(
+      'bad_value',
+      `${runOrFile}: a Transformer with --encoder-input ${config.encoderInput} cannot be exported yet (the ONNX pair and the decode loop take segment 0 from the encoder)`,
+    );
+  }
   const out = options.out ?? join(ROOT, 'models');
   const dir = join(out, name, options.version);
   if (await exists(dir)) {

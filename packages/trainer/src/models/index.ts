@@ -12,9 +12,11 @@ import { ForwardContext, type LayerNorm } from './layers.ts';
 import { ParamSet } from './params.ts';
 import { squeezeNet1d, squeezeNet1dParams } from './squeezenet1d.ts';
 import {
+  type EncoderInput,
   type OutputHead,
   SEGMENT,
   transformerDecode,
+  transformerEncode,
   transformerParams,
   transformerTeacherForced,
   transformerUnrolled,
@@ -47,6 +49,8 @@ export interface Model {
    * through the predictions each step is fed (transformerUnrolled).
    */
   unrolledForward?(ecg: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D;
+  /** The Transformer only: segment 0 and the encoder memory, in inference mode (transformerEncode). */
+  encode?(ecg: tf.Tensor3D): { segment0: tf.Tensor3D; memory: tf.Tensor3D };
   /** The LayerNorm whose output is the prediction itself (the Transformer's last decoder norm), if any. */
   readonly outputNorm?: LayerNorm;
   dispose(): void;
@@ -63,7 +67,12 @@ export interface Model {
 export function createModel(
   architecture: Architecture,
   seed: number,
-  options: { outputHead?: OutputHead; lookahead?: number; bidirectional?: boolean } = {},
+  options: {
+    outputHead?: OutputHead;
+    lookahead?: number;
+    bidirectional?: boolean;
+    encoderInput?: EncoderInput;
+  } = {},
 ): Model {
   const outputHead = options.outputHead ?? 'norm';
   if (outputHead !== 'norm' && architecture !== 'transformer') {
@@ -114,13 +123,14 @@ export function createModel(
       };
     }
     case 'transformer': {
-      const net = transformerParams(params, io, outputHead);
+      const net = transformerParams(params, io, outputHead, options.encoderInput ?? 'prediction');
       return {
         ...base,
         inputSteps: SEGMENT,
         trainForward: (ecg, vm, ctx) => transformerTeacherForced(net, ecg, vm, ctx),
         predict: (ecg, onSegment) => transformerDecode(net, ecg, N_STEPS, onSegment),
         unrolledForward: (ecg, ctx) => transformerUnrolled(net, ecg, N_STEPS, ctx),
+        encode: (ecg) => transformerEncode(net, ecg),
         outputNorm: net.decoder[net.decoder.length - 1]!.norm3,
       };
     }

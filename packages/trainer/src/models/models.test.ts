@@ -154,6 +154,35 @@ describe('models', () => {
     model.dispose();
   });
 
+  it('transformer with --encoder-input embedding: the same parameters; the decoder starts from the embedding and predicts segment 0 too', async () => {
+    const exact = createModel('transformer', 6);
+    const model = createModel('transformer', 6, { encoderInput: 'embedding' });
+    expect(model.params.countTrainable()).toBe(PARAMETER_COUNTS.transformer);
+    expect(model.params.countTrainable()).toBe(exact.params.countTrainable());
+    const ecg = tf.randomNormal([1, SEGMENT, 12], 0, 1, 'float32', 13) as tf.Tensor3D;
+    const segments: number[] = [];
+    const decoded = tf.tidy(() => model.predict(ecg, (_s, i) => segments.push(i)));
+    expect(decoded.shape).toEqual([1, 500, 75]);
+    expect(segments).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    // Segment 0 is a decoder output now, not the input layer's: it differs from the paper scheme's,
+    // which is the input layer's own output (the same weights here).
+    const embedding = tf.tidy(() => model.encode!(ecg).segment0);
+    const [d, e] = [await decoded.data(), await embedding.data()];
+    expect(d.slice(0, SEGMENT * 75)).not.toEqual(e);
+    // Teacher forcing on its own decode reproduces it at every segment (the decoder reads [embedding;
+    // tokens 0…489]), and so does the unrolled training pass.
+    const forced = tf.tidy(() => model.trainForward(ecg, decoded, ForwardContext.inference()));
+    const unrolled = tf.tidy(() => model.unrolledForward!(ecg, ForwardContext.inference()));
+    for (const other of [await forced.data(), await unrolled.data()]) {
+      let worst = 0;
+      for (let i = 0; i < d.length; i++) worst = Math.max(worst, Math.abs(d[i]! - other[i]!));
+      expect(worst).toBeLessThan(1e-4);
+    }
+    tf.dispose([ecg, decoded, embedding, forced, unrolled]);
+    model.dispose();
+    exact.dispose();
+  });
+
   it('transformer with the projection head: +5,700 parameters, the same start as the paper-exact model', async () => {
     const exact = createModel('transformer', 3);
     const projected = createModel('transformer', 3, { outputHead: 'projection' });

@@ -74,12 +74,24 @@ interface DecoderLayer extends EncoderLayer {
 export const OUTPUT_HEADS = ['norm', 'projection'] as const;
 export type OutputHead = (typeof OUTPUT_HEADS)[number];
 
+/**
+ * What the input layer's output is. 'prediction' (the scheme of shared/paper.md): TMP steps 0–9, scored
+ * by the loss like every other segment, and the encoder's only input — so the encoder reads a
+ * prediction of the (mostly resting) first 10 ms of TMP. 'embedding' (a deviation, the same 824,731
+ * parameters): no target of its own; it is the encoder's input and the decoder's 10 start tokens, and
+ * the decoder predicts segment 0 too (50 decoder steps instead of 49).
+ */
+export const ENCODER_INPUTS = ['prediction', 'embedding'] as const;
+export type EncoderInput = (typeof ENCODER_INPUTS)[number];
+
 export interface Transformer {
   readonly input: SqueezeNet1d;
   readonly encoder: readonly EncoderLayer[];
   readonly decoder: readonly DecoderLayer[];
   /** outputHead 'projection' only. */
   readonly head?: Dense;
+  /** encoderInput 'embedding': the input layer's output opens the decoder's sequence as 10 start tokens. */
+  readonly startTokens: boolean;
 }
 
 function dense(params: ParamSet, name: string, fanIn: number, fanOut: number): Dense {
@@ -108,6 +120,7 @@ export function transformerParams(
   params: ParamSet,
   io: { inChannels: number },
   outputHead: OutputHead = 'norm',
+  encoderInput: EncoderInput = 'prediction',
 ): Transformer {
   const layer = (name: string) => ({
     selfAttn: multiHead(params, `${name}.selfAttn`),
@@ -124,6 +137,7 @@ export function transformerParams(
       crossAttn: multiHead(params, `decoder${i}.crossAttn`),
       norm3: layerNormParams(params, `decoder${i}.norm3`, D_MODEL),
     })),
+    startTokens: encoderInput === 'embedding',
     // Created last, so the paper-exact parameters draw the same initial values with or without it.
     ...(outputHead === 'projection'
       ? {
@@ -221,6 +235,18 @@ function withPositions(x: tf.Tensor3D, from: number, ctx: ForwardContext): tf.Te
 }
 
 /** Segment 0 and the encoder memory from the first 10 ECG steps [B, 10, 12]. */
+/**
+ * The encoder side alone, in inference mode: segment 0 (the input layer's prediction of TMP steps 0–9,
+ * [B, 10, 75]) and the encoder memory over it ([B, 10, 75]) that every decoder step attends to — all the
+ * decoder ever learns of the ECG. For probes of what they carry. Call inside tf.tidy.
+ */
+export function transformerEncode(
+  net: Transformer,
+  ecg: tf.Tensor3D,
+): { segment0: tf.Tensor3D; memory: tf.Tensor3D } {
+  return encode(net, ecg, ForwardContext.inference());
+}
+
 function encode(
   net: Transformer,
   ecg: tf.Tensor3D,
@@ -246,10 +272,14 @@ export function transformerTeacherForced(
 ): tf.Tensor3D {
   const { segment0, memory } = encode(net, ecg, ctx);
   const [b, t] = vm.shape;
-  let x = withPositions(tf.slice(vm, [0, 0, 0], [b, t - SEGMENT, D_MODEL]), 0, ctx);
+  const past = tf.slice(vm, [0, 0, 0], [b, t - SEGMENT, D_MODEL]);
+  // With start tokens the decoder reads [start; vm 0…t−11] and predicts vm 0…t−1; else it reads vm
+  // 0…t−11 and predicts vm 10…t−1, segment 0 being the input layer's.
+  let x = withPositions(net.startTokens ? tf.concat([segment0, past], 1) : past, 0, ctx);
   for (const layer of net.decoder) {
     x = decoderLayer(layer, x, keyValues(layer.selfAttn, x), keyValues(layer.crossAttn, memory), ctx);
   }
+  if (net.startTokens) return tf.slice(outputTokens(net, x), [0, 0, 0], [b, t, D_MODEL]);
   return tf.concat([segment0, outputTokens(net, x)], 1);
 }
 
@@ -274,9 +304,11 @@ export function transformerUnrolled(
   if (steps % SEGMENT !== 0) throw new Error(`decode length ${steps} is not a multiple of ${SEGMENT}`);
   const { segment0, memory } = encode(net, ecg, ctx);
   const memoryKv = net.decoder.map((layer) => keyValues(layer.crossAttn, memory));
+  // With start tokens the first decoder input is the embedding, which is not part of the output.
   const segments = [segment0];
+  const first = net.startTokens ? 1 : 0;
   let selfKv: KeyValues[] = [];
-  for (let from = 0; from + SEGMENT < steps; from += SEGMENT) {
+  for (let from = 0; from + SEGMENT < steps + first * SEGMENT; from += SEGMENT) {
     let x = withPositions(segments[segments.length - 1]!, from, ctx);
     selfKv = net.decoder.map((layer, i) => {
       const fresh = keyValues(layer.selfAttn, x);
@@ -290,7 +322,7 @@ export function transformerUnrolled(
     });
     segments.push(outputTokens(net, x));
   }
-  return tf.concat(segments, 1);
+  return tf.concat(segments.slice(first), 1);
 }
 
 export function transformerDecode(
@@ -306,10 +338,12 @@ export function transformerDecode(
     return [segment0, ...net.decoder.flatMap((layer) => Object.values(keyValues(layer.crossAttn, memory)))];
   });
   const segments = [segment0!];
-  onSegment?.(segment0!, 0);
+  // With start tokens segment0 is the embedding the decoder starts from, not an output segment.
+  const first = net.startTokens ? 1 : 0;
+  if (!net.startTokens) onSegment?.(segment0!, 0);
   // The self-attention cache grows by 10 tokens per step; each step's tidy keeps only the new cache.
   let selfKv: tf.Tensor3D[] = [];
-  for (let from = 0; from + SEGMENT < steps; from += SEGMENT) {
+  for (let from = 0; from + SEGMENT < steps + first * SEGMENT; from += SEGMENT) {
     const tokens = segments[segments.length - 1]!;
     const [out, ...nextKv] = tf.tidy(() => {
       let x = withPositions(tokens, from, ctx);
@@ -331,10 +365,10 @@ export function transformerDecode(
     for (const t of selfKv) t.dispose();
     selfKv = nextKv;
     segments.push(out!);
-    onSegment?.(out!, segments.length - 1);
+    onSegment?.(out!, segments.length - 1 - first);
   }
   for (const t of [...selfKv, ...memoryKv]) t!.dispose();
-  const result = tf.concat(segments, 1);
+  const result = tf.concat(segments.slice(first), 1);
   for (const t of segments) t.dispose();
   return result;
 }
