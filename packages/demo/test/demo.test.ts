@@ -279,8 +279,9 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(await page.locator('#sample option').count()).toBe(samples.length);
       expect(await page.locator('#version option').allTextContents()).toEqual(
         expect.arrayContaining([
-          'stable (0.2.0)',
-          'latest (0.2.0)',
+          'stable (0.2.1)',
+          'latest (0.2.1)',
+          '0.2.1',
           '0.2.0',
           '0.1.3',
           '0.1.2',
