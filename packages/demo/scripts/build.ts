@@ -25,6 +25,7 @@ import { leadsFromElectrodes, N_SITES, N_STEPS, timeMajorToChannelMajor } from '
 import { createSimulator, meshToBody, SURFACE, type Variant } from '@ecg-tmp/simulator';
 import { type BuildOptions, build } from 'esbuild';
 import {
+  BUNDLE_OPTIONS,
   buildBundle,
   buildWorker,
   ORT_IMPORTS as SDK_ORT_IMPORTS,
@@ -56,17 +57,9 @@ const SAMPLE_VARIANTS: readonly Variant[] = [
 ];
 export const SAMPLE_COUNT = SAMPLE_VARIANTS.length;
 
-const common: BuildOptions = {
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  // Top-level await and class fields as written: every browser with WebGPU or wasm threads has ES2022.
-  target: 'es2022',
-  external: Object.keys(ORT_IMPORTS),
-  minify: true,
-  legalComments: 'eof',
-  logLevel: 'warning',
-};
+// The SDK's bundle options (onnxruntime-web's specifiers left to the import map, as here); source maps
+// only where a build asks.
+const common: BuildOptions = { ...BUNDLE_OPTIONS, sourcemap: false };
 
 /** The synthetic pairs, as 12-lead ECG and site-major TMP (mV), with the index the page lists. */
 function simulateSamples() {

@@ -347,16 +347,17 @@ describe('validation within an epoch', () => {
   }, 300_000);
 });
 
-describe('scheduled sampling', () => {
-  const config = (extra: Partial<TrainConfig>) =>
-    validateConfig({
-      ...DEFAULTS,
-      ...preset('transformer'),
-      model: 'transformer',
-      out: '/tmp/x',
-      ...extra,
-    } as TrainConfig);
+/** A validated Transformer config: the preset with `extra` on top. */
+const config = (extra: Partial<TrainConfig>) =>
+  validateConfig({
+    ...DEFAULTS,
+    ...preset('transformer'),
+    model: 'transformer',
+    out: '/tmp/x',
+    ...extra,
+  } as TrainConfig);
 
+describe('scheduled sampling', () => {
   /** Per (sample, segment): 'truth' or 'own' when the segment equals exactly one of them. */
   function sources(
     input: Float32Array,
@@ -420,15 +421,6 @@ describe('scheduled sampling', () => {
 });
 
 describe('--sampling unrolled: the loss of the free-running decode, backpropagated through its steps', () => {
-  const config = (extra: Partial<TrainConfig>) =>
-    validateConfig({
-      ...DEFAULTS,
-      ...preset('transformer'),
-      model: 'transformer',
-      out: '/tmp/x',
-      ...extra,
-    } as TrainConfig);
-
   it('chooses the unrolled steps from (seed, step) with the sampling probability, the Transformer only', () => {
     const model = createModel('transformer', 3);
     const lstm = createModel('cnn-lstm', 3);

@@ -44,6 +44,16 @@ export const SESSION_LOG_SEVERITY = 3;
 const builds = new Map<OrtBuild, Promise<OrtModule>>();
 
 /**
+ * WebAssembly threads when the app gives none: on a cross-origin isolated page the machine's cores less
+ * `spare` (at least 1, at most 4), else 1 (threads need the isolation).
+ */
+export function defaultThreads(spare = 0): number {
+  const isolated = typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
+  const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
+  return isolated ? Math.max(1, Math.min(4, cores - spare)) : 1;
+}
+
+/**
  * Loads onnxruntime-web's `build` once. `moduleUrl` imports it from that URL instead of the bare
  * specifier: the SDK's worker (worker.ts) gets the URL the page's import map resolved, because a module
  * worker has no import map of its own.
@@ -72,12 +82,7 @@ export function loadOrt(build: OrtBuild, options: OrtOptions, moduleUrl?: string
       // What the app (or a library it uses) set before us stays as it is.
       if (options.wasmPaths !== undefined && wasm.wasmPaths === undefined)
         wasm.wasmPaths = options.wasmPaths as never;
-      if (wasm.numThreads === undefined) {
-        const isolated =
-          typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
-        const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
-        wasm.numThreads = options.numThreads ?? (isolated ? Math.max(1, Math.min(4, cores)) : 1);
-      }
+      if (wasm.numThreads === undefined) wasm.numThreads = options.numThreads ?? defaultThreads();
       // ORT's proxy serves its WASM backend only; the WebGPU build keeps the GPU work on this thread.
       if (options.proxy === true && build === 'wasm' && wasm.proxy === undefined) wasm.proxy = true;
       return ort;

@@ -15,7 +15,7 @@
 import type { Architecture, Signal } from '@ecg-tmp/core';
 import { BackendUnavailableError } from '../errors.ts';
 import type { LocalEngine, SegmentSink } from './local.ts';
-import type { OrtOptions } from './ort.ts';
+import { defaultThreads, type OrtOptions } from './ort.ts';
 
 /** Page → worker. */
 export type ToWorker =
@@ -77,19 +77,6 @@ export function workerSetup(workerUrl: string | URL | undefined): { worker: URL;
 }
 
 /**
- * WebAssembly threads for the worker's ORT when the app gives none: where the page is cross-origin
- * isolated, one core fewer than the machine has (at most 4), else 1. The page keeps a core to draw on:
- * ORT's threads meet at a barrier in every parallel operator, so one thread the page's work pushes off
- * its core stalls them all (on 2 cores, Chromium: the Transformer's decode in the worker took 294–305 ms
- * with 2 threads while the demo drew, 199–242 ms with 1).
- */
-function workerThreads(): number {
-  const isolated = typeof globalThis.crossOriginIsolated === 'boolean' && globalThis.crossOriginIsolated;
-  const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
-  return isolated ? Math.max(1, Math.min(4, cores - 1)) : 1;
-}
-
-/**
  * Starts the worker and opens the model's graphs there. Throws BackendUnavailableError if the script
  * does not load or ORT does not open the graphs; the caller then falls back to ORT's own proxy.
  */
@@ -118,7 +105,11 @@ export async function createWorkerEngine(
     ortUrl: setup.ortUrl,
     architecture,
     graphs: copies,
-    numThreads: options.numThreads ?? workerThreads(),
+    // One core fewer than the page's default: the page keeps a core to draw on. ORT's threads meet at a
+    // barrier in every parallel operator, so one thread the page's work pushes off its core stalls them
+    // all (on 2 cores, Chromium: the Transformer's decode in the worker took 294–305 ms with 2 threads
+    // while the demo drew, 199–242 ms with 1).
+    numThreads: options.numThreads ?? defaultThreads(1),
   };
   try {
     await new Promise<void>((resolve, reject) => {
