@@ -6,6 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { InputError } from '@ecg-tmp/core';
 import { writeFileAtomic } from '@ecg-tmp/core/node';
@@ -38,6 +39,35 @@ export async function writeCheckpoint(
   const data = new Float32Array(bytes.buffer, dataStart, offset);
   for (const [i, a] of [...arrays.values()].entries()) data.set(a, entries[i]!.offset);
   await writeFileAtomic(path, bytes);
+}
+
+/**
+ * Reads only a checkpoint's run state (its JSON header), without the arrays: what a command line needs
+ * to know about a run before it starts, e.g. which model a `--resume` continues.
+ */
+export function readCheckpointState<S>(path: string): S {
+  const broken = (why: string) => new InputError('bad_value', `${path} is not a usable checkpoint: ${why}`);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new InputError('bad_value', `cannot read checkpoint ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const head = new Uint8Array(12);
+    if (readSync(fd, head, 0, 12, 0) < 12 || new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC)
+      throw broken('bad magic');
+    const length = new DataView(head.buffer).getUint32(8, true);
+    const header = new Uint8Array(length);
+    if (readSync(fd, header, 0, length, 12) < length) throw broken('truncated header');
+    try {
+      return (JSON.parse(new TextDecoder().decode(header)) as { state: S }).state;
+    } catch {
+      throw broken('unreadable header');
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

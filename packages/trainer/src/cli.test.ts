@@ -1,6 +1,22 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InputError } from '@ecg-tmp/core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeCheckpoint } from './checkpoint.ts';
 import { parseTrainArgs } from './cli.ts';
+
+let runs: string;
+beforeAll(async () => {
+  runs = await mkdtemp(join(tmpdir(), 'ecg-tmp-cli-'));
+  // Two run folders whose checkpoints hold only what the flags are checked against: the model.
+  await mkdir(join(runs, 'lstm'));
+  await mkdir(join(runs, 'tf'));
+  const empty = new Map<string, Float32Array>([['w', new Float32Array(2)]]);
+  await writeCheckpoint(join(runs, 'lstm', 'checkpoint.bin'), { config: { model: 'cnn-lstm' } }, empty);
+  await writeCheckpoint(join(runs, 'tf', 'checkpoint.bin'), { config: { model: 'transformer' } }, empty);
+});
+afterAll(() => rm(runs, { recursive: true, force: true }));
 
 describe('npm run train flags', () => {
   it('takes the fixed-AP variant of the synthetic data', () => {
@@ -29,7 +45,7 @@ describe('npm run train flags', () => {
   it('hands a resume exactly the flags given, as changes', () => {
     const { resume, overrides } = parseTrainArgs([
       '--out',
-      'runs/x',
+      join(runs, 'lstm'),
       '--resume',
       '--lr',
       '3e-4',
@@ -38,5 +54,26 @@ describe('npm run train flags', () => {
     ]);
     expect(resume).toBe(true);
     expect(overrides).toEqual({ lr: 3e-4, lrMilestones: [3, 5] });
+  });
+
+  it("checks a resume's flags against the model its checkpoint holds", () => {
+    // A Transformer-only flag resumes a Transformer run without --model (it was refused as if the run
+    // were a CNN-LSTM), and is still refused for a CNN-LSTM run.
+    const { config, overrides } = parseTrainArgs([
+      '--out',
+      join(runs, 'tf'),
+      '--resume',
+      '--sampling',
+      'unrolled',
+    ]);
+    expect(config.model).toBe('transformer');
+    expect(overrides).toEqual({ sampling: 'unrolled' });
+    expect(() => parseTrainArgs(['--out', join(runs, 'lstm'), '--resume', '--sampling', 'unrolled'])).toThrow(
+      /--sampling applies to the transformer only/,
+    );
+    expect(() => parseTrainArgs(['--out', join(runs, 'tf'), '--resume', '--model', 'cnn-lstm'])).toThrow(
+      /is a transformer run; --model cnn-lstm cannot change that/,
+    );
+    expect(() => parseTrainArgs(['--out', join(runs, 'none'), '--resume'])).toThrow(/has no checkpoint.bin/);
   });
 });

@@ -12,13 +12,14 @@
  * training. Ctrl-C: the current step finishes, a checkpoint is written, exit code 130.
  */
 
-import { access } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
 import type { ApMode } from '@ecg-tmp/simulator';
 import { BackendError, type BackendName } from './backend.ts';
+import { readCheckpointState } from './checkpoint.ts';
 import {
   DEFAULTS,
   type LossName,
@@ -77,6 +78,13 @@ function number(flag: string, text: string): number {
   return n;
 }
 
+/** The model of the run a --resume continues, from its checkpoint's header. */
+function resumedModel(out: string): Architecture {
+  const file = join(out, CHECKPOINT_FILE);
+  if (!existsSync(file)) throw new InputError('bad_value', `--resume: ${out} has no ${CHECKPOINT_FILE}`);
+  return readCheckpointState<{ config: { model: Architecture } }>(file).config.model;
+}
+
 /** Flags → a validated config (or, with --resume, just the run folder). */
 export function parseTrainArgs(argv: readonly string[]): {
   config: TrainConfig;
@@ -110,7 +118,15 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values.out === undefined)
     throw new InputError('bad_value', '--out is required (the run folder, e.g. runs/lstm)');
   const resume = values.resume ?? false;
-  const model = (values.model ?? (resume ? 'cnn-lstm' : undefined)) as Architecture | undefined;
+  // A resumed run is the model its checkpoint holds: its flags are checked against that model, and a
+  // --model naming another is refused rather than ignored.
+  const resumed = resume ? resumedModel(resolve(values.out)) : undefined;
+  if (resumed !== undefined && values.model !== undefined && values.model !== resumed)
+    throw new InputError(
+      'bad_value',
+      `--resume: ${values.out} is a ${resumed} run; --model ${values.model} cannot change that`,
+    );
+  const model = (resumed ?? values.model) as Architecture | undefined;
   if (model === undefined) throw new InputError('bad_value', '--model is required');
   const base = {
     ...DEFAULTS,
@@ -215,11 +231,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     parsed = parseTrainArgs(argv);
     // The data must be usable before any training starts.
-    if (parsed.resume) {
-      await access(join(parsed.config.out, CHECKPOINT_FILE)).catch(() => {
-        throw new InputError('bad_value', `--resume: ${parsed.config.out} has no ${CHECKPOINT_FILE}`);
-      });
-    } else if (parsed.config.data !== 'synthetic') {
+    // (A --resume's checkpoint was read by parseTrainArgs.)
+    if (!parsed.resume && parsed.config.data !== 'synthetic') {
       const dir = await resolveDataset(parsed.config, (l) => err.write(`train: ${l}\n`));
       await readCacheIndex(dir);
     }
