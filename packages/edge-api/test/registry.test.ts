@@ -141,13 +141,19 @@ describe('aliases and deletion', () => {
       204,
     );
     expect((await call('/v1/models/moving/versions/1.0.0')).status).toBe(404);
+    // A version published again after its deletion is read as it is now, not as the isolate parsed it
+    // before (the parsed manifests are kept by their stored text).
+    const again = await fakeVersion('moving', '1.0.0', ['a different graph']);
+    expect((await publish(token, 'moving', again.manifest, again.files)).status).toBe(201);
+    const reread = (await (await call('/v1/models/moving/versions/1.0.0')).json()) as { files: unknown[] };
+    expect(reread.files).toHaveLength(1);
     // latest followed the highest version; an alias to a missing version is a 404.
     const list = (await (await call('/v1/models')).json()) as {
       models: { name: string; versions: string[]; aliases: Record<string, string> }[];
     };
     expect(list.models.find((m) => m.name === 'moving')).toEqual({
       name: 'moving',
-      versions: ['1.1.0'],
+      versions: ['1.0.0', '1.1.0'],
       aliases: { latest: '1.1.0', stable: '1.1.0' },
     });
     expect((await move('9.9.9')).status).toBe(404);
