@@ -64,6 +64,9 @@ const workerModule = <T>(path: string): Promise<T> =>
  */
 interface WarmFigures {
   workerCpuMs: number;
+  /** The Worker's CPU per request by part (self time: ORT, zod, core, …), and its costliest frames. */
+  workerParts: Record<string, number>;
+  workerFrames: { frame: string; ms: number }[];
   proxyCpuMs: number;
   medianCpuMs: number;
   p95CpuMs: number;
@@ -101,6 +104,8 @@ const BINDING_PROXY =
   /node_modules\/(miniflare|undici|wrangler|ws)\/|^node:(net|_http|http|internal\/http|stream|internal\/streams)/;
 /** Frames of this benchmark's own measuring (the profiler's stop, process.cpuUsage, memoryUsage). */
 const MEASURING = /^node:inspector/;
+/** process.memoryUsage and process.cpuUsage, which this benchmark calls around each request. */
+const MEASURING_NATIVES = new Set(['memoryUsage', 'cpuUsage']);
 
 /**
  * Splits a CPU profile of this process into the Worker's own CPU and the binding proxy's: a sample
@@ -109,7 +114,28 @@ const MEASURING = /^node:inspector/;
  * every other sample (the Worker's code, ORT's WebAssembly, hono, zod, core, garbage collection, this
  * script's loop around the requests) is counted as the Worker's, so the figure is an upper bound.
  */
-function attribute(profile: Profile): { workerMs: number; proxyMs: number } {
+/** Where the Worker's own samples fall, by the frame that was running (its self time). */
+const PARTS: readonly [string, (f: { functionName: string; url: string }) => boolean][] = [
+  ['garbage collection', (f) => f.functionName === '(garbage collector)'],
+  ['ORT (wasm + its JS)', (f) => f.url.startsWith('wasm://') || f.url.includes('onnxruntime-web')],
+  ['zod', (f) => f.url.includes('node_modules/zod')],
+  ['hono', (f) => f.url.includes('node_modules/hono')],
+  ['core', (f) => f.url.includes('packages/core/')],
+  ['edge-api', (f) => f.url.includes('packages/edge-api/')],
+  ['node and V8 built-ins', (f) => f.url === '' || f.url.startsWith('node:')],
+];
+
+function partOf(frame: { functionName: string; url: string }): string {
+  return PARTS.find(([, test]) => test(frame))?.[0] ?? 'other (this script)';
+}
+
+function attribute(profile: Profile): {
+  workerMs: number;
+  proxyMs: number;
+  /** The Worker's ms by part (self time), and its ten costliest frames. */
+  parts: Record<string, number>;
+  frames: { frame: string; ms: number }[];
+} {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -118,7 +144,13 @@ function attribute(profile: Profile): { workerMs: number; proxyMs: number } {
     let k = kind.get(id);
     if (k !== undefined) return k;
     const { functionName, url } = byId.get(id)!.callFrame;
-    if (functionName === '(idle)' || functionName === '(program)' || MEASURING.test(url)) k = 'idle';
+    if (
+      functionName === '(idle)' ||
+      functionName === '(program)' ||
+      MEASURING.test(url) ||
+      (url === '' && MEASURING_NATIVES.has(functionName))
+    )
+      k = 'idle';
     else if (BINDING_PROXY.test(url)) k = 'proxy';
     else {
       const up = parent.get(id);
@@ -129,12 +161,29 @@ function attribute(profile: Profile): { workerMs: number; proxyMs: number } {
   };
   let workerUs = 0;
   let proxyUs = 0;
+  const parts = new Map<string, number>();
+  const frames = new Map<string, number>();
   profile.samples.forEach((id, i) => {
     const k = classify(id);
-    if (k === 'worker') workerUs += profile.timeDeltas[i] ?? 0;
-    else if (k === 'proxy') proxyUs += profile.timeDeltas[i] ?? 0;
+    const dt = profile.timeDeltas[i] ?? 0;
+    if (k === 'worker') {
+      workerUs += dt;
+      const frame = byId.get(id)!.callFrame;
+      const part = partOf(frame);
+      parts.set(part, (parts.get(part) ?? 0) + dt);
+      const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(node_modules|packages)\//, '')}`;
+      frames.set(name, (frames.get(name) ?? 0) + dt);
+    } else if (k === 'proxy') proxyUs += dt;
   });
-  return { workerMs: workerUs / 1000, proxyMs: proxyUs / 1000 };
+  return {
+    workerMs: workerUs / 1000,
+    proxyMs: proxyUs / 1000,
+    parts: Object.fromEntries([...parts].sort((a, b) => b[1] - a[1]).map(([p, us]) => [p, us / 1000])),
+    frames: [...frames]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, Number(process.env.EDGE_BENCH_FRAMES ?? 10))
+      .map(([frame, us]) => ({ frame, ms: us / 1000 })),
+  };
 }
 
 const quantile = (xs: number[], q: number) => {
@@ -255,22 +304,37 @@ async function measure(model: string, requests: number): Promise<ModelFigures> {
     const inspector = new Session();
     inspector.connect();
     await inspector.post('Profiler.enable');
-    await inspector.post('Profiler.setSamplingInterval', { interval: 100 });
+    await inspector.post('Profiler.setSamplingInterval', { interval: Number(process.env.EDGE_BENCH_INTERVAL_US ?? 100) });
     const profiled = async (binary: boolean) => {
       const xs: { cpu: number; wall: number }[] = [];
       await inspector.post('Profiler.start');
       for (let i = 0; i < requests; i++) xs.push(await one(binary));
       const { profile } = (await inspector.post('Profiler.stop')) as { profile: Profile };
-      const { workerMs, proxyMs } = attribute(profile);
-      return { xs, workerMs: workerMs / requests, proxyMs: proxyMs / requests };
+      const { workerMs, proxyMs, parts, frames } = attribute(profile);
+      const per = (ms: number) => round(ms / requests, 3);
+      return {
+        xs,
+        workerMs: workerMs / requests,
+        proxyMs: proxyMs / requests,
+        parts: Object.fromEntries(Object.entries(parts).map(([p, ms]) => [p, per(ms)])),
+        frames: frames.map((f) => ({ frame: f.frame, ms: per(f.ms) })),
+      };
     };
     const cold = await one(false);
     await one(true);
     const json = await profiled(false);
     const binary = await profiled(true);
     inspector.disconnect();
-    const summary = ({ xs, workerMs, proxyMs }: Awaited<ReturnType<typeof profiled>>): WarmFigures => ({
+    const summary = ({
+      xs,
+      workerMs,
+      proxyMs,
+      parts,
+      frames,
+    }: Awaited<ReturnType<typeof profiled>>): WarmFigures => ({
       workerCpuMs: round(workerMs),
+      workerParts: parts,
+      workerFrames: frames,
       proxyCpuMs: round(proxyMs),
       medianCpuMs: round(
         quantile(
