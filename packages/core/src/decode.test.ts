@@ -14,11 +14,11 @@ import { InputError } from './errors.ts';
  * returns segment + 1 and grows every cache entry by 10. Enough to check the loop's wiring; the real
  * graphs are run through it by the trainer's ONNX parity tests.
  */
-function toyRuntime() {
+function toyRuntime(firstOutput: string = io.segment) {
   const stepFeeds: Record<string, number>[] = [];
   const encoder: GraphRunner<number> = {
     run: async (feeds) => {
-      const out: Record<string, number> = { [io.segment]: feeds[io.ecg]! };
+      const out: Record<string, number> = { [firstOutput]: feeds[io.ecg]! };
       for (let l = 0; l < DECODER_LAYERS; l++) {
         out[io.memoryKey(l)] = 1000 + l;
         out[io.memoryValue(l)] = 2000 + l;
@@ -62,6 +62,31 @@ describe('decodeTransformer', () => {
     });
   });
 
+  it('starts from start tokens without showing them: 50 steps, the first one making segment 0', async () => {
+    // An encoder exported from an --encoder-input embedding run: its `start` output is not TMP.
+    const { encoder, step, stepFeeds } = toyRuntime(io.start);
+    const seen: [number, number][] = [];
+    const released: number[] = [];
+    await decodeTransformer({
+      encoder,
+      step,
+      ecg: 5000,
+      emptyCache: () => -1,
+      onSegment: (s, i) => void seen.push([i, s]),
+      release: (t) => released.push(t),
+    });
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => [i, 5001 + i]));
+    expect(stepFeeds).toHaveLength(50);
+    expect(stepFeeds[0]![io.segment]).toBe(5000);
+    expect(stepFeeds[0]![io.pastKey(0)]).toBe(-1);
+    expect(stepFeeds[49]![io.pastKey(0)]).toBe(-1 + 10 * 49);
+    // The start tokens and every segment released once; the shared empty cache never.
+    expect(released.filter((t) => t >= 5000).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 51 }, (_, i) => 5000 + i),
+    );
+    expect(released).not.toContain(-1);
+  });
+
   it('releases every tensor it stops using exactly once, and nothing the caller still holds', async () => {
     const { encoder, step } = toyRuntime();
     const released: number[] = [];
@@ -102,6 +127,18 @@ describe('decodeTransformer', () => {
     await expect(
       decodeTransformer({ encoder: broken, step, ecg: 0, emptyCache: () => 0, onSegment: () => {} }),
     ).rejects.toThrow(/no output 'memory_key_0'/);
+    const noSegment: GraphRunner<number> = {
+      run: async () =>
+        Object.fromEntries(
+          Array.from({ length: DECODER_LAYERS }, (_, l) => [
+            [io.memoryKey(l), 0],
+            [io.memoryValue(l), 0],
+          ]).flat(),
+        ),
+    };
+    await expect(
+      decodeTransformer({ encoder: noSegment, step, ecg: 0, emptyCache: () => 0, onSegment: () => {} }),
+    ).rejects.toThrow(/neither output 'segment' nor 'start'/);
   });
 
   it('stops when its signal is aborted', async () => {

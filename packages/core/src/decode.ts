@@ -15,6 +15,11 @@
  *                 added_value_i [B, 10, 75]), for runtimes that keep the cache on the host (growCache)
  * Positions are taken from the cache length P, so a step needs no position input. The step accepts any
  * number n of new tokens ([B, 75, n] in, [B, 75, n] out); the loop always feeds one segment.
+ *
+ * A Transformer trained with `--encoder-input embedding` (a deviation from the paper) exports an encoder
+ * whose first output is `start` [B, 75, 10] instead of `segment`: the 10 start tokens the decoder begins
+ * from, not TMP. The loop then feeds them to the first step, whose next_segment is segment 0, and runs
+ * the step steps/10 times instead of steps/10 − 1. The decoder-step graph is the same for both.
  */
 
 import { InputError } from './errors.ts';
@@ -26,6 +31,7 @@ export const DECODER_LAYERS = 4;
 export const TRANSFORMER_IO = {
   ecg: 'ecg',
   segment: 'segment',
+  start: 'start',
   nextSegment: 'next_segment',
   memoryKey: (layer: number) => `memory_key_${layer}`,
   memoryValue: (layer: number) => `memory_value_${layer}`,
@@ -119,7 +125,7 @@ export function hostCache<T>(
 }
 
 /**
- * Runs the encoder once and the decoder step (steps/10 − 1) times.
+ * Runs the encoder once and the decoder step (steps/10 − 1) times (steps/10 from start tokens).
  * @example
  * await decodeTransformer({ encoder, step, ecg, emptyCache: () => empty, onSegment: (s, i) => draw(s, i) });
  */
@@ -151,12 +157,18 @@ export async function decodeTransformer<T>(options: DecodeOptions<T>): Promise<v
     cache[io.pastKey(layer)] = options.emptyCache();
     cache[io.pastValue(layer)] = options.emptyCache();
   }
-  let segment = encoded[io.segment];
+  // Segment 0 itself, or the start tokens the decoder predicts segment 0 from (not shown: not TMP).
+  const start = encoded[io.start];
+  let segment = start ?? encoded[io.segment];
   if (segment === undefined)
-    throw new InputError('bad_model', `the encoder graph has no output '${io.segment}'`);
+    throw new InputError(
+      'bad_model',
+      `the encoder graph has neither output '${io.segment}' nor '${io.start}'`,
+    );
+  const first = start === undefined ? 1 : 0;
   try {
-    await options.onSegment(segment, 0);
-    for (let index = 1; index < steps / SEGMENT_STEPS; index++) {
+    if (first === 1) await options.onSegment(segment, 0);
+    for (let index = first; index < steps / SEGMENT_STEPS; index++) {
       options.signal?.throwIfAborted();
       const feeds: Record<string, T> = { [io.segment]: segment, ...cache, ...memory };
       const out = grow === undefined ? await options.step.run(feeds) : await options.step.run(feeds, fetches);
@@ -174,7 +186,7 @@ export async function decodeTransformer<T>(options: DecodeOptions<T>): Promise<v
           const t = out[name];
           if (t === undefined)
             throw new InputError('bad_model', `the decoder-step graph has no output '${name}'`);
-          if (index > 1) release(cache[past]!);
+          if (index > first) release(cache[past]!);
           if (grow === undefined) cache[past] = t;
           else {
             cache[past] = grow(past, t);

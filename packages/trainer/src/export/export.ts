@@ -177,14 +177,6 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const name = options.name ?? DEFAULT_MODEL_NAMES[architecture];
   if (!NAME_PATTERN.test(name))
     throw new InputError('bad_value', `model name '${name}' must match ${NAME_PATTERN}`);
-  if ((config.encoderInput ?? 'prediction') !== 'prediction') {
-    // The exported pair of graphs and core's decode loop take segment 0 from the encoder; a decoder that
-    // starts from the embedding needs a start cache the loop does not have yet.
-    throw new InputError(
-      'bad_value',
-      `${runOrFile}: a Transformer with --encoder-input ${config.encoderInput} cannot be exported yet (the ONNX pair and the decode loop take segment 0 from the encoder)`,
-    );
-  }
   const out = options.out ?? join(ROOT, 'models');
   const dir = join(out, name, options.version);
   if (await exists(dir)) {
@@ -195,7 +187,11 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const graphs = new Map<WeightDtype, { role: GraphRole; bytes: Uint8Array }[]>();
   const onnx: Partial<Record<WeightDtype, OrtModel>> = {};
   for (const dtype of WEIGHT_DTYPES) {
-    const built = buildGraphs(architecture, ckpt.weights, dtype, { lookahead: config.lookahead ?? 0 });
+    const built = buildGraphs(architecture, ckpt.weights, dtype, {
+      lookahead: config.lookahead ?? 0,
+      // An --encoder-input embedding run: the encoder hands the decoder start tokens, not segment 0.
+      startTokens: (config.encoderInput ?? 'prediction') === 'embedding',
+    });
     graphs.set(dtype, built);
     onnx[dtype] = await OrtModel.open(
       architecture,

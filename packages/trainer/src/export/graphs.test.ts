@@ -124,6 +124,30 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     await onnx.release();
   });
 
+  it('transformer with --encoder-input embedding (the deviation): start tokens out of the encoder, 50 decoded segments, fp32 and fp16 within tolerance', async () => {
+    const model = createModel('transformer', 11, { encoderInput: 'embedding' });
+    const weights = await model.params.read();
+    const onnx = {
+      fp32: await openGraphs('transformer', weights, 'fp32', { startTokens: true }),
+      fp16: await openGraphs('transformer', weights, 'fp16', { startTokens: true }),
+    };
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const reference = await trainerPredict(model, x);
+    const segments: number[] = [];
+    const out = await onnx.fp32.predict(x, (i) => segments.push(i));
+    expect(segments).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(out.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(maxAbsDiff(await onnx.fp16.predict(x), reference)).toBeLessThanOrEqual(FP16_TOLERANCE);
+    // The same weights exported as the paper's scheme show the start tokens as segment 0 instead: the
+    // graphs really differ in what they decode from.
+    const asPaper = await openGraphs('transformer', weights);
+    expect(maxAbsDiff(await asPaper.predict(x), reference)).toBeGreaterThan(0.05);
+    expect(() => buildGraphs('cnn-lstm', weights, 'fp32', { startTokens: true })).toThrow(/transformer only/);
+    model.dispose();
+    for (const m of [...Object.values(onnx), asPaper]) await m.release();
+  });
+
   it('cnn-lstm bidirectional (the deviation): ONNX LSTM direction=bidirectional matches the trainer', async () => {
     const model = createModel('cnn-lstm', 11, { bidirectional: true });
     const weights = await model.params.read();

@@ -304,7 +304,11 @@ const addNorm = (g: GraphBuilder, weights: Weights, x: string, y: string, ln: st
 
 const ENCODER_LAYERS = 4;
 
-function encoderGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
+/**
+ * `startTokens` (a run with --encoder-input embedding): the input layer's output is the decoder's start
+ * tokens, not segment 0, and leaves the graph as `start` (core's decode loop then decodes segment 0 too).
+ */
+function encoderGraph(weights: Weights, dtype: WeightDtype, startTokens: boolean): ExportedGraph {
   const io = TRANSFORMER_IO;
   const g = new GraphBuilder('transformer-encoder', dtype);
   const ecg = g.input(io.ecg, ['batch', N_LEADS, 'time']);
@@ -315,7 +319,7 @@ function encoderGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
     g.constInt64('axes', [2]),
   ]);
   const segment = squeezeNet(g, weights, first, 'input.', N_LEADS, D_MODEL); // [B, 75, 10]
-  g.output(segment, io.segment, ['batch', N_SITES, SEGMENT]);
+  g.output(segment, startTokens ? io.start : io.segment, ['batch', N_SITES, SEGMENT]);
   const tokens = g.node('Transpose', [segment], { perm: [0, 2, 1] });
   let x = g.node('Add', [
     tokens,
@@ -340,7 +344,11 @@ function encoderGraph(weights: Weights, dtype: WeightDtype): ExportedGraph {
   }
   return {
     role: 'encoder',
-    bytes: g.toBytes('Transformer encoder: ECG (first 10 steps) → TMP segment 0 + memory keys/values'),
+    bytes: g.toBytes(
+      startTokens
+        ? 'Transformer encoder: ECG (first 10 steps) → 10 start tokens + memory keys/values'
+        : 'Transformer encoder: ECG (first 10 steps) → TMP segment 0 + memory keys/values',
+    ),
   };
 }
 
@@ -420,16 +428,18 @@ export function buildGraphs(
   architecture: Architecture,
   weights: Weights,
   dtype: WeightDtype,
-  options: { readonly lookahead?: number } = {},
+  options: { readonly lookahead?: number; readonly startTokens?: boolean } = {},
 ): ExportedGraph[] {
   const lookahead = options.lookahead ?? 0;
   if (lookahead > 0 && architecture !== 'cnn-lstm') throw new Error('lookahead applies to the cnn-lstm only');
+  if (options.startTokens && architecture !== 'transformer')
+    throw new Error('start tokens apply to the transformer only');
   switch (architecture) {
     case 'squeezenet1d':
       return [squeezeNetGraph(weights, dtype)];
     case 'cnn-lstm':
       return [cnnLstmGraph(weights, dtype, lookahead)];
     case 'transformer':
-      return [encoderGraph(weights, dtype), decoderStepGraph(weights, dtype)];
+      return [encoderGraph(weights, dtype, options.startTokens ?? false), decoderStepGraph(weights, dtype)];
   }
 }
