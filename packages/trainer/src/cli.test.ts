@@ -42,6 +42,21 @@ describe('npm run train flags', () => {
     ).toThrow(InputError);
   });
 
+  it('takes a narrower CNN-LSTM (--conv-channels) and refuses a bad or misplaced one', () => {
+    const { config } = parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r', '--conv-channels', '64,128,128']);
+    expect(config.convChannels).toEqual([64, 128, 128]);
+    expect(parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r']).config.convChannels).toEqual([64, 128, 256]);
+    expect(() => parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r', '--conv-channels', '64,128'])).toThrow(
+      /--conv-channels must be three integers/,
+    );
+    expect(() =>
+      parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r', '--conv-channels', '64,x,128']),
+    ).toThrow(/--conv-channels must be a number/);
+    expect(() =>
+      parseTrainArgs(['--model', 'transformer', '--out', 'r', '--conv-channels', '64,128,128']),
+    ).toThrow(/--conv-channels applies to the cnn-lstm only/);
+  });
+
   it('hands a resume exactly the flags given, as changes', () => {
     const { resume, overrides } = parseTrainArgs([
       '--out',

@@ -41,6 +41,7 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   [--init-from RUN/best.bin (start from another run's weights: a fine-tune, fresh optimiser)]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
+    [--conv-channels 64,128,256 (the paper's; e.g. 64,128,128 is a deviation, the edge's cheaper variant)]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--encoder-input prediction|embedding]
     [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running|unrolled] [--sampling-rate P] [--sampling-ramp-steps N]
@@ -111,6 +112,7 @@ export function parseTrainArgs(argv: readonly string[]): {
       sampling: { type: 'string' },
       resume: { type: 'boolean' },
       bidirectional: { type: 'boolean' },
+      'conv-channels': { type: 'string' },
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -149,6 +151,8 @@ export function parseTrainArgs(argv: readonly string[]): {
   if (values['output-head'] !== undefined) overrides.outputHead = values['output-head'] as OutputHead;
   if (values['encoder-input'] !== undefined) overrides.encoderInput = values['encoder-input'] as EncoderInput;
   if (values.bidirectional === true) overrides.bidirectional = true;
+  if (values['conv-channels'] !== undefined)
+    overrides.convChannels = values['conv-channels'].split(',').map((t) => number('conv-channels', t));
   if (values['select-by'] !== undefined) overrides.selectBy = values['select-by'] as Selection;
   if (values.sampling !== undefined) overrides.sampling = values.sampling as Sampling;
   if (values['lr-milestones'] !== undefined) {

@@ -11,6 +11,7 @@ import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
 import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
 import transformerPreset from '../presets/transformer.json' with { type: 'json' };
 import { BACKENDS, type BackendName } from './backend.ts';
+import { CNN_LSTM_CHANNELS } from './models/cnn-lstm.ts';
 import { ENCODER_INPUTS, type EncoderInput, OUTPUT_HEADS, type OutputHead } from './models/transformer.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
@@ -112,6 +113,13 @@ export interface TrainConfig {
    */
   readonly bidirectional: boolean;
   /**
+   * CNN-LSTM only, a flagged deviation when not the paper's [64, 128, 256]: the three convolutions'
+   * output channels. A narrower last convolution (e.g. 64,128,128: 131,659 parameters) is the edge's
+   * cheaper variant — fewer multiply-adds in the widest convolution and in the LSTM's input projection.
+   * Runs from before it: the paper's.
+   */
+  readonly convChannels?: readonly number[];
+  /**
    * Transformer only: each epoch, also decode this many validation samples free-running from their first
    * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
    */
@@ -187,6 +195,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   encoderInput: 'prediction',
   lookahead: 0,
   bidirectional: false,
+  convChannels: CNN_LSTM_CHANNELS,
   freeRunLimit: 0,
   selectBy: 'val-loss',
   sampling: 'none',
@@ -253,6 +262,17 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (typeof (c.bidirectional ?? false) !== 'boolean') throw bad('--bidirectional takes no value');
   if ((c.bidirectional ?? false) && c.model !== 'cnn-lstm')
     throw bad('--bidirectional applies to the cnn-lstm only');
+  const channels = c.convChannels ?? CNN_LSTM_CHANNELS;
+  if (
+    !Array.isArray(channels) ||
+    channels.length !== CNN_LSTM_CHANNELS.length ||
+    !channels.every((n) => Number.isInteger(n) && n >= 1 && n <= 1024)
+  )
+    throw bad(
+      `--conv-channels must be three integers from 1 to 1024, e.g. 64,128,128; got ${String(channels)}`,
+    );
+  if (channels.some((n, i) => n !== CNN_LSTM_CHANNELS[i]) && c.model !== 'cnn-lstm')
+    throw bad('--conv-channels applies to the cnn-lstm only');
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);

@@ -43,6 +43,7 @@ import {
 import { type Cache, type CacheSplit, openCache } from './data.ts';
 import { activationStats } from './evaluate.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
+import { CNN_LSTM_CHANNELS } from './models/cnn-lstm.ts';
 import { createModel, type Model } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { fitOutputNorm } from './models/output-norm.ts';
@@ -551,7 +552,7 @@ async function initialWeights(model: Model, config: TrainConfig): Promise<InitFr
   }
   const from = source.state.config;
   const shape = (c: TrainConfig) =>
-    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}, encoder input ${c.encoderInput ?? 'prediction'}`;
+    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}, conv channels ${(c.convChannels ?? CNN_LSTM_CHANNELS).join(',')}, encoder input ${c.encoderInput ?? 'prediction'}`;
   if (shape(from) !== shape(config))
     throw new InputError(
       'bad_value',
@@ -581,6 +582,7 @@ export function modelOf(config: TrainConfig): Model {
     lookahead: config.lookahead ?? 0,
     bidirectional: config.bidirectional ?? false,
     encoderInput: config.encoderInput ?? 'prediction',
+    convChannels: config.convChannels ?? CNN_LSTM_CHANNELS,
   });
 }
 

@@ -165,10 +165,12 @@ function cnnLstmGraph(weights: Weights, dtype: WeightDtype, lookahead: number): 
       ? g.node('Pad', [ecg, g.constInt64('pads', [0, 0, 0, 0, 0, lookahead])], { mode: 'constant' })
       : ecg;
   let cin: number = N_LEADS;
-  [64, 128, 256].forEach((cout, i) => {
+  // The channels are the weights' own (the paper's 64, 128, 256, or a --conv-channels run's).
+  for (let i = 0; weights.has(`conv${i}.bias`); i++) {
+    const cout = get(weights, `conv${i}.bias`).length;
     h = g.node('Relu', [conv(g, weights, h, { prefix: `conv${i}`, cin, cout, k: 3, bn: `bn${i}` })]);
     cin = cout;
-  });
+  }
   const hidden = get(weights, 'lstm.hiddenBias').length / 4;
   // The bidirectional deviation (trainer's --bidirectional): ONNX's own, forward weights first.
   const prefixes = weights.has('lstmBack.hiddenBias') ? ['lstm', 'lstmBack'] : ['lstm'];

@@ -34,7 +34,8 @@ import { lstmSequence } from './lstm-fused.ts';
 import { type ParamSet, torchDefault } from './params.ts';
 
 export const LSTM_HIDDEN = 64;
-const CHANNELS = [64, 128, 256] as const;
+/** The paper's three convolutions' output channels. */
+export const CNN_LSTM_CHANNELS: readonly number[] = [64, 128, 256];
 
 export interface Lstm {
   /** [In, 4H] */
@@ -67,9 +68,10 @@ export function cnnLstmParams(
   params: ParamSet,
   io: { inChannels: number; outChannels: number },
   bidirectional = false,
+  channels: readonly number[] = CNN_LSTM_CHANNELS,
 ): CnnLstm {
   let cin = io.inChannels;
-  const convs = CHANNELS.map((cout, i) => {
+  const convs = channels.map((cout, i) => {
     const layer = {
       conv: conv1dParams(params, `conv${i}`, cin, cout, 3),
       bn: batchNormParams(params, `bn${i}`, cout),

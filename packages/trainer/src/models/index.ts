@@ -72,6 +72,7 @@ export function createModel(
     lookahead?: number;
     bidirectional?: boolean;
     encoderInput?: EncoderInput;
+    convChannels?: readonly number[];
   } = {},
 ): Model {
   const outputHead = options.outputHead ?? 'norm';
@@ -113,7 +114,7 @@ export function createModel(
       };
     }
     case 'cnn-lstm': {
-      const net = cnnLstmParams(params, io, bidirectional);
+      const net = cnnLstmParams(params, io, bidirectional, options.convChannels);
       return {
         ...base,
         inputSteps: 'all',
