@@ -8,6 +8,7 @@
 
 import { type Architecture, type Manifest, N_SITES } from '@ecg-tmp/core';
 import { loadHeartMesh } from '@ecg-tmp/simulator';
+import { PARAMETER_COUNTS } from '../models/index.ts';
 
 export type SiteList = NonNullable<Manifest['siteList']>;
 export type ModelCard = NonNullable<Manifest['card']>;
@@ -59,7 +60,9 @@ export function versionReadme(m: Manifest): string {
   const lines = [
     `# ${m.name} ${m.version}`,
     '',
-    `${m.architecture}, ${m.parameters.toLocaleString('en')} parameters.`,
+    m.parameters === PARAMETER_COUNTS[m.architecture]
+      ? `${m.architecture}, ${m.parameters.toLocaleString('en')} parameters (the paper's).`
+      : `${m.architecture}, ${m.parameters.toLocaleString('en')} parameters: a deviation from the paper's ${PARAMETER_COUNTS[m.architecture].toLocaleString('en')} (its training run's config says which).`,
     '',
   ];
   if (m.card !== undefined) {
