@@ -335,6 +335,13 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(Number(limited.mae)).toBeCloseTo(expectedLimited.mae, 6);
       expect(Number(limited.mae)).not.toBeCloseTo(expected.mae, 3);
       await page.screenshot({ path: join(ARTIFACTS, 'limited-time.png'), fullPage: true });
+
+      // The edge's narrower CNN-LSTM is offered too, and reconstructs as the SDK alone does.
+      const small = await reconstruct(page, { model: 'cnn-lstm-small', device: 'wasm' });
+      expect(small).toMatchObject({ state: 'done', backend: 'wasm', model: 'cnn-lstm-small' });
+      const expectedSmall = await sdkScore('cnn-lstm-small', sample.ecg, sample.tmp);
+      expect(Number(small.r2)).toBeCloseTo(expectedSmall.r2, 6);
+      expect(expectedSmall.r2).toBeGreaterThan(0.8);
     }, 120_000);
 
     it('streams the Transformer: all 50 segments of 10 steps reach the page through r.stream()', async () => {

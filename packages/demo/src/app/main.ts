@@ -127,7 +127,7 @@ async function listModels(edgeUrl: string): Promise<ModelList> {
     const saved = localStorage.getItem(MODELS_KEY);
     if (saved !== null) return JSON.parse(saved) as ModelList;
     return {
-      models: ['cnn', 'cnn-lstm', 'transformer'].map((name) => ({
+      models: ['cnn', 'cnn-lstm', 'transformer', 'cnn-lstm-small'].map((name) => ({
         name,
         versions: [],
         aliases: { stable: '' },
