@@ -51,6 +51,11 @@ export interface Model {
   unrolledForward?(ecg: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D;
   /** The Transformer only: segment 0 and the encoder memory, in inference mode (transformerEncode). */
   encode?(ecg: tf.Tensor3D): { segment0: tf.Tensor3D; memory: tf.Tensor3D };
+  /**
+   * The Transformer only, a probe: predict() with cross-attention reading the encoder memory of
+   * `memoryEcg` (same batch size) instead of `ecg`'s — how much the decoder reads the memory at all.
+   */
+  predictWithMemoryOf?(ecg: tf.Tensor3D, memoryEcg: tf.Tensor3D): tf.Tensor3D;
   /** The LayerNorm whose output is the prediction itself (the Transformer's last decoder norm), if any. */
   readonly outputNorm?: LayerNorm;
   dispose(): void;
@@ -130,6 +135,7 @@ export function createModel(
         inputSteps: SEGMENT,
         trainForward: (ecg, vm, ctx) => transformerTeacherForced(net, ecg, vm, ctx),
         predict: (ecg, onSegment) => transformerDecode(net, ecg, N_STEPS, onSegment),
+        predictWithMemoryOf: (ecg, memoryEcg) => transformerDecode(net, ecg, N_STEPS, undefined, memoryEcg),
         unrolledForward: (ecg, ctx) => transformerUnrolled(net, ecg, N_STEPS, ctx),
         encode: (ecg) => transformerEncode(net, ecg),
         outputNorm: net.decoder[net.decoder.length - 1]!.norm3,

@@ -330,11 +330,14 @@ export function transformerDecode(
   ecg: tf.Tensor3D,
   steps: number,
   onSegment?: (segment: tf.Tensor3D, index: number) => void,
+  memoryEcg?: tf.Tensor3D,
 ): tf.Tensor3D {
   if (steps % SEGMENT !== 0) throw new Error(`decode length ${steps} is not a multiple of ${SEGMENT}`);
   const ctx = ForwardContext.inference();
   const [segment0, ...memoryKv] = tf.tidy(() => {
-    const { segment0, memory } = encode(net, ecg, ctx);
+    const { segment0, memory: own } = encode(net, ecg, ctx);
+    // A probe: cross-attention reads the memory of other ECGs (memoryEcg), the rest is this ECG's.
+    const memory = memoryEcg === undefined ? own : encode(net, memoryEcg, ctx).memory;
     return [segment0, ...net.decoder.flatMap((layer) => Object.values(keyValues(layer.crossAttn, memory)))];
   });
   const segments = [segment0!];
