@@ -40,6 +40,7 @@ import { ROOT } from '../packages/trainer/src/synthetic.ts';
 import { loadRunModel, resolveDataset } from '../packages/trainer/src/train.ts';
 
 const OUT = N_SITES * N_STEPS;
+const tenths = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
 const BATCH = 25;
 
 const { values } = parseArgs({
@@ -124,8 +125,8 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
     pairs: n,
     r2: { own: r2(acc.own), swapped: r2(acc.swapped), donor: r2(acc.donor), change: r2(acc.change) },
     activationMaeMs: {
-      own: Math.round(activationStats(at.truth, at.own).maeMs * 10) / 10,
-      swapped: Math.round(activationStats(at.truth, at.swapped).maeMs * 10) / 10,
+      own: tenths(activationStats(at.truth, at.own).maeMs),
+      swapped: tenths(activationStats(at.truth, at.swapped).maeMs),
     },
     seconds: Math.round((performance.now() - t0) / 1000),
   };
