@@ -57,6 +57,19 @@ describe('npm run train flags', () => {
     ).toThrow(/--conv-channels applies to the cnn-lstm only/);
   });
 
+  it('takes --memory-variance for the Transformer only, and not below 0', () => {
+    expect(
+      parseTrainArgs(['--model', 'transformer', '--out', 'r', '--memory-variance', '0.02']).config
+        .memoryVariance,
+    ).toBe(0.02);
+    expect(() => parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r', '--memory-variance', '0.02'])).toThrow(
+      /--memory-variance applies to the transformer only/,
+    );
+    expect(() => parseTrainArgs(['--model', 'transformer', '--out', 'r', '--memory-variance', '-1'])).toThrow(
+      /--memory-variance must be ≥ 0/,
+    );
+  });
+
   it('hands a resume exactly the flags given, as changes', () => {
     const { resume, overrides } = parseTrainArgs([
       '--out',

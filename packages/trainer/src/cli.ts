@@ -45,9 +45,10 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
   transformer: [--output-init fit|default] [--output-head norm|projection] [--encoder-input prediction|embedding]
     [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running|unrolled] [--sampling-rate P] [--sampling-ramp-steps N]
+    [--memory-variance λ (a regulariser keeping the encoder memory from being one constant)]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
-    --sampling --sampling-rate --sampling-ramp-steps --checkpoint-minutes, and --loss --huber-delta for a
+    --sampling --sampling-rate --sampling-ramp-steps --memory-variance --checkpoint-minutes, and --loss --huber-delta for a
     fine-tune under another loss, --lookahead for a fine-tune to a lookahead; each change is logged]`;
 
 const NUMBER_FLAGS = {
@@ -70,6 +71,7 @@ const NUMBER_FLAGS = {
   'free-run-limit': 'freeRunLimit',
   'checkpoint-minutes': 'checkpointMinutes',
   lookahead: 'lookahead',
+  'memory-variance': 'memoryVariance',
 } as const satisfies Record<string, keyof TrainConfig>;
 
 function number(flag: string, text: string): number {

@@ -120,6 +120,12 @@ export interface TrainConfig {
    */
   readonly convChannels?: readonly number[];
   /**
+   * Transformer only, a training regulariser (no parameters; the architecture and the export unchanged):
+   * λ of the memory-variance term, which keeps the encoder memory from being the same for every ECG
+   * (models/transformer.ts memoryVarianceLoss). 0 = off, the paper's training. Runs from before it: 0.
+   */
+  readonly memoryVariance?: number;
+  /**
    * Transformer only: each epoch, also decode this many validation samples free-running from their first
    * 10 ECG steps (the inference protocol) and log the pooled R² (0 = off).
    */
@@ -147,6 +153,7 @@ export interface TrainConfig {
  */
 export const RESUME_SETTINGS = [
   'epochs',
+  'memoryVariance',
   'loss',
   'huberDelta',
   'lookahead',
@@ -196,6 +203,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   lookahead: 0,
   bidirectional: false,
   convChannels: CNN_LSTM_CHANNELS,
+  memoryVariance: 0,
   freeRunLimit: 0,
   selectBy: 'val-loss',
   sampling: 'none',
@@ -262,6 +270,9 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (typeof (c.bidirectional ?? false) !== 'boolean') throw bad('--bidirectional takes no value');
   if ((c.bidirectional ?? false) && c.model !== 'cnn-lstm')
     throw bad('--bidirectional applies to the cnn-lstm only');
+  if (!((c.memoryVariance ?? 0) >= 0)) throw bad(`--memory-variance must be ≥ 0, got ${c.memoryVariance}`);
+  if ((c.memoryVariance ?? 0) > 0 && c.model !== 'transformer')
+    throw bad('--memory-variance applies to the transformer only');
   const channels = c.convChannels ?? CNN_LSTM_CHANNELS;
   if (
     !Array.isArray(channels) ||

@@ -317,15 +317,20 @@ export async function trainStep(
   const trainable = model.params.trainable.map((p) => p.variable);
   const nameOf = new Map(model.params.trainable.map((p) => [p.variable.name, p.name]));
   const ctx = new ForwardContext(true, config.seed, step);
+  ctx.memoryVariance = config.memoryVariance ?? 0;
   const ecg = tf.tensor3d(batch.ecg.data, batch.ecg.shape);
   const vm = tf.tensor3d(batch.vm.data, batch.vm.shape);
   const unrolled = unrolledStep(model, config, step);
   const input = unrolled ? vm : scheduledInput(model, config, step, ecg, vm);
-  const { value, grads } = tf.variableGrads(
-    () =>
-      lossOf(config, unrolled ? model.unrolledForward!(ecg, ctx) : model.trainForward(ecg, input, ctx), vm),
-    trainable,
-  );
+  const { value, grads } = tf.variableGrads(() => {
+    const loss = lossOf(
+      config,
+      unrolled ? model.unrolledForward!(ecg, ctx) : model.trainForward(ecg, input, ctx),
+      vm,
+    );
+    // Regularisers the pass added (--memory-variance): part of the loss minimised and logged.
+    return ctx.extraLosses.length === 0 ? loss : (tf.addN([loss, ...ctx.extraLosses]) as tf.Scalar);
+  }, trainable);
   ctx.applyStateUpdates();
   adam.apply(new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g])), lr, step + 1);
   const loss = (await value.data())[0]!;

@@ -22,6 +22,13 @@ import { constant, type Init, kaimingUniform, type ParamSet, torchDefault } from
 export class ForwardContext {
   /** Running-statistic updates computed by this pass, applied by the trainer after the step. */
   readonly stateUpdates: { variable: tf.Variable; value: tf.Tensor }[] = [];
+  /** Extra loss terms this pass added (regularisers), summed into the training loss by the trainer. */
+  readonly extraLosses: tf.Scalar[] = [];
+  /**
+   * Weight of the Transformer's memory-variance term (--memory-variance; 0 = off): a training pass adds
+   * λ · mean(max(0, 1 − std over the batch)) of each encoder-memory value (encode() in transformer.ts).
+   */
+  memoryVariance = 0;
   #dropoutCalls = 0;
 
   /**

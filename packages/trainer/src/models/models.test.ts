@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../backend.ts';
 import { createModel, PARAMETER_COUNTS } from './index.ts';
 import { ForwardContext } from './layers.ts';
-import { SEGMENT } from './transformer.ts';
+import { memoryVarianceLoss, SEGMENT } from './transformer.ts';
 
 beforeAll(async () => {
   await startBackend('wasm');
@@ -151,6 +151,43 @@ describe('models', () => {
     expect(diff).toBeGreaterThan(1e-3 * scale);
     tf.dispose([ecg, decoded, unrolled, viaUnroll.value, viaConstants.value]);
     tf.dispose([...Object.values(viaUnroll.grads), ...Object.values(viaConstants.grads)]);
+    model.dispose();
+  });
+
+  it('transformer --memory-variance: a training pass adds λ·mean(max(0, 1 − std over the batch)) of the memory, whose gradient reaches the encoder and the input layer', async () => {
+    // The term itself: a memory that is the same for every ECG costs λ·(1 − 0.01); one that varies
+    // by more than 1 across the batch costs nothing.
+    const same = tf.ones([4, SEGMENT, 75]) as tf.Tensor3D;
+    const varied = tf.mul(tf.randomNormal([64, SEGMENT, 75], 0, 1, 'float32', 3), 3) as tf.Tensor3D;
+    expect((await memoryVarianceLoss(same, 0.5).data())[0]).toBeCloseTo(0.5 * 0.99, 5);
+    expect((await memoryVarianceLoss(varied, 0.5).data())[0]).toBeLessThan(1e-3);
+    const model = createModel('transformer', 5);
+    const ecg = tf.randomNormal([4, SEGMENT, 12], 0, 1, 'float32', 11) as tf.Tensor3D;
+    const vm = tf.randomNormal([4, 500, 75], 0, 1, 'float32', 12) as tf.Tensor3D;
+    // Off (the default), and in inference, a pass adds nothing.
+    const off = new ForwardContext(true, 1, 0);
+    tf.dispose(model.trainForward(ecg, vm, off));
+    expect(off.extraLosses).toHaveLength(0);
+    const ctx = new ForwardContext(true, 1, 0);
+    ctx.memoryVariance = 0.5;
+    const vars = model.params.trainable.map((p) => p.variable);
+    const { value, grads } = tf.variableGrads(() => {
+      tf.dispose(model.trainForward(ecg, vm, ctx));
+      return ctx.extraLosses[0]!;
+    }, vars);
+    expect(ctx.extraLosses).toHaveLength(1);
+    expect((await value.data())[0]).toBeGreaterThan(0);
+    const norm = async (prefix: string) => {
+      let n = 0;
+      for (const p of model.params.trainable.filter((q) => q.name.startsWith(prefix)))
+        for (const g of (await grads[p.variable.name]?.data()) ?? []) n += g * g;
+      return n;
+    };
+    expect(await norm('encoder0.')).toBeGreaterThan(0);
+    expect(await norm('input.')).toBeGreaterThan(0);
+    // The decoder is not on the term's path (no gradient at all).
+    expect(await norm('decoder0.')).toBe(0);
+    tf.dispose([same, varied, ecg, vm, value, ...Object.values(grads), ...ctx.extraLosses]);
     model.dispose();
   });
 

@@ -257,7 +257,23 @@ function encode(
   const segment0 = squeezeNet1d(net.input, first, ctx);
   let memory = withPositions(segment0, 0, ctx);
   for (const layer of net.encoder) memory = encoderLayer(layer, memory, ctx);
+  if (ctx.training && ctx.memoryVariance > 0 && b > 1)
+    ctx.extraLosses.push(memoryVarianceLoss(memory, ctx.memoryVariance));
   return { segment0, memory };
+}
+
+/**
+ * The memory-variance term (a training regulariser, no parameters): λ · mean over the memory's values
+ * [10, 75] of max(0, 1 − their standard deviation across the batch). Cross-attention is the decoder's
+ * only view of the ECG past its first tokens; when every ECG gives the same memory (measured: std across
+ * ECGs 2e-5 in the stable, bench:memory-swap) the decoder has nothing to read, and this term is what
+ * keeps the memory from collapsing to a constant — VICReg's variance term on the encoder's output.
+ */
+export function memoryVarianceLoss(memory: tf.Tensor3D, weight: number): tf.Scalar {
+  // No tf.tidy: this runs under the gradient tape, which needs the intermediates.
+  const { variance } = tf.moments(memory, 0);
+  const std = tf.sqrt(tf.add(variance, 1e-4));
+  return tf.mul(tf.mean(tf.relu(tf.sub(1, std))), weight) as tf.Scalar;
 }
 
 /**
