@@ -65,7 +65,7 @@ describe('npm run train flags', () => {
     expect(() => parseTrainArgs(['--model', 'cnn-lstm', '--out', 'r', '--memory-variance', '0.02'])).toThrow(
       /--memory-variance applies to the transformer only/,
     );
-    expect(() => parseTrainArgs(['--model', 'transformer', '--out', 'r', '--memory-variance', '-1'])).toThrow(
+    expect(() => parseTrainArgs(['--model', 'transformer', '--out', 'r', '--memory-variance=-1'])).toThrow(
       /--memory-variance must be ≥ 0/,
     );
   });
