@@ -255,7 +255,7 @@ describe('npm run reconstruct', () => {
       [
         [RECORD, '--model', 'resnet'],
         1,
-        /unknown model 'resnet'\. Expected one of: cnn, cnn-lstm, transformer/,
+        /unknown model 'resnet'\. Expected one of: cnn, cnn-lstm, cnn-lstm-small, transformer/,
       ],
       [[RECORD, '--version', '9.9.9'], 1, /version '9\.9\.9' was not found/],
       [
