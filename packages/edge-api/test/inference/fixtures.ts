@@ -33,6 +33,9 @@ const DEFAULTS: Record<ReferenceModel, { manifest: typeof cnnManifest; graphs: R
   },
 };
 
+/** The models publishDefaults() publishes (the others in models/aliases.json are not in these tests). */
+export const PUBLISHED_DEFAULTS = Object.keys(DEFAULTS) as ReferenceModel[];
+
 const REFERENCES: Record<ReferenceModel, Record<ReferenceExperiment, string>> = {
   cnn: { full: cnnFull, limited: cnnLimited },
   'cnn-lstm': { full: cnnLstmFull, limited: cnnLstmLimited },
