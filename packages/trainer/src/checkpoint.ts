@@ -46,7 +46,7 @@ export async function writeCheckpoint(
  * to know about a run before it starts, e.g. which model a `--resume` continues.
  */
 export function readCheckpointState<S>(path: string): S {
-  const broken = (why: string) => new InputError('bad_value', `${path} is not a usable checkpoint: ${why}`);
+  const broken = brokenCheckpoint(path);
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -55,18 +55,33 @@ export function readCheckpointState<S>(path: string): S {
   }
   try {
     const head = new Uint8Array(12);
-    if (readSync(fd, head, 0, 12, 0) < 12 || new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC)
-      throw broken('bad magic');
-    const length = new DataView(head.buffer).getUint32(8, true);
+    const length = headerLength(head.subarray(0, readSync(fd, head, 0, 12, 0)), broken);
     const header = new Uint8Array(length);
     if (readSync(fd, header, 0, length, 12) < length) throw broken('truncated header');
-    try {
-      return (JSON.parse(new TextDecoder().decode(header)) as { state: S }).state;
-    } catch {
-      throw broken('unreadable header');
-    }
+    return parseHeader<{ state: S }>(header, broken).state;
   } finally {
     closeSync(fd);
+  }
+}
+
+type Broken = (why: string) => InputError;
+
+const brokenCheckpoint =
+  (path: string): Broken =>
+  (why) =>
+    new InputError('bad_value', `${path} is not a usable checkpoint: ${why}`);
+
+/** The JSON header's length, from a checkpoint's first 12 bytes (the magic checked). */
+function headerLength(head: Uint8Array, broken: Broken): number {
+  if (head.length < 12 || new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC) throw broken('bad magic');
+  return new DataView(head.buffer, head.byteOffset).getUint32(8, true);
+}
+
+function parseHeader<T>(header: Uint8Array, broken: Broken): T {
+  try {
+    return JSON.parse(new TextDecoder().decode(header)) as T;
+  } catch {
+    throw broken('unreadable header');
   }
 }
 
@@ -83,18 +98,11 @@ export async function readCheckpoint<S>(
   } catch (err) {
     throw new InputError('bad_value', `cannot read checkpoint ${path}: ${(err as Error).message}`);
   }
-  const broken = (why: string) => new InputError('bad_value', `${path} is not a usable checkpoint: ${why}`);
-  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC)
-    throw broken('bad magic');
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
-  if (12 + headerLength > bytes.length) throw broken('truncated header');
-  let header: { state: S; arrays: Entry[] };
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
-  } catch {
-    throw broken('unreadable header');
-  }
-  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  const broken = brokenCheckpoint(path);
+  const length = headerLength(bytes.subarray(0, 12), broken);
+  if (12 + length > bytes.length) throw broken('truncated header');
+  const header = parseHeader<{ state: S; arrays: Entry[] }>(bytes.subarray(12, 12 + length), broken);
+  const dataStart = Math.ceil((12 + length) / 4) * 4;
   const total = header.arrays.reduce((n, e) => n + e.length, 0);
   if (bytes.length !== dataStart + total * 4)
     throw broken(`expected ${dataStart + total * 4} bytes, found ${bytes.length}`);
