@@ -9,7 +9,6 @@
 
 import fc from 'fast-check';
 import { beforeAll, describe, it } from 'vitest';
-import aliases from '../../../models/aliases.json' with { type: 'json' };
 import {
   badAuthorization,
   decodedSegment,
@@ -24,14 +23,8 @@ import {
   okGet,
 } from './fuzz-arbitraries.ts';
 import { fakeVersion, publishToken } from './helpers.ts';
-import { PUBLISHED_DEFAULTS, publishDefaults } from './inference/fixtures.ts';
+import { publishDefaults, PUBLISHED_STABLE as STABLE } from './inference/fixtures.ts';
 
-// The models publishDefaults() published, at their stable versions (models/aliases.json).
-const STABLE = Object.fromEntries(
-  Object.entries(aliases)
-    .filter(([n]) => (PUBLISHED_DEFAULTS as string[]).includes(n))
-    .map(([n, a]) => [n, a.stable]),
-) as Record<string, string>;
 const DEFAULTS = Object.keys(STABLE);
 const isDotSegment = (s: string) => /^(\.|%2e){1,2}$/i.test(s);
 

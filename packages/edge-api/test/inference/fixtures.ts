@@ -33,8 +33,13 @@ const DEFAULTS: Record<ReferenceModel, { manifest: typeof cnnManifest; graphs: R
   },
 };
 
-/** The models publishDefaults() publishes (the others in models/aliases.json are not in these tests). */
-export const PUBLISHED_DEFAULTS = Object.keys(DEFAULTS) as ReferenceModel[];
+/**
+ * The models publishDefaults() publishes, each at its stable version (models/aliases.json); the other
+ * names there are not in these tests.
+ */
+export const PUBLISHED_STABLE: Record<string, string> = Object.fromEntries(
+  Object.keys(DEFAULTS).map((name) => [name, (aliases as Record<string, { stable: string }>)[name]!.stable]),
+);
 
 const REFERENCES: Record<ReferenceModel, Record<ReferenceExperiment, string>> = {
   cnn: { full: cnnFull, limited: cnnLimited },

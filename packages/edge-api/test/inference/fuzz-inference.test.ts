@@ -10,7 +10,6 @@
 import { N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import aliases from '../../../../models/aliases.json' with { type: 'json' };
 import { MAX_BODY_BYTES } from '../../src/inference/oip.ts';
 import {
   FUZZ_TIMEOUT_MS,
@@ -26,14 +25,8 @@ import {
   queryString,
   send,
 } from '../fuzz-arbitraries.ts';
-import { PUBLISHED_DEFAULTS, publishDefaults } from './fixtures.ts';
+import { publishDefaults, PUBLISHED_STABLE as STABLE } from './fixtures.ts';
 
-// The models publishDefaults() published, at their stable versions (models/aliases.json).
-const STABLE = Object.fromEntries(
-  Object.entries(aliases)
-    .filter(([n]) => (PUBLISHED_DEFAULTS as string[]).includes(n))
-    .map(([n, a]) => [n, a.stable]),
-) as Record<string, string>;
 const DEFAULTS = Object.keys(STABLE);
 
 beforeAll(async () => {
