@@ -36,9 +36,9 @@ import {
 } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { startBackend } from '../packages/trainer/src/backend.ts';
-import { ecgInput, toChannelsFirst } from '../packages/trainer/src/batches.ts';
+import { gatherBatch, toChannelsFirst } from '../packages/trainer/src/batches.ts';
 import { loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
-import { activationStats, splitBatch } from '../packages/trainer/src/evaluate.ts';
+import { activationStats } from '../packages/trainer/src/evaluate.ts';
 import { ROOT } from '../packages/trainer/src/synthetic.ts';
 import { loadRunModel, resolveDataset } from '../packages/trainer/src/train.ts';
 
@@ -71,13 +71,10 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
   const truth = (i: number) =>
     normaliseVm({ data: s.vm.subarray(i * OUT, (i + 1) * OUT), shape: [1, N_SITES, N_STEPS] }, 'vm-affine')
       .data;
+  // The first 10 ECG steps of pairs `idx`, as the model reads them (the trainer's own batching).
   const input = (idx: number[]) => {
-    const rows = idx.map((i) => ecgInput(splitBatch(s, i, i + 1).ecg, 'limited', 10));
-    const per = rows[0]!.data.length;
-    const data = new Float32Array(idx.length * per);
-    for (const [k, r] of rows.entries()) data.set(r.data, k * per);
-    const [, t, c] = rows[0]!.shape;
-    return tf.tensor3d(data, [idx.length, t, c]);
+    const { ecg } = gatherBatch(s, idx, 10);
+    return tf.tensor3d(ecg.data, ecg.shape);
   };
   const acc = {
     own: new MetricsAccumulator(),
@@ -120,10 +117,11 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
     idx.forEach((i, k) => {
       const oi = o.subarray(k * OUT, (k + 1) * OUT);
       const wi = w.subarray(k * OUT, (k + 1) * OUT);
-      acc.own.add(truth(i), oi);
+      const ti = truth(i);
+      acc.own.add(ti, oi);
       addMoments(moments.pred, oi);
-      addMoments(moments.truth, truth(i));
-      acc.swapped.add(truth(i), wi);
+      addMoments(moments.truth, ti);
+      acc.swapped.add(ti, wi);
       acc.donor.add(truth(donorOf(i)), wi);
       acc.change.add(oi, wi);
       const times = (y: Float32Array) =>
