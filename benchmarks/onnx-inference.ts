@@ -24,9 +24,10 @@ import {
   N_STEPS,
   parseAliases,
 } from '@ecg-tmp/core';
+import { readManifestFile } from '@ecg-tmp/core/node';
 import * as ort from 'onnxruntime-web/wasm';
 import { maxAbsDiff } from '../packages/trainer/src/export/export.ts';
-import { openModel, readManifest, readModelFiles } from '../packages/trainer/src/export/verify.ts';
+import { openModel, readModelFiles } from '../packages/trainer/src/export/verify.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
 const runs = Number(values.runs);
@@ -63,7 +64,7 @@ for (const name of Object.values(DEFAULT_MODEL_NAMES)) {
 // Cached vs uncached Transformer decode, alternating in one run.
 const tdir = join(models, 'transformer', aliases.transformer!.stable!);
 const { model: cachedModel } = await openModel(tdir, 'fp32');
-const graphs = (await readModelFiles(tdir, await readManifest(tdir))).get('fp32')!;
+const graphs = (await readModelFiles(tdir, await readManifestFile(tdir))).get('fp32')!;
 const step = await ort.InferenceSession.create(graphs['decoder-step']!);
 const encoder = await ort.InferenceSession.create(graphs.encoder!);
 

@@ -17,10 +17,8 @@
  * Network errors and 5xx are retried with exponential backoff.
  */
 
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { InputError, type Manifest, NAME_PATTERN, parseAliases, parseManifest } from '@ecg-tmp/core';
+import { readJsonFile, readManifestFile, readModelFolderFiles } from '@ecg-tmp/core/node';
 
 /**
  * Past this many bytes of files a publish goes blob by blob: the edge refuses multipart bodies over
@@ -161,39 +159,6 @@ function fileDifferences(local: Manifest, remote: Manifest): string[] {
   return lines;
 }
 
-/** The folder's manifest.json, validated. */
-async function readManifest(dir: string): Promise<Manifest> {
-  const path = join(dir, 'manifest.json');
-  const text = await readFile(path, 'utf8').catch((err: Error) => {
-    throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError('bad_manifest', `${path} is not JSON: ${(err as Error).message}`);
-  }
-  return parseManifest(json, path);
-}
-
-/** Every file of the manifest by path, each checked against its size and sha256. */
-async function readModelFiles(dir: string, manifest: Manifest): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  for (const file of manifest.files) {
-    const path = join(dir, file.path);
-    const bytes = await readFile(path).catch((err: Error) => {
-      throw new InputError('bad_model', `cannot read ${path}: ${err.message}`);
-    });
-    if (bytes.length !== file.bytes)
-      throw new InputError('bad_model', `${path} has ${bytes.length} bytes, the manifest says ${file.bytes}`);
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    if (digest !== file.sha256)
-      throw new InputError('bad_model', `${path} has sha256 ${digest}, the manifest says ${file.sha256}`);
-    out.set(file.path, new Uint8Array(bytes));
-  }
-  return out;
-}
-
 /**
  * Publishes one model folder; resolves when the version is on the server with identical files and the
  * aliases point at it. Throws InputError for a bad folder, PublishError for everything the server says.
@@ -221,24 +186,16 @@ export async function publishModel(dir: string, options: PublishOptions): Promis
   }
 
   // 1. The folder, checked before anything is sent.
-  const manifest = await readManifest(dir);
+  const manifest = await readManifestFile(dir);
   if (new Set(manifest.files.map((f) => `${f.dtype}/${f.role}`)).size !== manifest.files.length) {
     throw new InputError('bad_manifest', `${dir}: a model has one file per dtype and role`);
   }
-  const bytesOf = await readModelFiles(dir, manifest);
+  const bytesOf = await readModelFolderFiles(dir, manifest);
   const total = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
   const aliases = new Set((options.aliases ?? []).map(checkAlias));
   if (options.aliasesFrom !== undefined) {
     const path = options.aliasesFrom;
-    const text = await readFile(path, 'utf8').catch((err: Error) => {
-      throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
-    });
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new InputError('bad_manifest', `${path} is not JSON: ${(err as Error).message}`);
-    }
+    const json = await readJsonFile(path);
     const { set, skipped } = aliasesFor(parseAliases(json, path), manifest.name, manifest.version);
     for (const alias of set) aliases.add(alias);
     if (skipped.length > 0)

@@ -8,7 +8,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { InputError, type Manifest, parseManifest } from '@ecg-tmp/core';
+import { InputError, type Manifest } from '@ecg-tmp/core';
+import { readManifestFile, readModelFolderFiles } from '@ecg-tmp/core/node';
 import { openCache } from '../data.ts';
 import { splitBatch } from '../evaluate.ts';
 import { ROOT, syntheticCache } from '../synthetic.ts';
@@ -27,40 +28,16 @@ import type { GraphRole } from './graphs.ts';
 import type { WeightDtype } from './onnx-graph.ts';
 import { OrtModel } from './ort-node.ts';
 
-export async function readManifest(dir: string): Promise<Manifest> {
-  const path = join(dir, 'manifest.json');
-  const text = await readFile(path, 'utf8').catch((err: Error) => {
-    throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError('bad_manifest', `${path} is not JSON: ${(err as Error).message}`);
-  }
-  return parseManifest(json, path);
-}
-
 /** Reads every file of the manifest and checks its size and digest; returns the bytes by dtype and role. */
 export async function readModelFiles(
   dir: string,
   manifest: Manifest,
 ): Promise<Map<WeightDtype, Partial<Record<GraphRole, Uint8Array>>>> {
+  const bytes = await readModelFolderFiles(dir, manifest);
   const out = new Map<WeightDtype, Partial<Record<GraphRole, Uint8Array>>>();
   for (const file of manifest.files) {
-    const path = join(dir, file.path);
-    const bytes = await readFile(path).catch((err: Error) => {
-      throw new InputError('bad_model', `cannot read ${path}: ${err.message}`);
-    });
-    if (bytes.length !== file.bytes) {
-      throw new InputError('bad_model', `${path} has ${bytes.length} bytes, the manifest says ${file.bytes}`);
-    }
-    const digest = sha256(bytes);
-    if (digest !== file.sha256) {
-      throw new InputError('bad_model', `${path} has sha256 ${digest}, the manifest says ${file.sha256}`);
-    }
     const graphs = out.get(file.dtype) ?? {};
-    graphs[file.role] = new Uint8Array(bytes);
+    graphs[file.role] = bytes.get(file.path)!;
     out.set(file.dtype, graphs);
   }
   return out;
@@ -71,7 +48,7 @@ export async function openModel(
   dir: string,
   dtype: WeightDtype = 'fp32',
 ): Promise<{ manifest: Manifest; model: OrtModel }> {
-  const manifest = await readManifest(dir);
+  const manifest = await readManifestFile(dir);
   const graphs = (await readModelFiles(dir, manifest)).get(dtype);
   if (graphs === undefined) throw new InputError('bad_model', `${dir} has no ${dtype} files`);
   return { manifest, model: await OrtModel.open(manifest.architecture, graphs, `${dir} (${dtype})`) };
@@ -126,7 +103,7 @@ export interface VerifyReport {
  */
 export async function verifyModel(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const log = options.log ?? (() => {});
-  const manifest = await readManifest(dir);
+  const manifest = await readManifestFile(dir);
   const files = await readModelFiles(dir, manifest);
   log(`${manifest.files.length} files match their sizes and sha256`);
   for (const file of manifest.files) {
