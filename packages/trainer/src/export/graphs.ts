@@ -16,6 +16,7 @@
 
 import { type Architecture, DECODER_LAYERS, N_LEADS, N_SITES, TRANSFORMER_IO } from '@ecg-tmp/core';
 import { positionalEncoding } from '../models/layers.ts';
+import { FIRES, POOL_AFTER_FIRE } from '../models/squeezenet1d.ts';
 import { D_MODEL, SEGMENT } from '../models/transformer.ts';
 import { GraphBuilder, type WeightDtype } from './onnx-graph.ts';
 
@@ -88,19 +89,6 @@ function conv(g: GraphBuilder, weights: Weights, x: string, spec: ConvSpec): str
 
 const maxPool3 = (g: GraphBuilder, x: string) =>
   g.node('MaxPool', [x], { kernel_shape: [3], pads: [1, 1], strides: [1] });
-
-/** [in, squeeze, expand] of the eight Fire modules (squeezenet1d.ts). */
-const FIRES = [
-  [64, 16, 64],
-  [128, 16, 64],
-  [128, 32, 128],
-  [256, 32, 128],
-  [256, 48, 192],
-  [384, 48, 192],
-  [384, 64, 256],
-  [512, 64, 256],
-] as const;
-const POOL_AFTER_FIRE = new Set([1, 3]);
 
 /** SqueezeNet-1D on a channels-first tensor [B, cin, T] → [B, cout, T]. */
 function squeezeNet(

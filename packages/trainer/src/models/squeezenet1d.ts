@@ -36,8 +36,8 @@ interface Fire {
   readonly expand3: Conv1d;
 }
 
-/** [in, squeeze, expand] of the eight Fire modules, in order. */
-const FIRES = [
+/** [in, squeeze, expand] of the eight Fire modules, in order (the ONNX export builds the same). */
+export const FIRES = [
   [64, 16, 64],
   [128, 16, 64],
   [128, 32, 128],
@@ -49,7 +49,7 @@ const FIRES = [
 ] as const;
 
 /** Max-pooling follows the stem and the Fire modules at these indices. */
-const POOL_AFTER_FIRE = new Set([1, 3]);
+export const POOL_AFTER_FIRE: ReadonlySet<number> = new Set([1, 3]);
 
 export interface SqueezeNet1d {
   readonly stem: Conv1d;
