@@ -14,9 +14,9 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { access, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import {
   type Architecture,
   DEFAULT_MODEL_NAMES,
@@ -38,7 +38,8 @@ import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.t
 import type { Model } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
 import { BEST_FILE, modelOf, type RunState, resolveDataset } from '../train.ts';
-import { modelCard, shippedSites, versionReadme } from './card.ts';
+import { modelCard, shippedSites } from './card.ts';
+import { writeVersionFolder } from './folder.ts';
 import { buildGraphs, type GraphRole } from './graphs.ts';
 import { splitDistribution } from './in-distribution.ts';
 import type { WeightDtype } from './onnx-graph.ts';
@@ -310,17 +311,9 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   const source = `${name} ${options.version} manifest`;
   const bare = parseManifest(draft, source);
   const manifest = parseManifest({ ...bare, card: modelCard(bare) }, source);
-  const staging = join(dirname(dir), `.${options.version}.${randomBytes(4).toString('hex')}.tmp`);
-  await mkdir(staging, { recursive: true });
-  try {
+  await writeVersionFolder(dir, manifest, async (staging) => {
     for (const [path, bytes] of contents) await writeFile(join(staging, path), bytes);
-    await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await writeFile(join(staging, 'README.md'), versionReadme(manifest));
-    await rename(staging, dir);
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    throw err;
-  }
+  });
   log(`wrote ${dir}`);
   return { dir, manifest, parity };
 }

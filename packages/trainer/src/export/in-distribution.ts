@@ -8,11 +8,11 @@
  *
  * A patch re-export copies the model's files byte for byte (same weights, same digests, same metrics),
  * adds `inDistribution` fitted on the training split of the data set the manifest names (or --data),
- * and writes the new version whole (a temporary folder renamed into place) — the old version stays.
+ * and writes the new version whole (folder.ts: a temporary folder renamed into place) — the old version
+ * stays.
  */
 
-import { randomBytes } from 'node:crypto';
-import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, copyFile, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import {
   type DistributionStats,
@@ -26,7 +26,8 @@ import {
 } from '@ecg-tmp/core';
 import { type CacheSplit, openCache } from '../data.ts';
 import { ROOT } from '../synthetic.ts';
-import { modelCard, shippedSites, versionReadme } from './card.ts';
+import { modelCard, shippedSites } from './card.ts';
+import { writeVersionFolder } from './folder.ts';
 
 export interface TrainingDistribution {
   readonly stats: DistributionStats;
@@ -90,17 +91,9 @@ export async function patchDistribution(
     source,
   );
   const manifest = parseManifest({ ...base, card: base.card ?? modelCard(base) }, source);
-  const staging = join(dirname(dir), `.${options.version}.${randomBytes(4).toString('hex')}.tmp`);
-  await mkdir(staging, { recursive: true });
-  try {
+  await writeVersionFolder(dir, manifest, async (staging) => {
     for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
-    await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await writeFile(join(staging, 'README.md'), versionReadme(manifest));
-    await rename(staging, dir);
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    throw err;
-  }
+  });
   log(`wrote ${dir}`);
   return { dir, manifest };
 }

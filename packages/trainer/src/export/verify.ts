@@ -20,7 +20,6 @@ import {
   loadCheckpoint,
   PARITY_TOLERANCE,
   type ParityReport,
-  sha256,
   trainerModel,
   WEIGHT_DTYPES,
 } from './export.ts';
