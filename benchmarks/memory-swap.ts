@@ -33,6 +33,7 @@ import {
   N_SITES,
   N_STEPS,
   normaliseVm,
+  SpreadAccumulator,
 } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { startBackend } from '../packages/trainer/src/backend.ts';
@@ -87,22 +88,8 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
     own: new Int32Array(n * N_SITES),
     swapped: new Int32Array(n * N_SITES),
   };
-  // Per value, the sum and sum of squares across pairs: the spread of the predictions and of the truth.
-  const moments = {
-    pred: [new Float64Array(OUT), new Float64Array(OUT)],
-    truth: [new Float64Array(OUT), new Float64Array(OUT)],
-  };
-  const addMoments = (m: Float64Array[], y: ArrayLike<number>) => {
-    for (let o = 0; o < OUT; o++) {
-      m[0]![o]! += y[o]!;
-      m[1]![o]! += y[o]! * y[o]!;
-    }
-  };
-  const spreadOf = (m: Float64Array[]) => {
-    let sum = 0;
-    for (let o = 0; o < OUT; o++) sum += Math.sqrt(Math.max(0, m[1]![o]! / n - (m[0]![o]! / n) ** 2));
-    return sum / OUT;
-  };
+  // The spread of the predictions and of the truth across pairs (core's SpreadAccumulator).
+  const spread = new SpreadAccumulator(OUT);
   const t0 = performance.now();
   for (let from = 0; from < n; from += BATCH) {
     const idx = Array.from({ length: Math.min(BATCH, n - from) }, (_, k) => from + k);
@@ -119,8 +106,7 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
       const wi = w.subarray(k * OUT, (k + 1) * OUT);
       const ti = truth(i);
       acc.own.add(ti, oi);
-      addMoments(moments.pred, oi);
-      addMoments(moments.truth, ti);
+      spread.add(ti, oi);
       acc.swapped.add(ti, wi);
       acc.donor.add(truth(donorOf(i)), wi);
       acc.change.add(oi, wi);
@@ -135,6 +121,7 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
     });
   }
   const r2 = (a: MetricsAccumulator) => Math.round(a.result().r2 * 1e4) / 1e4;
+  const spreadResult = spread.result();
   const result = {
     run: run.replace(`${ROOT}/`, ''),
     step: state.step,
@@ -144,8 +131,8 @@ for (const run of values.runs!.split(',').map((r) => resolve(r))) {
     pairs: n,
     r2: { own: r2(acc.own), swapped: r2(acc.swapped), donor: r2(acc.donor), change: r2(acc.change) },
     spread: {
-      predicted: Number(spreadOf(moments.pred).toPrecision(3)),
-      truth: Number(spreadOf(moments.truth).toPrecision(3)),
+      predicted: Number(spreadResult.predicted.toPrecision(3)),
+      truth: Number(spreadResult.truth.toPrecision(3)),
     },
     activationMaeMs: {
       own: tenths(activationStats(at.truth, at.own).maeMs),

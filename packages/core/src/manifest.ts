@@ -60,6 +60,11 @@ const metricSet = z.strictObject({
   spearman: finite,
   /** Samples the metrics were pooled over. */
   samples: positiveInt(),
+  /**
+   * How much the reconstructions vary from ECG to ECG against how much the true TMP does (metrics.ts,
+   * Spread.ratio): 0 = one output whatever the ECG. Absent in versions exported before it was measured.
+   */
+  spread: z.optional(finite.check(z.gte(0))),
 });
 
 /** The training set's ECG feature statistics for the in-distribution check (distribution.ts). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeMetrics, MetricsAccumulator } from './metrics.ts';
+import { computeMetrics, MetricsAccumulator, SpreadAccumulator } from './metrics.ts';
 
 /** Textbook definitions, computed the slow and obvious way. */
 function reference(t: number[], p: number[]) {
@@ -124,4 +124,77 @@ describe('MetricsAccumulator', () => {
     expect(m.spearman).toBeCloseTo(1, 12);
     expect(growth).toBeLessThan(2.5e9);
   }, 180_000);
+});
+
+describe('SpreadAccumulator', () => {
+  /** Samples of `per` values: a shared shape plus a per-sample offset and noise (seeded). */
+  function samples(n: number, per: number, seed: number): Float32Array {
+    let s = seed;
+    const rand = () => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s / 2147483648;
+    };
+    const out = new Float32Array(n * per);
+    for (let k = 0; k < n; k++) {
+      const offset = rand() - 0.5;
+      for (let i = 0; i < per; i++) out[k * per + i] = Math.sin(i / 7) + offset + 0.1 * (rand() - 0.5);
+    }
+    return out;
+  }
+
+  it('is the mean over positions of the standard deviation across samples, and their ratio', () => {
+    const per = 9;
+    const n = 40;
+    const truth = samples(n, per, 1);
+    const prediction = samples(n, per, 2).map((v) => 0.5 * v);
+    const acc = new SpreadAccumulator(per);
+    acc.add(truth, prediction);
+    const meanStd = (y: Float32Array) => {
+      let total = 0;
+      for (let i = 0; i < per; i++) {
+        const col = Array.from({ length: n }, (_, k) => y[k * per + i]!);
+        const mean = col.reduce((a, b) => a + b, 0) / n;
+        total += Math.sqrt(col.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+      }
+      return total / per;
+    };
+    const r = acc.result();
+    expect(r.truth).toBeCloseTo(meanStd(truth), 10);
+    expect(r.predicted).toBeCloseTo(meanStd(prediction), 10);
+    expect(r.ratio).toBeCloseTo(meanStd(prediction) / meanStd(truth), 10);
+    // Chunking does not change it.
+    const chunked = new SpreadAccumulator(per);
+    for (let k = 0; k < n; k += 7) {
+      const to = Math.min(n, k + 7);
+      chunked.add(truth.subarray(k * per, to * per), prediction.subarray(k * per, to * per));
+    }
+    expect(chunked.result().ratio).toBeCloseTo(r.ratio, 12);
+  });
+
+  it('reads 0 for one output whatever the input, however good that output is on average', () => {
+    const per = 50;
+    const n = 30;
+    const truth = samples(n, per, 3);
+    // The mean of the truth, drawn for every sample: a fine pooled R², no dependence on the input.
+    const mean = new Float32Array(per);
+    for (let k = 0; k < n; k++) for (let i = 0; i < per; i++) mean[i]! += truth[k * per + i]! / n;
+    const constant = new Float32Array(n * per);
+    for (let k = 0; k < n; k++) constant.set(mean, k * per);
+    const acc = new SpreadAccumulator(per);
+    acc.add(truth, constant);
+    expect(acc.result().ratio).toBeLessThan(1e-6);
+    expect(computeMetrics(truth, constant).r2).toBeGreaterThan(0);
+    const same = new SpreadAccumulator(per);
+    same.add(truth, truth);
+    expect(same.result().ratio).toBeCloseTo(1, 12);
+  });
+
+  it('refuses partial samples and reads NaN below two samples', () => {
+    const acc = new SpreadAccumulator(4);
+    expect(() => acc.add(new Float32Array(6), new Float32Array(6))).toThrow('not whole samples of 4 values');
+    expect(() => acc.add(new Float32Array(4), new Float32Array(8))).toThrow('4 targets and 8 predictions');
+    acc.add(new Float32Array(4), new Float32Array(4));
+    expect(acc.result().ratio).toBeNaN();
+    expect(() => new SpreadAccumulator(0)).toThrow('positive integer');
+  });
 });

@@ -222,3 +222,74 @@ function spearman(targets: Store, predictions: Store): number {
   const denom = Math.sqrt(sTT.value * sPP.value);
   return denom > 0 ? sTP.value / denom : Number.NaN;
 }
+
+/** How much a model's output varies from input to input, against how much the truth does. */
+export interface Spread {
+  /** Mean over positions (site × step) of the predictions' standard deviation across samples. */
+  readonly predicted: number;
+  /** The same of the targets. */
+  readonly truth: number;
+  /**
+   * predicted ÷ truth: 0 when the model gives one output whatever its input (it draws an average beat,
+   * not this heart's), near 1 when its reconstructions differ from each other as much as hearts do; a
+   * good model of an uncertain target sits below 1, since a conditional mean varies less than the truth.
+   */
+  readonly ratio: number;
+}
+
+/**
+ * Streams whole samples (each `perSample` values, targets and predictions laid out alike) and measures
+ * their Spread. Kept apart from the pooled metrics: R² pooled over every value rewards one well-timed
+ * average beat, and only this says whether the output depends on the input at all.
+ */
+export class SpreadAccumulator {
+  private n = 0;
+  private readonly sums: Float64Array[];
+
+  constructor(readonly perSample: number) {
+    if (!(Number.isInteger(perSample) && perSample > 0))
+      throw new InputError('bad_value', `spread: perSample must be a positive integer, got ${perSample}`);
+    // Σt, Σt², Σp, Σp² per position, in float64 (values of order 1; variances down to ~1e-10 survive).
+    this.sums = Array.from({ length: 4 }, () => new Float64Array(perSample));
+  }
+
+  add(target: ArrayLike<number>, prediction: ArrayLike<number>): void {
+    const per = this.perSample;
+    if (target.length !== prediction.length || target.length % per !== 0) {
+      throw new InputError(
+        'bad_shape',
+        `spread: ${target.length} targets and ${prediction.length} predictions are not whole samples of ${per} values`,
+      );
+    }
+    const [st, st2, sp, sp2] = this.sums as [Float64Array, Float64Array, Float64Array, Float64Array];
+    for (let at = 0; at < target.length; at += per) {
+      for (let i = 0; i < per; i++) {
+        const t = target[at + i]!;
+        const p = prediction[at + i]!;
+        st[i]! += t;
+        st2[i]! += t * t;
+        sp[i]! += p;
+        sp2[i]! += p * p;
+      }
+      this.n++;
+    }
+  }
+
+  /** NaN figures with fewer than two samples (no spread to measure). */
+  result(): Spread {
+    if (this.n < 2) return { predicted: Number.NaN, truth: Number.NaN, ratio: Number.NaN };
+    const [st, st2, sp, sp2] = this.sums as [Float64Array, Float64Array, Float64Array, Float64Array];
+    const n = this.n;
+    const meanStd = (s: Float64Array, s2: Float64Array) => {
+      let total = 0;
+      for (let i = 0; i < this.perSample; i++) {
+        const mean = s[i]! / n;
+        total += Math.sqrt(Math.max(0, s2[i]! / n - mean * mean));
+      }
+      return total / this.perSample;
+    };
+    const predicted = meanStd(sp, sp2);
+    const truth = meanStd(st, st2);
+    return { predicted, truth, ratio: truth > 0 ? predicted / truth : Number.NaN };
+  }
+}

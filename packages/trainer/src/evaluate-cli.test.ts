@@ -114,6 +114,13 @@ describe('npm run evaluate', () => {
       /Repolarisation times[^\n]*\n\n- Exp I: MAE (—|\d+\.\d ms), APD \(repolarisation − activation\) MAE/,
     );
     expect(md).toContain('![Repolarisation times](repolarisation.svg)');
+    // The spread across ECGs: the truth's is the same in both experiments, each ratio is predicted ÷ true.
+    const spread = r.spread!;
+    expect(spread.limited!.truth).toBe(spread.full!.truth);
+    expect(spread.full!.truth).toBeGreaterThan(0);
+    for (const exp of ['full', 'limited'] as const)
+      expect(spread[exp]!.ratio).toBeCloseTo(spread[exp]!.predicted / spread[exp]!.truth, 10);
+    expect(md).toMatch(/Spread \(how much[^\n]*\n\n- Exp I: \d+\.\d{4} \(predicted \d+\.\d{4}, true/);
   });
 
   it('--data evaluates the run on another cache and records which', async () => {

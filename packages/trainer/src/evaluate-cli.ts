@@ -41,6 +41,8 @@ import {
   normaliseVm,
   repolarisationTimes,
   type Signal,
+  type Spread,
+  SpreadAccumulator,
 } from '@ecg-tmp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, BackendError, type BackendName, isBackendName, startBackend } from './backend.ts';
@@ -161,6 +163,8 @@ export interface EvalResults {
   readonly metrics: Partial<Record<Experiment, Record<keyof Metrics, number | null>>>;
   readonly activation: Partial<Record<Experiment, ActivationStats>>;
   readonly repolarisation: Partial<Record<Experiment, RepolarisationStats>>;
+  /** How much the predictions vary across samples against the truth (core's Spread); absent in older results. */
+  readonly spread?: Partial<Record<Experiment, Spread>>;
   readonly paper: Readonly<Record<Experiment, MetricTable>>;
 }
 
@@ -239,6 +243,7 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
 
 interface ExperimentOutcome {
   readonly metrics: Metrics;
+  readonly spread: Spread;
   readonly activation: ActivationStats;
   readonly repolarisation: RepolarisationStats;
   readonly atTrue: Int32Array;
@@ -265,6 +270,7 @@ async function runExperiment(
 ): Promise<ExperimentOutcome> {
   const steps = model.inputSteps === 'all' ? N_STEPS : model.inputSteps;
   const acc = new MetricsAccumulator();
+  const spread = new SpreadAccumulator(N_SITES * N_STEPS);
   const atTrue = new Int32Array(count * N_SITES);
   const atPred = new Int32Array(count * N_SITES);
   const rtTrue = new Int32Array(count * N_SITES);
@@ -278,7 +284,9 @@ async function runExperiment(
     const out = (await y.data()) as Float32Array;
     y.dispose();
     const prediction = toChannelsFirst(out, [to - from, N_STEPS, N_SITES]);
-    acc.add(normaliseVm(vm, NORMALISATION.tmp).data, prediction.data);
+    const target = normaliseVm(vm, NORMALISATION.tmp).data;
+    acc.add(target, prediction.data);
+    spread.add(target, prediction.data);
     const predictionMv = denormaliseVm(prediction, NORMALISATION.tmp);
     atTrue.set(activationTimes(vm), from * N_SITES);
     atPred.set(activationTimes(predictionMv), from * N_SITES);
@@ -292,6 +300,7 @@ async function runExperiment(
   }
   return {
     metrics: acc.result(),
+    spread: spread.result(),
     activation: activationStats(atTrue, atPred),
     repolarisation: repolarisationStats(atTrue, atPred, rtTrue, rtPred),
     atTrue,
@@ -392,6 +401,10 @@ function metricsJson(m: Metrics): Record<keyof Metrics, number | null> {
   return out;
 }
 
+function spreadText(d: Spread): string {
+  return `${fmt(d.ratio)} (predicted ${fmt(d.predicted)}, true ${fmt(d.truth)})`;
+}
+
 function fmt(v: number | null | undefined): string {
   return v === null || v === undefined ? '—' : v.toFixed(4);
 }
@@ -430,6 +443,10 @@ function resultsMarkdown(r: EvalResults): string {
     const p = r.repolarisation[e]!;
     return `- ${EXP_NAMES[e]}: MAE ${msText(p.maeMs)}, APD (repolarisation − activation) MAE ${msText(p.apdMaeMs)}, over ${p.pairs} (sample, site) pairs; never activated or not back below −60 mV by ${N_STEPS} ms: ${p.notRepolarised.true} true, ${p.notRepolarised.predicted} predicted`;
   });
+  const spread = exps.flatMap((e) => {
+    const d = r.spread?.[e];
+    return d === undefined ? [] : [`- ${EXP_NAMES[e]}: ${spreadText(d)}`];
+  });
   const transformerNote =
     r.model === 'transformer' ? ' The Transformer reads only the first 10 ms in both experiments.' : '';
   return [
@@ -450,6 +467,14 @@ function resultsMarkdown(r: EvalResults): string {
     '',
     ...repolarisation,
     '',
+    ...(spread.length === 0
+      ? []
+      : [
+          "Spread (how much the reconstruction varies from ECG to ECG: each value's standard deviation across the samples, averaged over the 75 × 500 values, predicted against true; 0 = one output for every ECG):",
+          '',
+          ...spread,
+          '',
+        ]),
     ...exps.map((e) => `![TMP ${EXP_NAMES[e]}](tmp-${EXP_FILES[e]}.svg)`),
     '![Activation times](activation.svg)',
     '![Repolarisation times](repolarisation.svg)',
@@ -539,6 +564,7 @@ export async function evaluateRun(
       metrics: Object.fromEntries(outcomes.map(([e, o]) => [e, metricsJson(o.metrics)])),
       activation: Object.fromEntries(outcomes.map(([e, o]) => [e, o.activation])),
       repolarisation: Object.fromEntries(outcomes.map(([e, o]) => [e, o.repolarisation])),
+      spread: Object.fromEntries(outcomes.map(([e, o]) => [e, o.spread])),
       paper: PAPER[state.config.model],
     };
     const dir = join(runDir, EVAL_DIR);
@@ -669,7 +695,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.stdout.write(await compareRuns(args, log));
     } else {
       const results = await evaluateRun(args.runs[0]!, args, log);
-      process.stdout.write(`${runSummary(results)}\n\n${resultsTable(results)}\n`);
+      const spreads = EXPERIMENTS.flatMap((e) => {
+        const d = results.spread?.[e];
+        return d === undefined ? [] : [`${EXP_NAMES[e]} ${spreadText(d)}`];
+      });
+      process.stdout.write(
+        `${runSummary(results)}\n\n${resultsTable(results)}\n\nspread across ECGs: ${spreads.join('; ')}\n`,
+      );
       log(`wrote ${join(args.runs[0]!, EVAL_DIR)}/{${RESULTS_MD}, ${RESULTS_JSON}, *.svg}`);
     }
     return 0;

@@ -43,6 +43,8 @@ describe('evaluate with the baselines', () => {
     expect(full!.mae).toBe(0);
     expect(full!.r2).toBe(1);
     expect(full!.spearman).toBeCloseTo(1, 10);
+    // The lookup returns each sample's own TMP: it varies across ECGs exactly as the truth does.
+    expect(full!.spread.ratio).toBeCloseTo(1, 10);
     expect(limited!.mae).toBeGreaterThan(0.01);
     expect(limited!.r2).toBeLessThan(full!.r2 - 0.05);
   });
@@ -59,6 +61,9 @@ describe('evaluate with the baselines', () => {
     expect(mean.limited).toBeUndefined();
     expect(mean.full!.r2).toBeLessThan(nearest.full!.r2);
     expect(mean.full!.mae).toBeGreaterThan(0);
+    // One template whatever the ECG: no spread, whatever its R².
+    expect(mean.full!.spread.ratio).toBeLessThan(1e-6);
+    expect(mean.full!.spread.truth).toBeGreaterThan(0);
   });
 
   it('feeds Exp II only the first 10 ms', () => {

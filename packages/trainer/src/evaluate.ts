@@ -21,6 +21,8 @@ import {
   normaliseVm,
   prepareEcg,
   type Signal,
+  type Spread,
+  SpreadAccumulator,
   type VmNormalisation,
 } from '@ecg-tmp/core';
 import { type CacheSplit, SAMPLE_VALUES } from './data.ts';
@@ -55,8 +57,11 @@ export function modelInput(ecg: Signal, exp: Experiment, method: EcgNormalisatio
   return prepareEcg(ecg, { limitedTime: exp === 'limited', method });
 }
 
+/** The pooled metrics of one experiment, and how much the predictions vary from sample to sample. */
+export type EvaluatedMetrics = Metrics & { readonly spread: Spread };
+
 /**
- * Runs `predict` over a split under each experiment and returns the pooled metrics.
+ * Runs `predict` over a split under each experiment and returns the pooled metrics and the spread.
  * @example
  * const { full, limited } = await evaluate(predict, cache.test, { normalisation: manifest.normalisation });
  */
@@ -64,13 +69,14 @@ export async function evaluate(
   predict: Predictor,
   split: CacheSplit,
   options: EvaluateOptions,
-): Promise<Partial<Record<Experiment, Metrics>>> {
+): Promise<Partial<Record<Experiment, EvaluatedMetrics>>> {
   const batchSize = options.batchSize ?? 32;
   const count = Math.min(split.count, options.limit ?? split.count);
   if (count < 1) throw new InputError('bad_dataset', 'evaluate: the split has no samples');
-  const result: Partial<Record<Experiment, Metrics>> = {};
+  const result: Partial<Record<Experiment, EvaluatedMetrics>> = {};
   for (const exp of options.experiments ?? EXPERIMENTS) {
     const acc = new MetricsAccumulator();
+    const spread = new SpreadAccumulator(SAMPLE_VALUES.vm);
     for (let from = 0; from < count; from += batchSize) {
       const to = Math.min(count, from + batchSize);
       const { ecg, vm } = splitBatch(split, from, to);
@@ -83,8 +89,9 @@ export async function evaluate(
         );
       }
       acc.add(target.data, prediction.data);
+      spread.add(target.data, prediction.data);
     }
-    result[exp] = acc.result();
+    result[exp] = { ...acc.result(), spread: spread.result() };
   }
   return result;
 }

@@ -36,9 +36,27 @@ const OWN_LIMITS: Readonly<Record<Architecture, string>> = {
     'Ten milliseconds of ECG cannot tell a heart’s action-potential shape: on the default data the best any model can do from them is R² ≈ 0.85, and this model is below that. Timing errors of tens of ms are common.',
 };
 
+/**
+ * What the measured spread (manifest metrics, Spread.ratio: how much the reconstructions vary from ECG
+ * to ECG against the truth) says to a person reading one reconstruction; undefined when not measured.
+ * The Transformer is read in Exp II (its only input), the CNNs in Exp I.
+ */
+export function spreadLimitation(m: Pick<Manifest, 'architecture' | 'metrics'>): string | undefined {
+  const set = m.architecture === 'transformer' ? m.metrics.limited : m.metrics.full;
+  const ratio = set?.spread;
+  if (ratio === undefined) return undefined;
+  const measured = `On the test split its reconstructions vary from ECG to ECG ${ratio.toFixed(3)} times as much as the true voltages do (spread; 0 would be one output for every ECG).`;
+  if (ratio < 0.01)
+    return `${measured} It draws essentially the same beat whatever the ECG: a reconstruction shows the average heart it learned, not this heart.`;
+  if (ratio < 0.5)
+    return `${measured} Much of each reconstruction is the average heart it learned: differences between hearts come out smaller than they are.`;
+  return measured;
+}
+
 /** The card for a manifest (its metrics and data set fill the evaluation and data lines). */
 export function modelCard(m: Pick<Manifest, 'architecture' | 'metrics' | 'training' | 'sites'>): ModelCard {
   const r2 = (x: number | undefined) => (x === undefined ? 'not measured' : x.toFixed(3));
+  const spread = spreadLimitation(m);
   const samples = m.metrics.full?.samples ?? m.metrics.limited?.samples;
   return {
     intendedUse: `Research and teaching: reconstructing the transmembrane voltage (mV, 500 ms at 1 kHz) at ${m.sites} fixed sites in the ventricles from one 12-lead ECG beat, as in "Signal reconstructions for ECG-transmembrane voltage potentials using transformers" (LLNL). The model reads ${READS[m.architecture]}.`,
@@ -51,6 +69,7 @@ export function modelCard(m: Pick<Manifest, 'architecture' | 'metrics' | 'traini
       'One heart geometry: the sites are fixed positions on it (siteList), not on the patient’s heart.',
       'Input must be one beat window as the training data were cut: 12 leads, mV, 1 kHz, QRS onset about 3 ms into the window (core’s beat extraction does this for recordings).',
       OWN_LIMITS[m.architecture],
+      ...(spread === undefined ? [] : [spread]),
     ],
   };
 }

@@ -21,13 +21,17 @@ import {
   InputError,
   type Manifest,
   N_LEADS,
+  N_SITES,
   N_STEPS,
   parseManifest,
 } from '@ecg-tmp/core';
+import { readModelFolderFiles } from '@ecg-tmp/core/node';
 import { type CacheSplit, openCache } from '../data.ts';
+import { EXPERIMENTS, evaluate } from '../evaluate.ts';
 import { ROOT } from '../synthetic.ts';
 import { modelCard, shippedSites } from './card.ts';
 import { writeVersionFolder } from './folder.ts';
+import { type Graphs, OrtModel } from './ort-node.ts';
 
 export interface TrainingDistribution {
   readonly stats: DistributionStats;
@@ -58,11 +62,18 @@ export interface PatchOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Whether a manifest carries the spread in each experiment it has metrics for. */
+function hasSpread(m: Manifest): boolean {
+  return [m.metrics.full, m.metrics.limited].every((set) => set === undefined || set.spread !== undefined);
+}
+
 /**
  * Re-exports models/<name>/<version> as <name>/<options.version> with what its manifest lacks added: the
- * training statistics, the site list, the model card; and the folder's README.md. Refuses a folder
- * that has them all (nothing to patch), a version that exists, and a data set that is not there
- * (naming it and how to make it).
+ * training statistics, the site list, the spread across ECGs (measured with the folder's own fp32 graphs
+ * on the same test pairs as its metrics, which must come out the same), the model card — written anew
+ * from the code, so that it says what was added; and the folder's README.md. Refuses a folder that has
+ * them all (nothing to patch), a version that exists, and a data set that is not there (naming it and
+ * how to make it).
  */
 export async function patchDistribution(
   from: string,
@@ -74,10 +85,15 @@ export async function patchDistribution(
     throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
   });
   const old = parseManifest(JSON.parse(text), path);
-  if (old.inDistribution !== undefined && old.siteList !== undefined && old.card !== undefined) {
+  if (
+    old.inDistribution !== undefined &&
+    old.siteList !== undefined &&
+    old.card !== undefined &&
+    hasSpread(old)
+  ) {
     throw new InputError(
       'bad_value',
-      `${path} already carries inDistribution, siteList and card: nothing to patch`,
+      `${path} already carries inDistribution, siteList, the spread and card: nothing to patch`,
     );
   }
   const dir = join(dirname(from), options.version);
@@ -85,12 +101,19 @@ export async function patchDistribution(
     throw new InputError('bad_value', `${dir} already exists: versions are immutable, pick a new --version`);
   }
   const stats = old.inDistribution ?? (await fitFor(old, options.data, log));
+  const metrics = hasSpread(old) ? old.metrics : await measureSpread(from, old, options.data, log);
   const source = `${old.name} ${options.version} manifest`;
   const base = parseManifest(
-    { ...old, version: options.version, inDistribution: stats, siteList: old.siteList ?? shippedSites() },
+    {
+      ...old,
+      version: options.version,
+      metrics,
+      inDistribution: stats,
+      siteList: old.siteList ?? shippedSites(),
+    },
     source,
   );
-  const manifest = parseManifest({ ...base, card: base.card ?? modelCard(base) }, source);
+  const manifest = parseManifest({ ...base, card: modelCard(base) }, source);
   await writeVersionFolder(dir, manifest, async (staging) => {
     for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
   });
@@ -98,12 +121,8 @@ export async function patchDistribution(
   return { dir, manifest };
 }
 
-/** The statistics of the training split of the data set a manifest names (or `data`). */
-async function fitFor(
-  old: Manifest,
-  dataOption: string | undefined,
-  log: (line: string) => void,
-): Promise<DistributionStats> {
+/** The data set a manifest names (or `data`), checked to be here. */
+async function dataFor(old: Manifest, dataOption: string | undefined): Promise<string> {
   const data =
     dataOption ??
     (isAbsolute(old.training.dataset) ? old.training.dataset : join(ROOT, old.training.dataset));
@@ -113,6 +132,65 @@ async function fitFor(
       `${data} (the data set ${old.name} ${old.version} was trained on) is not here: make it first (npm run train re-makes synthetic sets; a fresh clone needs about 5 minutes) or pass --data`,
     );
   }
+  return data;
+}
+
+/**
+ * The manifest's metrics with the spread added to each experiment, measured by the folder's fp32 graphs
+ * on the first `samples` test pairs, as the exporter measured the rest. The R² must come out as recorded
+ * (within 1e-4): otherwise these are not the pairs the metrics were measured on, and the patch refuses.
+ */
+async function measureSpread(
+  from: string,
+  old: Manifest,
+  dataOption: string | undefined,
+  log: (line: string) => void,
+): Promise<Manifest['metrics']> {
+  const cache = await openCache(await dataFor(old, dataOption));
+  const bytes = await readModelFolderFiles(from, old);
+  const fp32 = old.files.filter((f) => f.dtype === 'fp32');
+  if (fp32.length === 0) throw new InputError('bad_model', `${from} has no fp32 files`);
+  const graphs: Graphs = Object.fromEntries(fp32.map((f) => [f.role, bytes.get(f.path)!]));
+  const model = await OrtModel.open(old.architecture, graphs, `${from} (fp32)`);
+  const metrics: Record<string, unknown> = { ...old.metrics };
+  try {
+    for (const exp of EXPERIMENTS) {
+      const recorded = old.metrics[exp];
+      if (recorded === undefined) continue;
+      log(`measuring the spread of ${exp} on ${recorded.samples} test pairs`);
+      const measured = (
+        await evaluate((ecg) => model.predict(ecg), cache.test, {
+          normalisation: old.normalisation,
+          experiments: [exp],
+          batchSize: 8,
+          limit: recorded.samples,
+        })
+      )[exp]!;
+      if (
+        Math.abs(measured.r2 - recorded.r2) > 1e-4 ||
+        measured.count !== recorded.samples * N_SITES * N_STEPS
+      ) {
+        throw new InputError(
+          'bad_dataset',
+          `${from}: on ${recorded.samples} test pairs of this data set the graphs score R² ${measured.r2.toFixed(5)} in ${exp}, the manifest says ${recorded.r2.toFixed(5)}: not the pairs its metrics were measured on (pass the right --data)`,
+        );
+      }
+      metrics[exp] = { ...recorded, spread: Number(measured.spread.ratio.toFixed(4)) };
+      log(`spread (${exp}): ${measured.spread.ratio.toFixed(4)} of the truth's`);
+    }
+  } finally {
+    await model.release();
+  }
+  return metrics as Manifest['metrics'];
+}
+
+/** The statistics of the training split of the data set a manifest names (or `data`). */
+async function fitFor(
+  old: Manifest,
+  dataOption: string | undefined,
+  log: (line: string) => void,
+): Promise<DistributionStats> {
+  const data = await dataFor(old, dataOption);
   const { stats, unmeasurable } = splitDistribution((await openCache(data)).train);
   log(
     `in-distribution statistics from ${stats.count} training windows (${unmeasurable} unmeasurable): in range ≤ ${stats.unusual.toFixed(2)}, out of range > ${stats.threshold.toFixed(2)}`,

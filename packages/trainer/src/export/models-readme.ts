@@ -62,6 +62,12 @@ export async function resultsSection(modelsDir: string): Promise<string> {
       });
       lines.push(`| ${label} | ${cells.join(' | ')} |`);
     }
+    // Not in the paper; measured since the eighth stretch (absent in older manifests).
+    const spread = manifests.flatMap((m) => {
+      const ours = m.metrics[exp]?.spread;
+      return [ours === undefined ? 'not measured' : fmt(ours), '—'];
+    });
+    lines.push(`| spread across ECGs (truth = 1; 0 = same output for every ECG) | ${spread.join(' | ')} |`);
     lines.push('');
   }
   lines.push(

@@ -148,6 +148,11 @@ describe('npm run export / verify-model', () => {
     expect(manifest.siteList!.at(-1)!.name).toBe('SEPTM_AHA14_RV13');
     expect(manifest.card?.notFor).toMatch(/Not a medical device/);
     expect(manifest.card?.evaluation).toContain(manifest.metrics.full!.r2.toFixed(3));
+    // How much its output varies from ECG to ECG, measured on the same test pairs and said in the card.
+    expect(manifest.metrics.full!.spread).toBeGreaterThan(0);
+    expect(manifest.card?.limitations.at(-1)).toContain(
+      `${manifest.metrics.full!.spread!.toFixed(3)} times as much as the true voltages`,
+    );
     const readme = await readFile(join(out, 'cnn-lstm/9.9.9/README.md'), 'utf8');
     expect(readme).toContain('# cnn-lstm 9.9.9');
     expect(readme).toContain('Not a medical device');
@@ -160,6 +165,34 @@ describe('npm run export / verify-model', () => {
     const again = await cli([...args, '--data', data]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists: versions are immutable/);
+
+    // A version exported before the spread was measured: the patch measures it with the folder's own
+    // graphs on the same test pairs (the figure the export wrote, and the same card), and refuses pairs
+    // whose R² is not the recorded one.
+    const strip = (m: Manifest) => {
+      const { spread: _f, ...full } = m.metrics.full!;
+      const { spread: _l, ...limited } = m.metrics.limited!;
+      const { card: _c, ...rest } = m;
+      return { ...rest, metrics: { ...m.metrics, full, limited } };
+    };
+    const unmeasured = join(out, 'cnn-lstm/9.9.8');
+    await cp(join(out, 'cnn-lstm/9.9.9'), unmeasured, { recursive: true });
+    await writeFile(join(unmeasured, 'manifest.json'), JSON.stringify(strip(manifest)));
+    const measured = await cli(['export', '--patch', unmeasured, '--version', '9.9.10', '--data', data]);
+    expect(measured.stderr).toContain('measuring the spread of full on 3 test pairs');
+    expect(measured.code).toBe(0);
+    const patchedManifest = parseManifest(
+      JSON.parse(await readFile(join(out, 'cnn-lstm/9.9.10/manifest.json'), 'utf8')),
+    );
+    expect(patchedManifest.metrics.full!.spread).toBe(manifest.metrics.full!.spread);
+    expect(patchedManifest.metrics.limited!.spread).toBe(manifest.metrics.limited!.spread);
+    expect(patchedManifest.card).toEqual(manifest.card);
+    const wrong = strip(manifest);
+    wrong.metrics.full.r2 += 0.01;
+    await writeFile(join(unmeasured, 'manifest.json'), JSON.stringify(wrong));
+    const refused = await cli(['export', '--patch', unmeasured, '--version', '9.9.11', '--data', data]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/not the pairs its metrics were measured on/);
   }, 240_000);
 
   it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
@@ -167,8 +200,17 @@ describe('npm run export / verify-model', () => {
     const out = join(dir, 'patch');
     const from = join(out, 'cnn', before.version);
     await cp(source, from, { recursive: true });
-    // A version as shipped before the check, the site list and the card.
-    const { inDistribution: _, siteList: _s, card: _c, ...old } = before;
+    // A version as shipped before the check, the site list and the card (with its spread measured: that
+    // path is tested below on the version the first test exported).
+    const { inDistribution: _, siteList: _s, card: _c, ...bare } = before;
+    const old = {
+      ...bare,
+      metrics: {
+        ...bare.metrics,
+        full: { ...bare.metrics.full!, spread: 0.9 },
+        limited: { ...bare.metrics.limited!, spread: 0.1 },
+      },
+    };
     await writeFile(join(from, 'manifest.json'), JSON.stringify(old));
     const patched = await cli([
       'export',
@@ -212,7 +254,7 @@ describe('npm run export / verify-model', () => {
       data,
     ]);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/already carries inDistribution, siteList and card/);
+    expect(twice.stderr).toMatch(/already carries inDistribution, siteList, the spread and card/);
     const existing = await cli(['export', '--patch', from, '--version', '7.7.7', '--data', data]);
     expect(existing.stderr).toMatch(/already exists: versions are immutable/);
     const noData = await cli([

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { spreadLimitation } from './card.ts';
+
+const metrics = (spread: number | undefined) => {
+  const set = { mae: 0.1, mse: 0.02, r2: 0.6, pearson: 0.8, spearman: 0.7, samples: 400 };
+  return { full: { ...set, spread: 1 }, limited: { ...set, ...(spread === undefined ? {} : { spread }) } };
+};
+
+describe('the model card on how much a model reads its ECG', () => {
+  it('says plainly when the output is the same whatever the ECG', () => {
+    const text = spreadLimitation({ architecture: 'transformer', metrics: metrics(0.0004) });
+    expect(text).toContain('0.000 times as much as the true voltages');
+    expect(text).toContain('essentially the same beat whatever the ECG');
+  });
+
+  it('says an output that varies too little is mostly the average heart, and only the figure above that', () => {
+    expect(spreadLimitation({ architecture: 'transformer', metrics: metrics(0.2) })).toContain(
+      'Much of each reconstruction is the average heart',
+    );
+    const fine = spreadLimitation({ architecture: 'transformer', metrics: metrics(0.8) });
+    expect(fine).toContain('0.800 times as much');
+    expect(fine).not.toContain('average heart');
+  });
+
+  it('reads the Transformer in Exp II and the CNNs in Exp I, and says nothing where it was not measured', () => {
+    expect(spreadLimitation({ architecture: 'cnn-lstm', metrics: metrics(0.0004) })).toContain('1.000 times');
+    expect(spreadLimitation({ architecture: 'transformer', metrics: metrics(undefined) })).toBeUndefined();
+  });
+});
