@@ -33,9 +33,11 @@ import {
   encodeNpy,
   fitDistribution,
   leadsFromElectrodes,
+  type Manifest,
   N_SITES,
   N_STEPS,
   normaliseVm,
+  parseManifest,
 } from '@ecg-tmp/core';
 import { createSimulator } from '@ecg-tmp/simulator';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -195,6 +197,12 @@ async function reconstruct(
   return shown(page);
 }
 
+/** The manifest of a model's stable version, as the edge serves it to the page. */
+async function stableManifestOf(model: string): Promise<Manifest> {
+  const res = await fetch(`${edgeUrl}/v1/models/${model}/versions/stable`);
+  return parseManifest(await res.json());
+}
+
 /**
  * The SDK run here in Node (WASM) on the same ECG, scored the paper's way: core's metrics, normalised scale;
  * with the mean repolarisation-time error (ms) over the sites the SDK's helper times in both.
@@ -306,6 +314,17 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
       expect(await page.textContent('#mae')).toContain(expected.mae.toFixed(4));
       expect(await page.textContent('#r2')).toBe(expected.r2.toFixed(3));
+      // The version's model card, one click away, from its manifest; no warning for a model whose output
+      // follows its ECG (or whose spread was not measured).
+      const manifest = await stableManifestOf('cnn-lstm');
+      expect(await page.isVisible('#model-card')).toBe(true);
+      expect(await page.isVisible('#model-card-body')).toBe(false);
+      await page.click('#model-card summary');
+      expect(await page.textContent('#model-card-body')).toContain(manifest.card!.notFor);
+      for (const line of manifest.card!.limitations)
+        expect(await page.textContent('#model-card-body')).toContain(line);
+      const spread = manifest.metrics.full?.spread;
+      expect(await page.isVisible('#model-warning')).toBe(spread !== undefined && spread < 0.5);
       await page.screenshot({ path: join(ARTIFACTS, 'desktop-webgpu.png'), fullPage: true });
     }, 170_000);
 
@@ -419,6 +438,12 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(second.length).toBeLessThanOrEqual(3);
       const expected = await sdkScore('transformer', samples[SAMPLE]!.ecg, samples[SAMPLE]!.tmp);
       expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
+      // Its manifest's spread across ECGs: below half the truth's, the page says the reconstruction is
+      // mostly the average heart the model learned.
+      const spread = (await stableManifestOf('transformer')).metrics.limited?.spread;
+      const low = spread !== undefined && spread < 0.5;
+      expect(await page.isVisible('#model-warning')).toBe(low);
+      if (low) expect(await page.textContent('#model-warning')).toContain('average heart it learned');
       // The stable Transformer reconstructs rather than drawing a flat line (0.1.1 scored R² −14.8 here).
       expect(expected.r2).toBeGreaterThan(0);
       // docs/transformer.png is picked from this one.

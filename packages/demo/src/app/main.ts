@@ -26,7 +26,7 @@ import {
   reconstructLive,
   type SampleBlock,
 } from '@ecg-tmp/client-sdk';
-import { N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { type Manifest, N_SITES, N_STEPS } from '@ecg-tmp/core';
 import type { HeartView } from '../heart.ts';
 import { FileInputError, parseUpload } from '../input.ts';
 import { isRecordingUpload, readRecordingUpload, type UploadedRecording } from '../recording.ts';
@@ -90,6 +90,9 @@ const ui = {
   rtError: $('rt-error'),
   inDistribution: $('in-distribution'),
   distributionWarning: $('distribution-warning'),
+  modelWarning: $('model-warning'),
+  modelCard: $<HTMLDetailsElement>('model-card'),
+  modelCardBody: $('model-card-body'),
   site: $<HTMLSelectElement>('site'),
   network: $('network'),
 };
@@ -313,6 +316,56 @@ function showDistribution(check: InDistribution | undefined): void {
   ui.distributionWarning.textContent = far ? check.message : '';
   ui.distributionWarning.hidden = !far;
 }
+
+/**
+ * The model card of the version that reconstructed (intended use, what it is not for, its data and
+ * evaluation, its limitations), and a warning above it when the version's measured spread says its
+ * output hardly depends on the ECG: a person reading the TMP should know it is mostly an average heart.
+ */
+function showModelCard(manifest: Manifest): void {
+  const card = manifest.card;
+  ui.modelCard.hidden = card === undefined;
+  ui.modelCardBody.replaceChildren(
+    ...(card === undefined
+      ? []
+      : (
+          [
+            ['Intended use', [card.intendedUse]],
+            ['Not for', [card.notFor]],
+            ['Training data', [card.trainingData]],
+            ['Evaluation', [card.evaluation]],
+            ['Limitations', card.limitations],
+          ] as const
+        ).flatMap(([term, lines]) => {
+          const dt = document.createElement('dt');
+          dt.textContent = term;
+          return [
+            dt,
+            ...lines.map((line) => {
+              const dd = document.createElement('dd');
+              dd.textContent = line;
+              return dd;
+            }),
+          ];
+        })),
+  );
+  // The Transformer reads only the first 10 ms (Exp II); the CNNs the whole window (Exp I).
+  const spread = (manifest.architecture === 'transformer' ? manifest.metrics.limited : manifest.metrics.full)
+    ?.spread;
+  const low = spread !== undefined && spread < LOW_SPREAD;
+  ui.modelWarning.hidden = !low;
+  ui.modelWarning.textContent = low
+    ? `${manifest.name} ${manifest.version}'s reconstructions vary from ECG to ECG ${spread.toFixed(spread < 0.01 ? 4 : 2)} times as much as true voltages do (its test data): ${
+        spread < 0.01
+          ? 'it draws essentially the same beat whatever the ECG, so this is the average heart it learned, not this one.'
+          : 'much of what it draws is the average heart it learned, and differences between hearts come out smaller than they are.'
+      }`
+    : '';
+  if (spread === undefined) delete ui.result.dataset.spread;
+  else ui.result.dataset.spread = String(spread);
+}
+/** Below this spread (a fraction of the truth's) the page warns; the model card's own threshold. */
+const LOW_SPREAD = 0.5;
 
 function setInput(next: Input): void {
   input = next;
@@ -668,6 +721,7 @@ async function run(): Promise<void> {
       r.fallbackReason === undefined ? r.backend : `${r.backend} (fell back: ${r.fallbackReason})`;
     ui.timing.textContent = timing;
     showDistribution(check);
+    showModelCard(r.manifest);
     if (fresh)
       ui.load.textContent =
         r.backend === 'remote'
