@@ -355,7 +355,7 @@ function showModelCard(manifest: Manifest): void {
   const low = spread !== undefined && spread < LOW_SPREAD;
   ui.modelWarning.hidden = !low;
   ui.modelWarning.textContent = low
-    ? `${manifest.name} ${manifest.version}'s reconstructions vary from ECG to ECG ${spread.toFixed(spread < 0.01 ? 4 : 2)} times as much as true voltages do (its test data): ${
+    ? `${manifest.name} ${manifest.version}'s reconstructions vary from ECG to ECG ${spread < 0.01 ? spread.toPrecision(2) : spread.toFixed(2)} times as much as true voltages do (its test data): ${
         spread < 0.01
           ? 'it draws essentially the same beat whatever the ECG, so this is the average heart it learned, not this one.'
           : 'much of what it draws is the average heart it learned, and differences between hearts come out smaller than they are.'

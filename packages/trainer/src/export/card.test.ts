@@ -9,7 +9,7 @@ const metrics = (spread: number | undefined) => {
 describe('the model card on how much a model reads its ECG', () => {
   it('says plainly when the output is the same whatever the ECG', () => {
     const text = spreadLimitation({ architecture: 'transformer', metrics: metrics(0.0004) });
-    expect(text).toContain('0.000 times as much as the true voltages');
+    expect(text).toContain('0.00040 times as much as the true voltages');
     expect(text).toContain('essentially the same beat whatever the ECG');
   });
 

@@ -36,6 +36,11 @@ const OWN_LIMITS: Readonly<Record<Architecture, string>> = {
     'Ten milliseconds of ECG cannot tell a heart’s action-potential shape: on the default data the best any model can do from them is R² ≈ 0.85, and this model is below that. Timing errors of tens of ms are common.',
 };
 
+/** A spread as a person reads it: three decimals, or two significant digits below 0.01 (never "0.000"). */
+export function spreadText(ratio: number): string {
+  return ratio >= 0.01 || ratio === 0 ? ratio.toFixed(3) : ratio.toPrecision(2);
+}
+
 /**
  * What the measured spread (manifest metrics, Spread.ratio: how much the reconstructions vary from ECG
  * to ECG against the truth) says to a person reading one reconstruction; undefined when not measured.
@@ -45,7 +50,7 @@ export function spreadLimitation(m: Pick<Manifest, 'architecture' | 'metrics'>):
   const set = m.architecture === 'transformer' ? m.metrics.limited : m.metrics.full;
   const ratio = set?.spread;
   if (ratio === undefined) return undefined;
-  const measured = `On the test split its reconstructions vary from ECG to ECG ${ratio.toFixed(3)} times as much as the true voltages do (spread; 0 would be one output for every ECG).`;
+  const measured = `On the test split its reconstructions vary from ECG to ECG ${spreadText(ratio)} times as much as the true voltages do (spread; 0 would be one output for every ECG).`;
   if (ratio < 0.01)
     return `${measured} It draws essentially the same beat whatever the ECG: a reconstruction shows the average heart it learned, not this heart.`;
   if (ratio < 0.5)

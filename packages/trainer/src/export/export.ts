@@ -247,7 +247,7 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
       pearson: m.pearson,
       spearman: m.spearman,
       samples: m.count / perSample,
-      ...(Number.isFinite(m.spread.ratio) ? { spread: Number(m.spread.ratio.toFixed(4)) } : {}),
+      ...(Number.isFinite(m.spread.ratio) ? { spread: Number(m.spread.ratio.toPrecision(3)) } : {}),
     });
     return { full: shape(result.full!), limited: shape(result.limited!) };
   };

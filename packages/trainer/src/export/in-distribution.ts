@@ -175,8 +175,8 @@ async function measureSpread(
           `${from}: on ${recorded.samples} test pairs of this data set the graphs score R² ${measured.r2.toFixed(5)} in ${exp}, the manifest says ${recorded.r2.toFixed(5)}: not the pairs its metrics were measured on (pass the right --data)`,
         );
       }
-      metrics[exp] = { ...recorded, spread: Number(measured.spread.ratio.toFixed(4)) };
-      log(`spread (${exp}): ${measured.spread.ratio.toFixed(4)} of the truth's`);
+      metrics[exp] = { ...recorded, spread: Number(measured.spread.ratio.toPrecision(3)) };
+      log(`spread (${exp}): ${measured.spread.ratio.toPrecision(3)} of the truth's`);
     }
   } finally {
     await model.release();

@@ -12,6 +12,7 @@ import { startBackend } from '../backend.ts';
 import { openCache } from '../data.ts';
 import { splitBatch } from '../evaluate.ts';
 import { ROOT, syntheticCache } from '../synthetic.ts';
+import { spreadText } from './card.ts';
 import { main } from './cli.ts';
 import {
   checkParity,
@@ -151,7 +152,7 @@ describe('npm run export / verify-model', () => {
     // How much its output varies from ECG to ECG, measured on the same test pairs and said in the card.
     expect(manifest.metrics.full!.spread).toBeGreaterThan(0);
     expect(manifest.card?.limitations.at(-1)).toContain(
-      `${manifest.metrics.full!.spread!.toFixed(3)} times as much as the true voltages`,
+      `${spreadText(manifest.metrics.full!.spread!)} times as much as the true voltages`,
     );
     const readme = await readFile(join(out, 'cnn-lstm/9.9.9/README.md'), 'utf8');
     expect(readme).toContain('# cnn-lstm 9.9.9');
