@@ -146,6 +146,7 @@ async function browserRows(
       const normalised = prepareEcg(signal, {
         limitedTime: false,
         method: manifests[model].normalisation.ecg,
+        architecture: manifests[model].architecture,
       });
       const sdkRuns = gpuTransformer ? GPU_TRANSFORMER_RUNS : RUNS;
       const stockRuns =
@@ -190,7 +191,11 @@ async function nodeRows(edgeUrl: string, manifests: Record<Model, Manifest>): Pr
     const r = await sdk.createReconstructor({ model, edgeUrl, device: 'wasm', cache: 'none' });
     const ort = await import('onnxruntime-web/wasm');
     const stock = await openStock(ort, edgeUrl, model, 'wasm');
-    const normalised = prepareEcg(signal, { limitedTime: false, method: manifests[model].normalisation.ecg });
+    const normalised = prepareEcg(signal, {
+      limitedTime: false,
+      method: manifests[model].normalisation.ecg,
+      architecture: manifests[model].architecture,
+    });
     const timed = (fn: () => Promise<unknown>) => async (runs: number) => {
       const ms: number[] = [];
       for (let i = 0; i < runs; i++) {

@@ -56,7 +56,10 @@ export interface ReconstructorOptions extends RetryOptions, OrtOptions {
 }
 
 export interface ReconstructOptions {
-  /** The paper's Exp II: only the first 10 ms of the ECG are used. */
+  /**
+   * The paper's Exp II: only the first 10 ms of the ECG are used. The Transformer reads only them
+   * anyway, and always as Exp II prepares them (core's readsFirstStepsOnly): for it this changes nothing.
+   */
   readonly limitedTime?: boolean;
   readonly signal?: AbortSignal;
 }
@@ -310,7 +313,11 @@ function makeReconstructor(
         timings: { preprocessMs: t1 - t0, inferMs: t2 - t1, totalMs: t2 - t0 },
       };
     }
-    const input = prepareEcg(signal, { limitedTime: limited, method: manifest.normalisation.ecg });
+    const input = prepareEcg(signal, {
+      limitedTime: limited,
+      method: manifest.normalisation.ecg,
+      architecture: manifest.architecture,
+    });
     const t1 = now();
     // Only stream() listens to segments: reconstruct() passes no sink, so the engine never pauses to
     // let a page paint between decoding steps.

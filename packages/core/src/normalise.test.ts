@@ -7,6 +7,8 @@ import {
   normaliseEcg,
   normaliseVm,
   normaliseVmValue,
+  prepareEcg,
+  readsFirstStepsOnly,
 } from './normalise.ts';
 
 describe('ECG lead-range normalisation', () => {
@@ -61,5 +63,31 @@ describe('limitTime (Exp II)', () => {
     }
     expect(ecg.data[499]).toBe(500); // the input is not modified
     expect(() => limitTime(ecg, 0)).toThrow(/keep must be an integer in 1\.\.500/);
+  });
+});
+
+describe('prepareEcg for a model that reads only the first 10 ms', () => {
+  // A QRS-like window: small first 10 ms, a large deflection later, so the two ranges differ.
+  const data = new Float32Array(2 * 12 * 500);
+  for (let row = 0; row < 24; row++)
+    for (let t = 0; t < 500; t++)
+      data[row * 500 + t] = (t < 10 ? 0.05 * t : 0) + (t === 200 ? 1.5 : 0) + row * 0.01;
+  const ecg = signal(data, [2, 12, 500]);
+
+  it('gives the Transformer Exp II input whatever limitedTime says, and the CNNs what it says', () => {
+    expect(readsFirstStepsOnly('transformer')).toBe(true);
+    expect(readsFirstStepsOnly('cnn-lstm')).toBe(false);
+    const exp2 = prepareEcg(ecg, { limitedTime: true, method: 'lead-range' });
+    const exp1 = prepareEcg(ecg, { limitedTime: false, method: 'lead-range' });
+    const transformer = prepareEcg(ecg, {
+      limitedTime: false,
+      method: 'lead-range',
+      architecture: 'transformer',
+    });
+    expect(Array.from(transformer.data)).toEqual(Array.from(exp2.data));
+    // The whole window's range scales the same first 10 steps differently: the input it was not trained on.
+    expect(Math.abs(exp1.data[5]! - exp2.data[5]!)).toBeGreaterThan(0.1);
+    const cnn = prepareEcg(ecg, { limitedTime: false, method: 'lead-range', architecture: 'squeezenet1d' });
+    expect(Array.from(cnn.data)).toEqual(Array.from(exp1.data));
   });
 });

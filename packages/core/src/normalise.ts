@@ -12,6 +12,7 @@
 
 import { InputError } from './errors.ts';
 import { N_STEPS, type Signal } from './layout.ts';
+import type { Architecture } from './manifest.ts';
 
 /** Offset and span of the reference work's Vm scaling (mV). */
 export const VM_OFFSET_MV = 85.50618677;
@@ -116,14 +117,29 @@ function unknownMethod(method: string, valid: readonly string[]): InputError {
 }
 
 /**
+ * Whether a model reads only the first 10 ms of the window (the Transformer). Its input is then always
+ * prepared as Exp II's — the first 10 steps, normalised by their own range — which is what it was trained
+ * on: normalised by the whole window's range, the same 10 steps come out smaller, an input it never saw
+ * (and the paper reports the Transformer's Exp I and II as one result).
+ */
+export function readsFirstStepsOnly(architecture: Architecture): boolean {
+  return architecture === 'transformer';
+}
+
+/**
  * The ECG as every model reads it: raw mV [B, 12, 500] (or [B, 12, 10], the first 10 ms) → normalised
  * [B, 12, 500]. With `limitedTime` (the paper's Exp II) only the first 10 ms are kept and the rest is
- * zero; a 10-step input is that already, zero-padded to 500. The trainer's evaluation, the edge and the
- * SDK all prepare input here, so Exp II means the same thing everywhere.
+ * zero; a 10-step input is that already, zero-padded to 500. Given the model's `architecture`, a model
+ * that reads only the first 10 ms gets them that way whatever `limitedTime` says (readsFirstStepsOnly).
+ * The trainer's evaluation, the edge and the SDK all prepare input here, so Exp II means the same thing
+ * everywhere.
  * @example
  * const x = prepareEcg(ecg, { limitedTime: true, method: manifest.normalisation.ecg });
  */
-export function prepareEcg(ecg: Signal, options: { limitedTime: boolean; method: EcgNormalisation }): Signal {
+export function prepareEcg(
+  ecg: Signal,
+  options: { limitedTime: boolean; method: EcgNormalisation; architecture?: Architecture },
+): Signal {
   const [b, c, t] = ecg.shape;
   let x: Signal;
   if (t === LIMITED_TIME_STEPS) {
@@ -134,7 +150,10 @@ export function prepareEcg(ecg: Signal, options: { limitedTime: boolean; method:
     x = { data: padded, shape: [b, c, N_STEPS] };
   } else if (t === N_STEPS) {
     assertFinite(ecg, 'ecg');
-    x = options.limitedTime ? limitTime(ecg) : ecg;
+    const limited =
+      options.limitedTime ||
+      (options.architecture !== undefined && readsFirstStepsOnly(options.architecture));
+    x = limited ? limitTime(ecg) : ecg;
   } else {
     throw new InputError(
       'bad_shape',

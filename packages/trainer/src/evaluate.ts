@@ -9,6 +9,7 @@
  */
 
 import {
+  type Architecture,
   type EcgNormalisation,
   InputError,
   type Metrics,
@@ -40,6 +41,8 @@ export interface EvaluateOptions {
   readonly batchSize?: number;
   /** Evaluate only the first `limit` samples. */
   readonly limit?: number;
+  /** The model's architecture: a Transformer reads Exp II's input in both experiments (core's readsFirstStepsOnly). */
+  readonly architecture?: Architecture;
 }
 
 /** Slices samples [from, to) of a split as raw-mV signals. */
@@ -52,9 +55,21 @@ export function splitBatch(split: CacheSplit, from: number, to: number): { ecg: 
   };
 }
 
-/** Prepares a raw-mV ECG batch as experiment `exp` feeds it to a model (core's prepareEcg). */
-export function modelInput(ecg: Signal, exp: Experiment, method: EcgNormalisation): Signal {
-  return prepareEcg(ecg, { limitedTime: exp === 'limited', method });
+/**
+ * Prepares a raw-mV ECG batch as experiment `exp` feeds it to a model (core's prepareEcg); given the
+ * architecture, a model that reads only the first 10 ms gets Exp II's input in both.
+ */
+export function modelInput(
+  ecg: Signal,
+  exp: Experiment,
+  method: EcgNormalisation,
+  architecture?: Architecture,
+): Signal {
+  return prepareEcg(ecg, {
+    limitedTime: exp === 'limited',
+    method,
+    ...(architecture === undefined ? {} : { architecture }),
+  });
 }
 
 /** The pooled metrics of one experiment, and how much the predictions vary from sample to sample. */
@@ -80,7 +95,7 @@ export async function evaluate(
     for (let from = 0; from < count; from += batchSize) {
       const to = Math.min(count, from + batchSize);
       const { ecg, vm } = splitBatch(split, from, to);
-      const prediction = await predict(modelInput(ecg, exp, options.normalisation.ecg));
+      const prediction = await predict(modelInput(ecg, exp, options.normalisation.ecg, options.architecture));
       const target = normaliseVm(vm, options.normalisation.tmp);
       if (prediction.data.length !== target.data.length) {
         throw new InputError(

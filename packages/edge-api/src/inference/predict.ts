@@ -8,6 +8,7 @@
  */
 
 import {
+  type Architecture,
   decodeTransformer,
   denormaliseVm,
   type EcgNormalisation,
@@ -31,10 +32,15 @@ import type { LoadedModel } from './sessions.ts';
  * (core's prepareEcg, shared with the trainer and the SDK). Every value is checked, including those
  * Exp II then discards.
  */
-export function modelInput(ecg: Signal, limitedTime: boolean, method: EcgNormalisation): Signal {
+export function modelInput(
+  ecg: Signal,
+  limitedTime: boolean,
+  method: EcgNormalisation,
+  architecture?: Architecture,
+): Signal {
   if (ecg.shape[1] !== N_LEADS)
     throw new InputError('bad_shape', `ecg: expected ${N_LEADS} leads, got ${ecg.shape[1]}`);
-  return prepareEcg(ecg, { limitedTime, method });
+  return prepareEcg(ecg, { limitedTime, method, ...(architecture === undefined ? {} : { architecture }) });
 }
 
 // The exported graphs have tensor outputs only.
@@ -121,7 +127,7 @@ export async function predict(
   options: { readonly limitedTime?: boolean } = {},
 ): Promise<Signal> {
   const { normalisation } = model.manifest;
-  const x = modelInput(ecg, options.limitedTime ?? false, normalisation.ecg);
+  const x = modelInput(ecg, options.limitedTime ?? false, normalisation.ecg, model.manifest.architecture);
   const g = model.graphs;
   const data =
     g.kind === 'single' ? await runSingle(model, g.model, x) : await runTransformer(g.encoder, g.step, x);

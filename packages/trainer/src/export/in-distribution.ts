@@ -161,6 +161,7 @@ async function measureSpread(
       const measured = (
         await evaluate((ecg) => model.predict(ecg), cache.test, {
           normalisation: old.normalisation,
+          architecture: old.architecture,
           experiments: [exp],
           batchSize: 8,
           limit: recorded.samples,
