@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { spreadLimitation } from './card.ts';
+import { deviations, modelCard, spreadLimitation } from './card.ts';
+
+const TRAINING = { dataset: 'data/x', seed: 1, epochs: 1, backend: 'wasm' as const, commit: 'unknown' };
 
 const metrics = (spread: number | undefined) => {
   const set = { mae: 0.1, mse: 0.02, r2: 0.6, pearson: 0.8, spearman: 0.7, samples: 400 };
@@ -25,5 +27,33 @@ describe('the model card on how much a model reads its ECG', () => {
   it('reads the Transformer in Exp II and the CNNs in Exp I, and says nothing where it was not measured', () => {
     expect(spreadLimitation({ architecture: 'cnn-lstm', metrics: metrics(0.0004) })).toContain('1.000 times');
     expect(spreadLimitation({ architecture: 'transformer', metrics: metrics(undefined) })).toBeUndefined();
+  });
+});
+
+describe('the model card on deviations from the paper', () => {
+  it('names each deviation of the run, and none for the paper’s models', () => {
+    expect(deviations('transformer', { encoderInput: 'prediction', outputHead: 'norm' })).toEqual([]);
+    expect(
+      deviations('cnn-lstm', { lookahead: 0, bidirectional: false, convChannels: [64, 128, 256] }),
+    ).toEqual([]);
+    expect(deviations('transformer', { encoderInput: 'embedding' })[0]).toContain('free embedding');
+    expect(deviations('cnn-lstm', { convChannels: [64, 128, 128] })).toEqual([
+      'its convolutions have 64, 128, 128 channels (the paper’s: 64, 128, 256)',
+    ]);
+    const card = modelCard(
+      { architecture: 'transformer', metrics: metrics(0.2), training: TRAINING, sites: 75 },
+      deviations('transformer', { encoderInput: 'embedding' }),
+    );
+    expect(
+      card.limitations.some((l) => l.startsWith('Deviates from the paper’s model: the input layer')),
+    ).toBe(true);
+    expect(
+      modelCard({
+        architecture: 'squeezenet1d',
+        metrics: metrics(0.2),
+        training: TRAINING,
+        sites: 75,
+      }).limitations.join(' '),
+    ).not.toContain('Deviates');
   });
 });

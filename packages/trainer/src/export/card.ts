@@ -58,8 +58,42 @@ export function spreadLimitation(m: Pick<Manifest, 'architecture' | 'metrics'>):
   return measured;
 }
 
-/** The card for a manifest (its metrics and data set fill the evaluation and data lines). */
-export function modelCard(m: Pick<Manifest, 'architecture' | 'metrics' | 'training' | 'sites'>): ModelCard {
+/** The parts of a training run's config that make a shipped model differ from the paper's. */
+export interface DeviationConfig {
+  readonly encoderInput?: string;
+  readonly outputHead?: string;
+  readonly lookahead?: number;
+  readonly bidirectional?: boolean;
+  readonly convChannels?: readonly number[];
+}
+
+/** Each way the run's model deviates from the paper's, in words; none for the paper's model. */
+export function deviations(architecture: Architecture, c: DeviationConfig): string[] {
+  const out: string[] = [];
+  if (architecture === 'transformer' && (c.encoderInput ?? 'prediction') === 'embedding')
+    out.push(
+      'the input layer’s output is a free embedding of the first 10 ms — the encoder’s input and the decoder’s 10 start tokens — rather than a prediction of TMP steps 0–9, and the decoder predicts all 500 steps (same parameters)',
+    );
+  if (architecture === 'transformer' && (c.outputHead ?? 'norm') !== 'norm')
+    out.push(`the decoder ends in a ${c.outputHead} output head instead of the last LayerNorm`);
+  if (architecture === 'cnn-lstm') {
+    if ((c.lookahead ?? 0) > 0) out.push(`the LSTM reads the ECG ${c.lookahead} ms ahead`);
+    if (c.bidirectional === true) out.push('the LSTM runs in both directions');
+    const channels = c.convChannels ?? [64, 128, 256];
+    if (channels.join(',') !== '64,128,256')
+      out.push(`its convolutions have ${channels.join(', ')} channels (the paper’s: 64, 128, 256)`);
+  }
+  return out;
+}
+
+/**
+ * The card for a manifest (its metrics and data set fill the evaluation and data lines), with the ways
+ * the model deviates from the paper's (deviations()) among its limitations.
+ */
+export function modelCard(
+  m: Pick<Manifest, 'architecture' | 'metrics' | 'training' | 'sites'>,
+  deviated: readonly string[] = [],
+): ModelCard {
   const r2 = (x: number | undefined) => (x === undefined ? 'not measured' : x.toFixed(3));
   const spread = spreadLimitation(m);
   const samples = m.metrics.full?.samples ?? m.metrics.limited?.samples;
@@ -74,6 +108,7 @@ export function modelCard(m: Pick<Manifest, 'architecture' | 'metrics' | 'traini
       'One heart geometry: the sites are fixed positions on it (siteList), not on the patient’s heart.',
       'Input must be one beat window as the training data were cut: 12 leads, mV, 1 kHz, QRS onset about 3 ms into the window (core’s beat extraction does this for recordings).',
       OWN_LIMITS[m.architecture],
+      ...(deviated.length === 0 ? [] : [`Deviates from the paper’s model: ${deviated.join('; ')}.`]),
       ...(spread === undefined ? [] : [spread]),
     ],
   };

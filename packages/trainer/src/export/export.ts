@@ -38,7 +38,7 @@ import { type Experiment, evaluate, modelInput, splitBatch } from '../evaluate.t
 import type { Model } from '../models/index.ts';
 import { ROOT } from '../synthetic.ts';
 import { BEST_FILE, modelOf, type RunState, resolveDataset } from '../train.ts';
-import { modelCard, shippedSites } from './card.ts';
+import { deviations, modelCard, shippedSites } from './card.ts';
 import { writeVersionFolder } from './folder.ts';
 import { buildGraphs, type GraphRole } from './graphs.ts';
 import { splitDistribution } from './in-distribution.ts';
@@ -236,6 +236,7 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
     const ort = onnx[dtype]!;
     const result = await evaluate((ecg) => ort.predict(ecg), cache.test, {
       normalisation: NORMALISATION,
+      architecture,
       batchSize: 8,
       ...(options.metricsLimit === undefined ? {} : { limit: options.metricsLimit }),
     });
@@ -311,7 +312,10 @@ export async function exportModel(runOrFile: string, options: ExportOptions): Pr
   };
   const source = `${name} ${options.version} manifest`;
   const bare = parseManifest(draft, source);
-  const manifest = parseManifest({ ...bare, card: modelCard(bare) }, source);
+  const manifest = parseManifest(
+    { ...bare, card: modelCard(bare, deviations(architecture, config)) },
+    source,
+  );
   await writeVersionFolder(dir, manifest, async (staging) => {
     for (const [path, bytes] of contents) await writeFile(join(staging, path), bytes);
   });
