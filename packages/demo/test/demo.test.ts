@@ -285,10 +285,16 @@ describe.skipIf(!existsSync(CHROMIUM))(
 
     it('loads: the synthetic samples, the edge models with their versions, the ECG and the truth plotted', async () => {
       expect(await page.locator('#sample option').count()).toBe(samples.length);
+      // npm start publishes every shipped version; the aliases are models/aliases.json's.
+      const aliases = JSON.parse(
+        await readFile(new URL('../../../models/aliases.json', import.meta.url), 'utf8'),
+      );
+      const { stable, latest } = aliases['cnn-lstm'] as { stable: string; latest: string };
       expect(await page.locator('#version option').allTextContents()).toEqual(
         expect.arrayContaining([
-          'stable (0.2.1)',
-          'latest (0.2.1)',
+          `stable (${stable})`,
+          `latest (${latest})`,
+          '0.2.2',
           '0.2.1',
           '0.2.0',
           '0.1.3',
@@ -354,6 +360,17 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(Number(limited.mae)).toBeCloseTo(expectedLimited.mae, 6);
       expect(Number(limited.mae)).not.toBeCloseTo(expected.mae, 3);
       await page.screenshot({ path: join(ARTIFACTS, 'limited-time.png'), fullPage: true });
+
+      // The warning reads the spread of the experiment that ran: the SqueezeNet follows its ECG over the
+      // whole window and collapses on the first 10 ms (Exp II), and the page says so only for the latter.
+      const cnn = await stableManifestOf('cnn');
+      for (const exp2 of [false, true]) {
+        await reconstruct(page, { model: 'cnn', device: 'wasm', limited: exp2 });
+        const spread = (exp2 ? cnn.metrics.limited : cnn.metrics.full)?.spread;
+        expect(spread, `cnn ${cnn.version} ${exp2 ? 'limited' : 'full'} spread`).toBeDefined();
+        expect(await page.isVisible('#model-warning')).toBe(spread! < 0.5);
+        if (exp2) expect(await page.textContent('#model-warning')).toContain('from the first 10 ms');
+      }
 
       // The edge's narrower CNN-LSTM is offered too, and reconstructs as the SDK alone does.
       const small = await reconstruct(page, { model: 'cnn-lstm-small', device: 'wasm' });

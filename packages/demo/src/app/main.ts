@@ -322,7 +322,7 @@ function showDistribution(check: InDistribution | undefined): void {
  * evaluation, its limitations), and a warning above it when the version's measured spread says its
  * output hardly depends on the ECG: a person reading the TMP should know it is mostly an average heart.
  */
-function showModelCard(manifest: Manifest): void {
+function showModelCard(manifest: Manifest, limitedTime: boolean): void {
   const card = manifest.card;
   ui.modelCard.hidden = card === undefined;
   ui.modelCardBody.replaceChildren(
@@ -349,13 +349,14 @@ function showModelCard(manifest: Manifest): void {
           ];
         })),
   );
-  // The Transformer reads only the first 10 ms (Exp II); the CNNs the whole window (Exp I).
-  const spread = (manifest.architecture === 'transformer' ? manifest.metrics.limited : manifest.metrics.full)
-    ?.spread;
+  // The spread of the input this run read: the Transformer always reads only the first 10 ms (Exp II); a
+  // CNN reads the whole window (Exp I) unless the run was limited to the first 10 ms, where CNNs collapse.
+  const exp2 = limitedTime || manifest.architecture === 'transformer';
+  const spread = (exp2 ? manifest.metrics.limited : manifest.metrics.full)?.spread;
   const low = spread !== undefined && spread < LOW_SPREAD;
   ui.modelWarning.hidden = !low;
   ui.modelWarning.textContent = low
-    ? `${manifest.name} ${manifest.version}'s reconstructions vary from ECG to ECG ${spread < 0.01 ? spread.toPrecision(2) : spread.toFixed(2)} times as much as true voltages do (its test data): ${
+    ? `${manifest.name} ${manifest.version}'s reconstructions${exp2 && manifest.architecture !== 'transformer' ? ' from the first 10 ms' : ''} vary from ECG to ECG ${spread < 0.01 ? spread.toPrecision(2) : spread.toFixed(2)} times as much as true voltages do (its test data): ${
         spread < 0.01
           ? 'it draws essentially the same beat whatever the ECG, so this is the average heart it learned, not this one.'
           : 'much of what it draws is the average heart it learned, and differences between hearts come out smaller than they are.'
@@ -721,7 +722,7 @@ async function run(): Promise<void> {
       r.fallbackReason === undefined ? r.backend : `${r.backend} (fell back: ${r.fallbackReason})`;
     ui.timing.textContent = timing;
     showDistribution(check);
-    showModelCard(r.manifest);
+    showModelCard(r.manifest, limited);
     if (fresh)
       ui.load.textContent =
         r.backend === 'remote'
