@@ -7,13 +7,13 @@
 
 import { expect } from 'vitest';
 import aliases from '../../../../models/aliases.json' with { type: 'json' };
-import cnnManifest from '../../../../models/cnn/0.2.1/manifest.json' with { type: 'json' };
-import cnnGraph from '../../../../models/cnn/0.2.1/model.onnx?url&inline';
-import cnnLstmManifest from '../../../../models/cnn-lstm/0.2.1/manifest.json' with { type: 'json' };
-import cnnLstmGraph from '../../../../models/cnn-lstm/0.2.1/model.onnx?url&inline';
-import decoderStepGraph from '../../../../models/transformer/0.2.0/decoder-step.onnx?url&inline';
-import encoderGraph from '../../../../models/transformer/0.2.0/encoder.onnx?url&inline';
-import transformerManifest from '../../../../models/transformer/0.2.0/manifest.json' with { type: 'json' };
+import cnnManifest from '../../../../models/cnn/0.2.2/manifest.json' with { type: 'json' };
+import cnnGraph from '../../../../models/cnn/0.2.2/model.onnx?url&inline';
+import cnnLstmManifest from '../../../../models/cnn-lstm/0.2.2/manifest.json' with { type: 'json' };
+import cnnLstmGraph from '../../../../models/cnn-lstm/0.2.2/model.onnx?url&inline';
+import decoderStepGraph from '../../../../models/transformer/0.2.1/decoder-step.onnx?url&inline';
+import encoderGraph from '../../../../models/transformer/0.2.1/encoder.onnx?url&inline';
+import transformerManifest from '../../../../models/transformer/0.2.1/manifest.json' with { type: 'json' };
 import cnnFull from '../fixtures/cnn.full.bin?url&inline';
 import cnnLimited from '../fixtures/cnn.limited.bin?url&inline';
 import cnnLstmFull from '../fixtures/cnn-lstm.full.bin?url&inline';
