@@ -26,7 +26,7 @@ import {
   reconstructLive,
   type SampleBlock,
 } from '@ecg-tmp/client-sdk';
-import { type Manifest, N_SITES, N_STEPS } from '@ecg-tmp/core';
+import { type Manifest, N_SITES, N_STEPS, readsFirstStepsOnly } from '@ecg-tmp/core';
 import type { HeartView } from '../heart.ts';
 import { FileInputError, parseUpload } from '../input.ts';
 import { isRecordingUpload, readRecordingUpload, type UploadedRecording } from '../recording.ts';
@@ -351,12 +351,13 @@ function showModelCard(manifest: Manifest, limitedTime: boolean): void {
   );
   // The spread of the input this run read: the Transformer always reads only the first 10 ms (Exp II); a
   // CNN reads the whole window (Exp I) unless the run was limited to the first 10 ms, where CNNs collapse.
-  const exp2 = limitedTime || manifest.architecture === 'transformer';
+  const firstStepsOnly = readsFirstStepsOnly(manifest.architecture);
+  const exp2 = limitedTime || firstStepsOnly;
   const spread = (exp2 ? manifest.metrics.limited : manifest.metrics.full)?.spread;
   const low = spread !== undefined && spread < LOW_SPREAD;
   ui.modelWarning.hidden = !low;
   ui.modelWarning.textContent = low
-    ? `${manifest.name} ${manifest.version}'s reconstructions${exp2 && manifest.architecture !== 'transformer' ? ' from the first 10 ms' : ''} vary from ECG to ECG ${spread < 0.01 ? spread.toPrecision(2) : spread.toFixed(2)} times as much as true voltages do (its test data): ${
+    ? `${manifest.name} ${manifest.version}'s reconstructions${exp2 && !firstStepsOnly ? ' from the first 10 ms' : ''} vary from ECG to ECG ${spread < 0.01 ? spread.toPrecision(2) : spread.toFixed(2)} times as much as true voltages do (its test data): ${
         spread < 0.01
           ? 'it draws essentially the same beat whatever the ECG, so this is the average heart it learned, not this one.'
           : 'much of what it draws is the average heart it learned, and differences between hearts come out smaller than they are.'
