@@ -12,6 +12,7 @@
  * stays.
  */
 
+import { existsSync } from 'node:fs';
 import { access, copyFile, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import {
@@ -26,10 +27,11 @@ import {
   parseManifest,
 } from '@ecg-tmp/core';
 import { readModelFolderFiles } from '@ecg-tmp/core/node';
+import { readCheckpointState } from '../checkpoint.ts';
 import { type CacheSplit, openCache } from '../data.ts';
 import { EXPERIMENTS, evaluate } from '../evaluate.ts';
 import { ROOT } from '../synthetic.ts';
-import { modelCard, shippedSites } from './card.ts';
+import { type DeviationConfig, deviations, modelCard, shippedSites } from './card.ts';
 import { writeVersionFolder } from './folder.ts';
 import { type Graphs, OrtModel } from './ort-node.ts';
 
@@ -113,12 +115,25 @@ export async function patchDistribution(
     },
     source,
   );
-  const manifest = parseManifest({ ...base, card: modelCard(base) }, source);
+  const manifest = parseManifest({ ...base, card: modelCard(base, manifestDeviations(old)) }, source);
   await writeVersionFolder(dir, manifest, async (staging) => {
     for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
   });
   log(`wrote ${dir}`);
   return { dir, manifest };
+}
+
+/**
+ * A shipped model's deviations from the paper's (card.ts's deviations()), from the config of the run its
+ * manifest names as checkpoint, so that a patch keeps them on its card; none when that checkpoint is not
+ * in this tree.
+ */
+export function manifestDeviations(m: Manifest): string[] {
+  const path = m.training.checkpoint?.path;
+  if (path === undefined) return [];
+  const file = isAbsolute(path) ? path : join(ROOT, path);
+  if (!existsSync(file)) return [];
+  return deviations(m.architecture, readCheckpointState<{ config: DeviationConfig }>(file).config);
 }
 
 /** The data set a manifest names (or `data`), checked to be here. */

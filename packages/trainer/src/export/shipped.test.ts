@@ -22,6 +22,7 @@ import {
   sha256,
   trainerModel,
 } from './export.ts';
+import { manifestDeviations } from './in-distribution.ts';
 import { renderReadme } from './models-readme.ts';
 import { openModel, verifyModel } from './verify.ts';
 
@@ -195,6 +196,23 @@ describe('npm run export / verify-model', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/not the pairs its metrics were measured on/);
   }, 240_000);
+
+  it("a patch keeps the model's deviations from the paper, read from its run's checkpoint", async () => {
+    // cnn-lstm-small narrows the last convolution (a deviation); the SqueezeNet is the paper's.
+    const small = (await stableManifest('cnn-lstm-small')).manifest;
+    expect(manifestDeviations(small)).toEqual([
+      'its convolutions have 64, 128, 128 channels (the paper’s: 64, 128, 256)',
+    ]);
+    expect(manifestDeviations((await stableManifest('cnn')).manifest)).toEqual([]);
+    const gone = {
+      ...small,
+      training: {
+        ...small.training,
+        checkpoint: { path: 'models/trained/nowhere/best.bin', sha256: '0'.repeat(64) },
+      },
+    };
+    expect(manifestDeviations(gone)).toEqual([]);
+  });
 
   it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
     const { dir: source, manifest: before } = await stableManifest('cnn');
