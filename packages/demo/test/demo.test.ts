@@ -385,74 +385,78 @@ describe.skipIf(!existsSync(CHROMIUM))(
       const result = await reconstruct(page, { model: 'transformer', device: 'wasm', sample: SAMPLE });
       expect(result).toMatchObject({ state: 'done', backend: 'wasm', segments: '50' });
       const first = await lastRunLongTasks(page);
-      // Side by side in this page: the demo streaming and drawing (weights loaded, second run), and the
-      // SDK alone (its own bundle, a reconstructor of its own, warmed up by one run) on the same ECG.
-      const again = await reconstruct(page, { model: 'transformer', device: 'wasm' });
-      const second = await lastRunLongTasks(page);
-      const decodeMs = await page.evaluate(
-        () => performance.getEntriesByName('ecg-tmp:decode').at(-1)?.duration ?? Number.NaN,
-      );
-      // A string, not a function: vitest would rewrite a function's import() into its own loader. The SDK
-      // alone with proxy: true runs in its worker beside /sdk/ecg-tmp-sdk.js, as the demo runs in its own.
-      const [sdkMs, sdkStreamMs, sdkWorkerMs] = await page.evaluate<[number, number, number]>(`(async () => {
+      // Side by side in this page, three rounds: the demo streaming and drawing (weights loaded), and the
+      // SDK alone (its own bundle, reconstructors of its own, warmed up by one run) on the same ECG, on the
+      // main thread and in its worker (proxy: true, as the demo runs it). A string, not a function: vitest
+      // would rewrite a function's import() into its own loader.
+      await page.evaluate(`(async () => {
         const sdk = await import('/sdk/ecg-tmp-sdk.js');
-        const r = await sdk.createReconstructor({ model: 'transformer', device: 'wasm', edgeUrl: ${JSON.stringify(edgeUrl)} });
+        const options = { model: 'transformer', device: 'wasm', edgeUrl: ${JSON.stringify(edgeUrl)} };
         const ecg = Float32Array.from(${JSON.stringify([...samples[SAMPLE]!.ecg])});
-        await r.reconstruct(ecg);
-        const t0 = performance.now();
-        await r.reconstruct(ecg);
-        const ms = performance.now() - t0;
-        const t1 = performance.now();
-        for await (const _ of r.stream(ecg));
-        const streamMs = performance.now() - t1;
-        await r.dispose();
-        // The same with proxy: true, as the demo runs it: the SDK's worker beside its bundle.
-        const w = await sdk.createReconstructor({ model: 'transformer', device: 'wasm', proxy: true, edgeUrl: ${JSON.stringify(edgeUrl)} });
-        for await (const _ of w.stream(ecg));
-        const t2 = performance.now();
-        for await (const _ of w.stream(ecg));
-        const workerMs = performance.now() - t2;
-        await w.dispose();
-        return [ms, streamMs, workerMs];
+        const main = await sdk.createReconstructor(options);
+        const worker = await sdk.createReconstructor({ ...options, proxy: true });
+        await main.reconstruct(ecg);
+        for await (const _ of worker.stream(ecg));
+        const timed = async (run) => { const t = performance.now(); await run(); return performance.now() - t; };
+        window.sdkAlone = {
+          time: async () => [
+            await timed(() => main.reconstruct(ecg)),
+            await timed(async () => { for await (const _ of main.stream(ecg)); }),
+            await timed(async () => { for await (const _ of worker.stream(ecg)); }),
+          ],
+          dispose: () => Promise.all([main.dispose(), worker.dispose()]),
+        };
       })()`);
-      const ratio = Number(again.reconstructMs) / sdkMs;
+      const rounds: { page: number; decode: number; sdk: number; sdkStream: number; sdkWorker: number }[] =
+        [];
+      const warm: { ms: number; draw: boolean }[][] = [];
+      for (let round = 0; round < 3; round++) {
+        const again = await reconstruct(page, { model: 'transformer', device: 'wasm' });
+        warm.push(await lastRunLongTasks(page));
+        const decode = await page.evaluate(
+          () => performance.getEntriesByName('ecg-tmp:decode').at(-1)?.duration ?? Number.NaN,
+        );
+        const [sdk, sdkStream, sdkWorker] =
+          await page.evaluate<[number, number, number]>('(window.sdkAlone.time())');
+        rounds.push({ page: Number(again.reconstructMs), decode, sdk, sdkStream, sdkWorker });
+      }
+      await page.evaluate('(window.sdkAlone.dispose())');
+      const median = (key: keyof (typeof rounds)[number]) =>
+        rounds.map((r) => r[key]).sort((a, b) => a - b)[1]!;
+      // The page's figure (the streamed decode it shows) against the SDK's own stream in the same engine,
+      // its worker with one ORT thread: what the demo's drawing and relaying add.
+      const ratio = median('decode') / median('sdkWorker');
       const tasks = (run: { ms: number; draw: boolean }[]) => {
         const draws = run.filter((t) => t.draw).map((t) => t.ms.toFixed(0));
         const other = run.filter((t) => !t.draw).map((t) => t.ms.toFixed(0));
         return `${run.length} long tasks (redraws: [${draws.join(', ')}] ms; others: [${other.join(', ')}] ms)`;
       };
+      const ms = (v: number) => v.toFixed(0);
       console.log(
-        `demo transformer on WASM (Chromium): first run ${Number(result.reconstructMs).toFixed(0)} ms, ${tasks(first)}; ` +
-          `second ${Number(again.reconstructMs).toFixed(0)} ms (its streamed decode ${decodeMs.toFixed(0)} ms), ${tasks(second)}; ` +
-          `SDK alone ${sdkMs.toFixed(0)} ms (streamed ${sdkStreamMs.toFixed(0)} ms; streamed in its worker ${sdkWorkerMs.toFixed(0)} ms); ratio ${ratio.toFixed(2)}`,
+        `demo transformer on WASM (Chromium): first run ${ms(Number(result.reconstructMs))} ms, ${tasks(first)}; ` +
+          `then, medians of 3 rounds: the page ${ms(median('page'))} ms to the result drawn, its streamed decode ` +
+          `${ms(median('decode'))} ms (the figure it shows), ${warm.map(tasks).join(' / ')}; SDK alone ` +
+          `${ms(median('sdk'))} ms (streamed ${ms(median('sdkStream'))} ms; streamed in its worker ` +
+          `${ms(median('sdkWorker'))} ms); ratio ${ratio.toFixed(2)} (to the SDK's own stream on the main ` +
+          `thread ${(median('decode') / median('sdkStream')).toFixed(2)}; result drawn to reconstruct() ` +
+          `${(median('page') / median('sdk')).toFixed(2)})`,
       );
-      // Held loosely: this machine runs training beside the tests, so wall times swing ×2 between runs.
       // Before the page drew once per frame with incremental charts: ratio 22.5, 52 long tasks (one per
-      // segment and more). Then ratio 1.4–1.7, 3–7 long tasks in the warm run, 32 in the cold one (the
-      // decoder's WASM steps, 45–216 ms each, and a cold run's 3 s first step, on the main thread).
-      // With ORT in its own worker (the SDK's proxy option) the steps left the main thread.
-      expect(ratio).toBeLessThan(6);
-      // Left on the main thread, two causes. The chart redraws (ECharts repainting the 75 small multiples,
-      // ~100 ms each here, and the final TMP and maps draw; at most one a frame, a fifth of the time): 3–4 in
-      // the warm runs measured (75–386 ms), 5 in the cold ones (84–603 ms). And tasks that are no redraw,
-      // not yet attributed (the page's and the SDK's work per segment, GC): 0–2 warm (51–112 ms), 1–3 cold
-      // (51–199 ms), in three runs (a fourth had none). Ratio 1.00, 1.05, 2.99, 3.88 in those four runs (the
-      // SDK alone swung 425–1884 ms, the page 1648–2108 ms): the bound below is for a busy machine.
-      // Since the small multiples are a plain canvas (a redraw 4–23 ms, the cells and truth painted once)
-      // and streamed redraws are at least 100 ms apart: 0 long tasks in the warm run and 0–2 in the cold
-      // one (the first draws, 55–80 ms) in three runs on this machine; ratio 2.56–3.09 (page 623–649 ms, SDK alone
-      // 210–243 ms: each decoder step passes through the page to ORT's worker and back). Since the grid only
-      // draws each segment's new steps and the progress line changes with the redraws, not per segment (each
-      // change renders a frame, which holds up the next step's message): ratio 1.77–2.01 in five runs (page
-      // 358–424 ms, of which the streamed decode 318–360 ms against the SDK's own stream's 230–272 ms).
-      // Without any redraw during the decode the page still takes ~310 ms to decode: the rest is not drawing.
-      // With the wait between redraws a timer instead of a frame each vsync: 1.59–2.05 in four runs. With
-      // the decode in the SDK's worker (one thread; the page no longer relays each step): page 289–308 ms
-      // against 380–427 ms through ORT's proxy side by side; ratio 1.65–2.33 against the SDK alone on the
-      // main thread (124–157 ms, two threads), 1.4–1.7 against the SDK alone in its worker (170–219 ms).
-      expect(second.filter((t) => !t.draw).length).toBeLessThanOrEqual(3);
+      // segment and more). The history of the figures below is in packages/demo/README.md ("Speed").
+      // Goal (issue 18): the page's figure within 1.5× of the SDK's own. Compared like with like: the
+      // demo runs the SDK in its worker with one ORT thread, so that the page keeps a core to draw on and
+      // has no long task; on the main thread with two threads the SDK alone is faster (116–139 ms against
+      // 146–175 ms in its worker on 2 cores) but its decoder steps are the page's tasks of 45–216 ms.
+      // Medians of 3 rounds, as a busy machine swings single runs ×2 (one CI run here: 1.7 in one round).
+      expect(ratio).toBeLessThanOrEqual(1.5);
+      // The whole run to the result drawn (with the last redraw and the maps) against the SDK's
+      // reconstruct() on the main thread: logged, held loosely.
+      expect(median('page') / median('sdk')).toBeLessThan(4);
+      for (const second of warm) {
+        expect(second.filter((t) => !t.draw).length).toBeLessThanOrEqual(3);
+        expect(second.length).toBeLessThanOrEqual(3);
+      }
       expect(first.filter((t) => !t.draw).length).toBeLessThanOrEqual(4);
-      expect(second.length).toBeLessThanOrEqual(3);
       const expected = await sdkScore('transformer', samples[SAMPLE]!.ecg, samples[SAMPLE]!.tmp);
       expect(Number(result.r2)).toBeCloseTo(expected.r2, 4);
       // Its manifest's spread across ECGs: below half the truth's, the page says the reconstruction is
