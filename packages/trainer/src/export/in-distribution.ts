@@ -73,8 +73,8 @@ function hasSpread(m: Manifest): boolean {
  * Re-exports models/<name>/<version> as <name>/<options.version> with what its manifest lacks added: the
  * training statistics, the site list, the spread across ECGs (measured with the folder's own fp32 graphs
  * on the same test pairs as its metrics, which must come out the same), the model card — written anew
- * from the code, so that it says what was added; and the folder's README.md. Refuses a folder that has
- * them all (nothing to patch), a version that exists, and a data set that is not there (naming it and
+ * from the code, so that it says what was added, with the model's deviations from the paper; and the
+ * folder's README.md. Refuses a folder that has them all (nothing to patch), a version that exists, and a data set that is not there (naming it and
  * how to make it).
  */
 export async function patchDistribution(
@@ -87,15 +87,14 @@ export async function patchDistribution(
     throw new InputError('bad_manifest', `cannot read ${path}: ${err.message}`);
   });
   const old = parseManifest(JSON.parse(text), path);
-  if (
-    old.inDistribution !== undefined &&
-    old.siteList !== undefined &&
-    old.card !== undefined &&
-    hasSpread(old)
-  ) {
+  const deviated = manifestDeviations(old);
+  // A card written before the patch kept deviations (cnn-lstm-small 0.1.1) lacks them: that is patched too.
+  const cardCurrent =
+    old.card !== undefined && deviated.every((d) => old.card!.limitations.some((l) => l.includes(d)));
+  if (old.inDistribution !== undefined && old.siteList !== undefined && cardCurrent && hasSpread(old)) {
     throw new InputError(
       'bad_value',
-      `${path} already carries inDistribution, siteList, the spread and card: nothing to patch`,
+      `${path} already carries inDistribution, siteList, the spread and a card with its deviations from the paper: nothing to patch`,
     );
   }
   const dir = join(dirname(from), options.version);
@@ -115,7 +114,7 @@ export async function patchDistribution(
     },
     source,
   );
-  const manifest = parseManifest({ ...base, card: modelCard(base, manifestDeviations(old)) }, source);
+  const manifest = parseManifest({ ...base, card: modelCard(base, deviated) }, source);
   await writeVersionFolder(dir, manifest, async (staging) => {
     for (const file of old.files) await copyFile(join(from, file.path), join(staging, basename(file.path)));
   });

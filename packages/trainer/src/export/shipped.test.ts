@@ -212,6 +212,35 @@ describe('npm run export / verify-model', () => {
       },
     };
     expect(manifestDeviations(gone)).toEqual([]);
+
+    // A card written without them (as cnn-lstm-small 0.1.1's was) is something to patch: same files and
+    // figures, the deviation added to the card; patched again, nothing is left to do.
+    const { dir: source } = await stableManifest('cnn-lstm-small');
+    const from = join(dir, 'deviations', 'cnn-lstm-small', '1.0.0');
+    await cp(source, from, { recursive: true });
+    const lacking = {
+      ...small,
+      card: {
+        ...small.card!,
+        limitations: small.card!.limitations.filter((l) => !l.startsWith('Deviates from the paper')),
+      },
+    };
+    await writeFile(join(from, 'manifest.json'), JSON.stringify(lacking));
+    const patched = await cli(['export', '--patch', from, '--version', '1.0.1']);
+    const to = join(dir, 'deviations', 'cnn-lstm-small', '1.0.1');
+    // Nothing measured or fitted: the statistics and the spread were there.
+    expect(patched.stderr).toBe(`export: wrote ${to}\n`);
+    expect(patched.code).toBe(0);
+    const manifest = parseManifest(JSON.parse(await readFile(join(to, 'manifest.json'), 'utf8')));
+    expect(manifest.card!.limitations).toContain(
+      'Deviates from the paper’s model: its convolutions have 64, 128, 128 channels (the paper’s: 64, 128, 256).',
+    );
+    expect(manifest.metrics).toEqual(small.metrics);
+    expect(manifest.files).toEqual(small.files);
+    expect(await readFile(join(to, 'README.md'), 'utf8')).toContain('its convolutions have 64, 128, 128');
+    const twice = await cli(['export', '--patch', to, '--version', '1.0.2']);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/a card with its deviations from the paper: nothing to patch/);
   });
 
   it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
@@ -273,7 +302,7 @@ describe('npm run export / verify-model', () => {
       data,
     ]);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/already carries inDistribution, siteList, the spread and card/);
+    expect(twice.stderr).toMatch(/already carries inDistribution, siteList, the spread and a card/);
     const existing = await cli(['export', '--patch', from, '--version', '7.7.7', '--data', data]);
     expect(existing.stderr).toMatch(/already exists: versions are immutable/);
     const noData = await cli([
