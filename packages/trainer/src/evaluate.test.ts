@@ -73,6 +73,48 @@ describe('evaluate with the baselines', () => {
     expect(x.data[0]).toBe(1); // 0.05 / (0.05 − 0): the range is taken over the kept steps only
   });
 
+  it('decodes a model that reads only the first 10 ms once a batch for both experiments', async () => {
+    const calls = (architecture: 'transformer' | 'cnn-lstm') => {
+      const inputs: Signal[] = [];
+      const predict = nearestBaseline(split, norm);
+      return {
+        inputs,
+        predict: (e: Signal) => {
+          inputs.push(e);
+          return predict(e);
+        },
+        architecture,
+      };
+    };
+    const transformer = calls('transformer');
+    const t = await evaluate(transformer.predict, split, {
+      normalisation: norm,
+      batchSize: 5,
+      architecture: 'transformer',
+    });
+    // 12 samples in batches of 5: three calls, each one Exp II's input.
+    expect(transformer.inputs).toHaveLength(3);
+    expect(transformer.inputs[0]!.data.subarray(10, N_STEPS).every((v) => v === 0)).toBe(true);
+    expect(t.full).toEqual(t.limited);
+    // The same figures as decoding each experiment on its own.
+    const alone = await evaluate(nearestBaseline(split, norm), split, {
+      normalisation: norm,
+      batchSize: 5,
+      architecture: 'transformer',
+      experiments: ['full'],
+    });
+    expect(alone.full).toEqual(t.full);
+    // Any other model: one call per experiment and batch, two different inputs.
+    const cnn = calls('cnn-lstm');
+    const c = await evaluate(cnn.predict, split, {
+      normalisation: norm,
+      batchSize: 5,
+      architecture: 'cnn-lstm',
+    });
+    expect(cnn.inputs).toHaveLength(6);
+    expect(c.full!.r2).not.toBe(c.limited!.r2);
+  });
+
   it('rejects a predictor that returns the wrong shape', async () => {
     const bad = (e: Signal): Signal => ({
       data: new Float32Array(e.shape[0] * 10),
