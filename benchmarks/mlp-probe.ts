@@ -76,8 +76,8 @@ const train = await loadCacheSplit(dir, index, 'train');
 const val = await loadCacheSplit(dir, index, 'val');
 const test = await loadCacheSplit(dir, index, 'test');
 
-/** Samples [from, to) as the Transformer's input features [n, 120] and normalised targets [n, 37,500]. */
-function slice(split: CacheSplit, from: number, to: number): { x: Float32Array; y: Float32Array } {
+/** Samples [from, to) as the Transformer's input features [n, 120]. */
+function features(split: CacheSplit, from: number, to: number): Float32Array {
   const n = to - from;
   const ecg = split.ecg.subarray(from * N_LEADS * N_STEPS, to * N_LEADS * N_STEPS);
   const prepared = prepareEcg(
@@ -86,17 +86,21 @@ function slice(split: CacheSplit, from: number, to: number): { x: Float32Array; 
   ).data;
   const x = new Float32Array(n * FEATURES);
   for (let r = 0; r < n * N_LEADS; r++) x.set(prepared.subarray(r * N_STEPS, r * N_STEPS + FIRST), r * FIRST);
-  const y = normaliseVm(
-    { data: split.vm.subarray(from * OUT, to * OUT), shape: [n, N_SITES, N_STEPS] },
+  return x;
+}
+
+/** Samples [from, to) as normalised targets [n, 37,500]. */
+function targets(split: CacheSplit, from: number, to: number): Float32Array {
+  return normaliseVm(
+    { data: split.vm.subarray(from * OUT, to * OUT), shape: [to - from, N_SITES, N_STEPS] },
     'vm-affine',
   ).data;
-  return { x, y };
 }
 
 // The training split's mean TMP: the output bias's start, so the net begins as the `mean` baseline.
 const mean = new Float64Array(OUT);
 for (let from = 0; from < train.count; from += 512) {
-  const { y } = slice(train, from, Math.min(train.count, from + 512));
+  const y = targets(train, from, Math.min(train.count, from + 512));
   for (let i = 0; i < y.length; i++) mean[i % OUT]! += y[i]!;
 }
 for (let i = 0; i < OUT; i++) mean[i]! /= train.count;
@@ -119,7 +123,8 @@ const optimizer = tf.train.adam(lr);
 function predictSplit(split: CacheSplit, n: number, sink: (y: Float32Array, p: Float32Array) => void): void {
   for (let from = 0; from < n; from += 256) {
     const to = Math.min(n, from + 256);
-    const { x, y } = slice(split, from, to);
+    const x = features(split, from, to);
+    const y = targets(split, from, to);
     const p = tf.tidy(() => forward(tf.tensor2d(x, [to - from, FEATURES])));
     sink(y, p.dataSync() as Float32Array);
     p.dispose();
@@ -148,7 +153,7 @@ const order = Array.from({ length: train.count }, (_, i) => i);
 const xAll = new Float32Array(train.count * FEATURES);
 for (let from = 0; from < train.count; from += 512) {
   const to = Math.min(train.count, from + 512);
-  xAll.set(slice(train, from, to).x, from * FEATURES);
+  xAll.set(features(train, from, to), from * FEATURES);
 }
 process.stderr.write(
   `mlp-probe: ${dir}, ${train.count} train / ${valLimit} val / ${test.count} test, ${count.toLocaleString('en')} parameters, on ${backend.name}\n`,
@@ -166,7 +171,7 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
     for (let k = 0; k < batch; k++) {
       const s = order[from + k]!;
       x.set(xAll.subarray(s * FEATURES, (s + 1) * FEATURES), k * FEATURES);
-      y.set(slice(train, s, s + 1).y, k * OUT);
+      y.set(targets(train, s, s + 1), k * OUT);
     }
     const loss = optimizer.minimize(
       () => {
