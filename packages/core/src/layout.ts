@@ -143,6 +143,11 @@ export function leadsFromElectrodes(
 /** Value returned by activationTimes for a site that never depolarises. */
 export const NOT_ACTIVATED = -1;
 
+/** The level whose first upward crossing is a site's activation time (activationTimes' default). */
+export const ACTIVATION_THRESHOLD_MV = 0;
+/** The level whose last downward crossing is a site's repolarisation time (repolarisationTimes' default). */
+export const REPOLARISATION_THRESHOLD_MV = -60;
+
 /**
  * Activation time of every channel of a [B, C, T] TMP signal: the first time step (ms) at which
  * Vm > 0 mV, or NOT_ACTIVATED. `thresholdMv` lets callers use another level (e.g. on a normalised
@@ -151,7 +156,7 @@ export const NOT_ACTIVATED = -1;
  * @example
  * const at = activationTimes(tmp); // at[b * 75 + site]
  */
-export function activationTimes(tmp: Signal, thresholdMv = 0): Int32Array {
+export function activationTimes(tmp: Signal, thresholdMv = ACTIVATION_THRESHOLD_MV): Int32Array {
   // A Signal built by hand skips signal()'s check; a short buffer would read as never activated.
   signal(tmp.data, tmp.shape, 'tmp');
   const [b, c, t] = tmp.shape;
@@ -194,7 +199,11 @@ export const NOT_REPOLARISED = -1;
  * @example
  * const rt = repolarisationTimes(tmp); // rt[b * 75 + site], ms; −1 if not back below −60 mV
  */
-export function repolarisationTimes(tmp: Signal, thresholdMv = -60, activationMv = 0): Int32Array {
+export function repolarisationTimes(
+  tmp: Signal,
+  thresholdMv = REPOLARISATION_THRESHOLD_MV,
+  activationMv = ACTIVATION_THRESHOLD_MV,
+): Int32Array {
   const [b, c, t] = tmp.shape;
   const at = activationTimes(tmp, activationMv);
   const out = new Int32Array(b * c).fill(NOT_REPOLARISED);

@@ -36,20 +36,21 @@ import { CHECKPOINT_FILE, resolveDataset, type TrainEvent, train } from './train
 
 const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer --out runs/<id>
   [--data synthetic|<cache dir>|<data set dir>] [--synthetic-count N] [--synthetic-ap drawn|fixed] [--epochs N] [--batch N]
-  [--loss mse|huber] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
+  [--loss mse|huber] [--crossing-weight λ (a deviation: a hinge at 0 and −60 mV added to the loss)] [--backend wasm|webgpu|cpu] [--lr X] [--lr-milestones 50,100] [--lr-gamma X]
   [--grad-clip X] [--warmup-steps N] [--patience N] [--seed N] [--train-limit N] [--val-limit N]
   [--init-from RUN/best.bin (start from another run's weights: a fine-tune, fresh optimiser)]
   [--max-steps N] [--eval-every N] [--checkpoint-minutes X]
   cnn-lstm: [--lookahead MS] [--bidirectional (a deviation: 32 hidden units each way)]
     [--conv-channels 64,128,256 (the paper's; e.g. 64,128,128 is a deviation, the edge's cheaper variant)]
+    [--lstm-hidden 64 (the paper's; e.g. 128 is a deviation: twice the LSTM's states)]
   transformer: [--output-init fit|default] [--output-head norm|projection] [--encoder-input prediction|embedding]
     [--free-run-limit N] [--select-by free-running-r2|val-loss]
     [--sampling none|parallel|free-running|unrolled] [--sampling-rate P] [--sampling-ramp-steps N]
     [--memory-variance λ (a regulariser keeping the encoder memory from being one constant)]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
-    --sampling --sampling-rate --sampling-ramp-steps --memory-variance --checkpoint-minutes, and --loss --huber-delta for a
-    fine-tune under another loss, --lookahead for a fine-tune to a lookahead; each change is logged]`;
+    --sampling --sampling-rate --sampling-ramp-steps --memory-variance --checkpoint-minutes, and --loss --huber-delta
+    --crossing-weight for a fine-tune under another loss, --lookahead for a fine-tune to a lookahead; each change is logged]`;
 
 const NUMBER_FLAGS = {
   'synthetic-count': 'syntheticCount',
@@ -59,6 +60,7 @@ const NUMBER_FLAGS = {
   lr: 'lr',
   'lr-gamma': 'lrGamma',
   'huber-delta': 'huberDelta',
+  'crossing-weight': 'crossingWeight',
   'grad-clip': 'gradClip',
   patience: 'patience',
   'train-limit': 'trainLimit',
@@ -72,6 +74,7 @@ const NUMBER_FLAGS = {
   'checkpoint-minutes': 'checkpointMinutes',
   lookahead: 'lookahead',
   'memory-variance': 'memoryVariance',
+  'lstm-hidden': 'lstmHidden',
 } as const satisfies Record<string, keyof TrainConfig>;
 
 function number(flag: string, text: string): number {

@@ -11,7 +11,7 @@ import cnnLstmPreset from '../presets/cnn-lstm.json' with { type: 'json' };
 import squeezenetPreset from '../presets/squeezenet1d.json' with { type: 'json' };
 import transformerPreset from '../presets/transformer.json' with { type: 'json' };
 import { BACKENDS, type BackendName } from './backend.ts';
-import { CNN_LSTM_CHANNELS } from './models/cnn-lstm.ts';
+import { CNN_LSTM_CHANNELS, LSTM_HIDDEN } from './models/cnn-lstm.ts';
 import { ENCODER_INPUTS, type EncoderInput, OUTPUT_HEADS, type OutputHead } from './models/transformer.ts';
 
 export const LOSSES = ['mse', 'huber'] as const;
@@ -54,6 +54,17 @@ export interface TrainConfig {
   readonly loss: LossName;
   /** Huber's δ on the normalised scale (PyTorch's default 1). */
   readonly huberDelta: number;
+  /**
+   * λ of the crossing term added to the loss (train.ts crossingLoss; a deviation from the paper's plain
+   * loss, no parameters, the architecture and the export unchanged): a smooth hinge at the activation
+   * (0 mV) and repolarisation (−60 mV) levels that costs λ per unit of the normalised scale a prediction
+   * lies on the wrong side of a level the truth has crossed (or not). Under squared error alone a model
+   * unsure when a site's 1 ms upstroke comes draws a ramp that reaches 0 mV only once the upstroke is
+   * ~78% likely to have happened — late. Measured, it helps little: with the 2 mV smoothing a value
+   * the truth is likelier above 0 mV than not is pulled up to just below the level (a shelf), not across
+   * it (train.test.ts; docs/results.md §9). 0 = off (the paper's). Runs from before it: 0.
+   */
+  readonly crossingWeight?: number;
   /** Adam's learning rate, β₁, β₂, ε (PyTorch defaults). */
   readonly lr: number;
   readonly beta1: number;
@@ -120,6 +131,12 @@ export interface TrainConfig {
    */
   readonly convChannels?: readonly number[];
   /**
+   * CNN-LSTM only, a flagged deviation when not the paper's 64: the LSTM's hidden units (with
+   * --bidirectional, both directions together). Each unit is a state the LSTM can set when a site's
+   * upstroke passes; 128 gives it twice as many (333,835 parameters). Runs from before it: 64.
+   */
+  readonly lstmHidden?: number;
+  /**
    * Transformer only, a training regulariser (no parameters; the architecture and the export unchanged):
    * λ of the memory-variance term, which keeps the encoder memory from being the same for every ECG
    * (models/transformer.ts memoryVarianceLoss). 0 = off, the paper's training. Runs from before it: 0.
@@ -156,6 +173,7 @@ export const RESUME_SETTINGS = [
   'memoryVariance',
   'loss',
   'huberDelta',
+  'crossingWeight',
   'lookahead',
   'lr',
   'lrMilestones',
@@ -183,6 +201,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   batch: 32,
   loss: 'mse',
   huberDelta: 1,
+  crossingWeight: 0,
   lr: 1e-3,
   beta1: 0.9,
   beta2: 0.999,
@@ -203,6 +222,7 @@ export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {
   lookahead: 0,
   bidirectional: false,
   convChannels: CNN_LSTM_CHANNELS,
+  lstmHidden: LSTM_HIDDEN,
   memoryVariance: 0,
   freeRunLimit: 0,
   selectBy: 'val-loss',
@@ -284,6 +304,18 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     );
   if (channels.some((n, i) => n !== CNN_LSTM_CHANNELS[i]) && c.model !== 'cnn-lstm')
     throw bad('--conv-channels applies to the cnn-lstm only');
+  const hidden = c.lstmHidden ?? LSTM_HIDDEN;
+  if (
+    !Number.isInteger(hidden) ||
+    hidden < 2 ||
+    hidden > 1024 ||
+    ((c.bidirectional ?? false) && hidden % 2 !== 0)
+  )
+    throw bad(
+      `--lstm-hidden must be an integer from 2 to 1024 (even when bidirectional), got ${c.lstmHidden}`,
+    );
+  if (hidden !== LSTM_HIDDEN && c.model !== 'cnn-lstm')
+    throw bad('--lstm-hidden applies to the cnn-lstm only');
   if (!(c.checkpointMinutes >= 0)) throw bad(`--checkpoint-minutes must be ≥ 0, got ${c.checkpointMinutes}`);
   if (!OUTPUT_INITS.includes(c.outputInit))
     throw bad(`unknown --output-init '${c.outputInit}'. Expected one of: ${OUTPUT_INITS.join(', ')}`);
@@ -310,6 +342,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     throw bad('--select-by free-running-r2 needs --free-run-limit ≥ 1');
   pos('lr', c.lr);
   pos('huber-delta', c.huberDelta);
+  if (!(Number.isFinite(c.crossingWeight ?? 0) && (c.crossingWeight ?? 0) >= 0))
+    throw bad(`--crossing-weight must be a number ≥ 0, got ${c.crossingWeight}`);
   pos('eps', c.eps);
   if (!(c.gradClip >= 0)) throw bad(`--grad-clip must be ≥ 0, got ${c.gradClip}`);
   for (const [name, v] of [

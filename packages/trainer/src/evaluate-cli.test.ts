@@ -141,6 +141,12 @@ describe('npm run evaluate', () => {
     const own = await readResults(copy);
     expect(own.evaluation.dataset).toBe(own.run.dataset);
     expect(own.metrics.full!.mse).not.toBe(r.metrics.full!.mse);
+    // The training split too (how well the run fits what it learned from): its own pairs, recorded as such.
+    const { code: trainCode } = await cli([copy, '--split', 'train', '--limit', '3', '--exp', '1']);
+    expect(trainCode).toBe(0);
+    const fitted = await readResults(copy);
+    expect(fitted.evaluation).toMatchObject({ split: 'train', samples: 3 });
+    expect(fitted.metrics.full!.mse).not.toBe(own.metrics.full!.mse);
   });
 
   it('compares runs, evaluating those without results first', async () => {
@@ -168,7 +174,7 @@ describe('npm run evaluate', () => {
     [['runs/does-not-exist'], /run folder runs\/does-not-exist does not exist/],
     [['EMPTY'], /has no best\.bin/],
     [['RUN', '--exp', '3'], /--exp must be 1 \(full time\) or 2 \(limited time\), got '3'/],
-    [['RUN', '--split', 'train'], /--split must be test or val/],
+    [['RUN', '--split', 'training'], /--split must be test, val or train, got 'training'/],
     [['RUN', '--limit', '0'], /--limit must be an integer ≥ 1/],
     [['RUN', '--backend', 'tpu'], /unknown --backend 'tpu'. Expected one of: webgpu, wasm, cpu/],
     [['RUN', '--data', 'EMPTY'], /--data .* is not a prepared cache \(no index\.json there\)/],

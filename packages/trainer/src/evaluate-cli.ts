@@ -62,7 +62,7 @@ import type { Model } from './models/index.ts';
 import { figureSvg, type Panel } from './plots.ts';
 import { BEST_FILE, loadRunModel, type RunState, runDataset } from './train.ts';
 
-const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val] [--limit N] [--data <cache dir>] [--backend ${BACKENDS.join('|')}]
+const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val|train] [--limit N] [--data <cache dir>] [--backend ${BACKENDS.join('|')}]
        npm run evaluate -- --compare runs/<a> runs/<b> ... [--out runs/compare.md] [flags above, for runs not evaluated yet]`;
 
 type MetricName = (typeof METRIC_NAMES)[number];
@@ -121,7 +121,7 @@ export interface EvaluateArgs {
   /** The --compare table (.md; the .json goes beside it). */
   readonly out: string;
   readonly experiments: readonly Experiment[];
-  readonly split: 'test' | 'val';
+  readonly split: 'test' | 'val' | 'train';
   readonly limit: number | undefined;
   readonly backend: BackendName | undefined;
   /**
@@ -148,7 +148,7 @@ export interface EvalResults {
     readonly dataset: string;
   };
   readonly evaluation: {
-    readonly split: 'test' | 'val';
+    readonly split: 'test' | 'val' | 'train';
     /** The cache the split was read from (the run's own data set unless --data said otherwise). */
     readonly dataset?: string;
     readonly samples: number;
@@ -205,7 +205,9 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
     throw bad(`--exp must be 1 (full time) or 2 (limited time), got '${values.exp}'`);
   }
   const split = values.split ?? 'test';
-  if (split !== 'test' && split !== 'val') throw bad(`--split must be test or val, got '${split}'`);
+  // train: how well a run fits what it was trained on (against test or val, underfitting or overfitting).
+  if (split !== 'test' && split !== 'val' && split !== 'train')
+    throw bad(`--split must be test, val or train, got '${split}'`);
   let limit: number | undefined;
   if (values.limit !== undefined) {
     limit = Number(values.limit);

@@ -23,6 +23,9 @@ import {
   Adam,
   BEST_FILE,
   CHECKPOINT_FILE,
+  CROSSING_LEVELS,
+  CROSSING_SOFTNESS,
+  crossingLoss,
   freeRunScores,
   LOG_FILE,
   type RunState,
@@ -458,6 +461,93 @@ describe('--sampling unrolled: the loss of the free-running decode, backpropagat
   }, 120_000);
 });
 
+describe('the crossing term (--crossing-weight)', () => {
+  beforeAll(() => startBackend('wasm'));
+  const mv = (v: number) => normaliseVmValue(v, NORMALISATION.tmp);
+  const scalar = (t: tf.Tensor) => t.dataSync()[0]!;
+
+  it('costs about nothing on the right side of both levels and the distance on the wrong side', () => {
+    // Truth at +20 mV (above 0 and −60 mV); predictions at +20 mV (right side of both), −30 mV (wrong
+    // side of 0 mV only), −85 mV (wrong side of both).
+    const target = tf.tensor1d([mv(20), mv(20), mv(20)]);
+    const right = scalar(crossingLoss(tf.tensor1d([mv(20), mv(20), mv(20)]), target));
+    expect(right).toBeGreaterThan(0);
+    expect(right).toBeLessThan(1e-4);
+    const oneWrong = scalar(crossingLoss(tf.tensor1d([mv(-30), mv(-30), mv(-30)]), target));
+    expect(oneWrong).toBeCloseTo(mv(0) - mv(-30), 3);
+    const bothWrong = scalar(crossingLoss(tf.tensor1d([mv(-85), mv(-85), mv(-85)]), target));
+    expect(bothWrong).toBeCloseTo(mv(0) - mv(-85) + (mv(-60) - mv(-85)), 3);
+    // Mirrored: truth at rest, a prediction above 0 mV costs its height above both levels.
+    const rest = tf.tensor1d([mv(-85)]);
+    expect(scalar(crossingLoss(tf.tensor1d([mv(10)]), rest))).toBeCloseTo(
+      mv(10) - mv(0) + (mv(10) - mv(-60)),
+      3,
+    );
+    expect(CROSSING_LEVELS).toEqual([mv(0), mv(-60)]);
+    expect(CROSSING_SOFTNESS).toBeGreaterThan(0);
+  });
+
+  it('pulls the best constant of an uncertain upstroke up to just below 0 mV, no further (a shelf)', () => {
+    // One value whose truth is the plateau (+25 mV) with probability p and rest (−85.5 mV) otherwise: a
+    // site whose 1 ms upstroke has happened by now with probability p. Squared error's best constant is
+    // the mean. The crossing term (λ = 1, both levels, 2 mV smoothing) pulls a value that the truth is
+    // likelier above 0 mV than not up to the level, but it stays a hair below it until p ≈ 0.75: a shelf
+    // at 0 mV, not a step at the median — why it moves the measured activation times little (results §9).
+    const best = (p: number, weight: number) => {
+      const up = Math.round(p * 20);
+      const target = tf.tensor1d([...Array(up).fill(mv(25)), ...Array(20 - up).fill(mv(-85.5))]);
+      let arg = 0;
+      let low = Number.POSITIVE_INFINITY;
+      for (let v = -90; v <= 30; v += 0.5) {
+        const pred = tf.fill([20], mv(v));
+        const loss =
+          scalar(tf.mean(tf.square(tf.sub(pred, target)))) + weight * scalar(crossingLoss(pred, target));
+        if (loss < low) [low, arg] = [loss, v];
+      }
+      return arg;
+    };
+    expect(best(0.7, 0)).toBeCloseTo(-8.15, 0);
+    expect(best(0.7, 1)).toBeGreaterThan(-3);
+    expect(best(0.7, 1)).toBeLessThan(0);
+    expect(best(0.8, 1)).toBeGreaterThanOrEqual(0);
+    // Below even odds it pulls the other way, towards rest: the term follows the likelier side.
+    expect(best(0.4, 1)).toBeLessThan(best(0.4, 0) - 10);
+  });
+
+  it('is refused below 0, and a resume that changes it starts the best validation loss again', async () => {
+    const lstm = { ...DEFAULTS, model: 'cnn-lstm', out: '/tmp/x' } as TrainConfig;
+    expect(() => validateConfig({ ...lstm, crossingWeight: -1 })).toThrow(
+      /--crossing-weight must be a number ≥ 0/,
+    );
+    expect(validateConfig({ ...lstm, crossingWeight: 1 }).crossingWeight).toBe(1);
+    const config = validateConfig({
+      ...DEFAULTS,
+      ...preset('cnn-lstm'),
+      model: 'cnn-lstm',
+      data,
+      out: join(work, 'crossing-change'),
+      backend: 'wasm',
+      epochs: 2,
+      batch: 2,
+      trainLimit: 4,
+      valLimit: 2,
+    } as TrainConfig);
+    let steps = 0;
+    const first = await train(config, { shouldStop: () => steps++ >= 2 });
+    expect(first.bestVal).not.toBeNull();
+    const valLosses: number[] = [];
+    const state = await train(config, {
+      resume: true,
+      changes: { crossingWeight: 1 },
+      onEvent: (e) => void (e.kind === 'epoch' && valLosses.push(e.valLoss)),
+    });
+    expect(state.config.crossingWeight).toBe(1);
+    // The loss now holds the crossing term too: higher, and the new best is its own.
+    expect(valLosses[0]).toBeGreaterThan(first.bestVal!);
+    expect(state.bestVal).toBe(valLosses[0]);
+  }, 300_000);
+});
+
 describe('config', () => {
   const base = { ...DEFAULTS, out: '/tmp/x' };
 
@@ -505,6 +595,16 @@ describe('config', () => {
       /Expected one of: default, fit/,
     );
     expect(() => validateConfig({ ...tf, warmupSteps: -1 })).toThrow(/--warmup-steps/);
+    expect(() => validateConfig({ ...tf, lstmHidden: 128 })).toThrow(
+      /--lstm-hidden applies to the cnn-lstm only/,
+    );
+    expect(() => validateConfig({ ...lstm, lstmHidden: 0 })).toThrow(
+      /--lstm-hidden must be an integer from 2 to 1024/,
+    );
+    expect(() => validateConfig({ ...lstm, lstmHidden: 65, bidirectional: true })).toThrow(
+      /even when bidirectional/,
+    );
+    expect(validateConfig({ ...lstm, lstmHidden: 128 }).lstmHidden).toBe(128);
   });
 });
 

@@ -19,6 +19,7 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  ACTIVATION_THRESHOLD_MV,
   activationTimes,
   denormaliseVm,
   InputError,
@@ -26,6 +27,9 @@ import {
   N_SITES,
   N_STEPS,
   normaliseVm,
+  normaliseVmValue,
+  REPOLARISATION_THRESHOLD_MV,
+  VM_SPAN_MV,
 } from '@ecg-tmp/core';
 import { samplePrng } from '@ecg-tmp/simulator';
 import * as tf from '@tensorflow/tfjs-core';
@@ -43,7 +47,7 @@ import {
 import { type Cache, type CacheSplit, openCache } from './data.ts';
 import { activationStats } from './evaluate.ts';
 import { FusedAdam } from './kernels/adam/adam.ts';
-import { CNN_LSTM_CHANNELS } from './models/cnn-lstm.ts';
+import { CNN_LSTM_CHANNELS, LSTM_HIDDEN } from './models/cnn-lstm.ts';
 import { createModel, type Model } from './models/index.ts';
 import { ForwardContext } from './models/layers.ts';
 import { fitOutputNorm } from './models/output-norm.ts';
@@ -194,6 +198,12 @@ export async function resolveDataset(config: TrainConfig, log?: (l: string) => v
 }
 
 function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const base = pointLoss(config, prediction, target);
+  const weight = config.crossingWeight ?? 0;
+  return weight > 0 ? tf.add(base, tf.mul(weight, crossingLoss(prediction, target))) : base;
+}
+
+function pointLoss(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): tf.Scalar {
   const d = tf.sub(prediction, target);
   if (config.loss === 'mse') return tf.mean(tf.square(d));
   const a = tf.abs(d);
@@ -201,6 +211,33 @@ function lossOf(config: TrainConfig, prediction: tf.Tensor, target: tf.Tensor): 
   const quadratic = tf.minimum(a, delta);
   // ½·q² + δ·(|d| − q): ½d² inside δ, δ(|d| − ½δ) outside.
   return tf.mean(tf.add(tf.mul(0.5, tf.square(quadratic)), tf.mul(delta, tf.sub(a, quadratic))));
+}
+
+/** The levels of the crossing term: those whose crossings evaluate times (activation, repolarisation). */
+export const CROSSING_LEVELS = [ACTIVATION_THRESHOLD_MV, REPOLARISATION_THRESHOLD_MV].map((mv) =>
+  normaliseVmValue(mv, NORMALISATION.tmp),
+);
+/** The hinge's smoothing width on the normalised scale (2 mV). */
+export const CROSSING_SOFTNESS = 2 / VM_SPAN_MV;
+
+/**
+ * The crossing term (--crossing-weight), per value and level c, averaged like the squared error:
+ * τ·softplus(−s·(v − c)/τ) with s = +1 where the truth is above c and −1 where it is not — for a
+ * prediction v on the wrong side of c, about |v − c| (slope 1); on the right side, about 0. Summed over
+ * the levels of CROSSING_LEVELS. Added to a point loss with weight λ, it asks each predicted trace to be
+ * above a level exactly when the truth is more likely above than not (the per-value median's side),
+ * where squared error alone draws the mean, which for an uncertain 1 ms upstroke crosses 0 mV late.
+ */
+export function crossingLoss(prediction: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const tau = CROSSING_SOFTNESS;
+    const terms = CROSSING_LEVELS.map((c) => {
+      const side = tf.sub(tf.mul(2, tf.cast(tf.greater(target, c), 'float32')), 1);
+      const margin = tf.mul(side, tf.sub(prediction, c));
+      return tf.mul(tau, tf.softplus(tf.div(tf.neg(margin), tau)));
+    });
+    return tf.mean(tf.addN(terms)) as tf.Scalar;
+  });
 }
 
 /**
@@ -557,7 +594,7 @@ async function initialWeights(model: Model, config: TrainConfig): Promise<InitFr
   }
   const from = source.state.config;
   const shape = (c: TrainConfig) =>
-    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}, conv channels ${(c.convChannels ?? CNN_LSTM_CHANNELS).join(',')}, encoder input ${c.encoderInput ?? 'prediction'}`;
+    `${c.model}, output head ${c.outputHead ?? 'norm'}, bidirectional ${c.bidirectional ?? false}, conv channels ${(c.convChannels ?? CNN_LSTM_CHANNELS).join(',')}, LSTM hidden ${c.lstmHidden ?? LSTM_HIDDEN}, encoder input ${c.encoderInput ?? 'prediction'}`;
   if (shape(from) !== shape(config))
     throw new InputError(
       'bad_value',
@@ -588,6 +625,7 @@ export function modelOf(config: TrainConfig): Model {
     bidirectional: config.bidirectional ?? false,
     encoderInput: config.encoderInput ?? 'prediction',
     convChannels: config.convChannels ?? CNN_LSTM_CHANNELS,
+    lstmHidden: config.lstmHidden ?? LSTM_HIDDEN,
   });
 }
 
@@ -671,7 +709,12 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
       };
   if (restored) {
     state.dataset = datasetDir;
-    if ('loss' in changes || 'huberDelta' in changes || 'lookahead' in changes) {
+    if (
+      'loss' in changes ||
+      'huberDelta' in changes ||
+      'crossingWeight' in changes ||
+      'lookahead' in changes
+    ) {
       // Losses of another kind, or of another model, do not compare: the best validation loss, the
       // patience count and the partial epoch's training-loss sums start again (best.bin is kept until the
       // first validation after the change replaces it).

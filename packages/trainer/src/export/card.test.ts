@@ -40,6 +40,11 @@ describe('the model card on deviations from the paper', () => {
     expect(deviations('cnn-lstm', { convChannels: [64, 128, 128] })).toEqual([
       'its convolutions have 64, 128, 128 channels (the paper’s: 64, 128, 256)',
     ]);
+    expect(deviations('cnn-lstm', { crossingWeight: 0, lstmHidden: 64 })).toEqual([]);
+    expect(deviations('cnn-lstm', { lstmHidden: 128 })).toEqual([
+      'its LSTM has 128 hidden units (the paper’s: 64)',
+    ]);
+    expect(deviations('cnn-lstm', { crossingWeight: 1 })[0]).toMatch(/crossing term in its loss \(weight 1/);
     const card = modelCard(
       { architecture: 'transformer', metrics: metrics(0.2), training: TRAINING, sites: 75 },
       deviations('transformer', { encoderInput: 'embedding' }),

@@ -65,6 +65,8 @@ export interface DeviationConfig {
   readonly lookahead?: number;
   readonly bidirectional?: boolean;
   readonly convChannels?: readonly number[];
+  readonly crossingWeight?: number;
+  readonly lstmHidden?: number;
 }
 
 /** Each way the run's model deviates from the paper's, in words; none for the paper's model. */
@@ -82,7 +84,12 @@ export function deviations(architecture: Architecture, c: DeviationConfig): stri
     const channels = c.convChannels ?? [64, 128, 256];
     if (channels.join(',') !== '64,128,256')
       out.push(`its convolutions have ${channels.join(', ')} channels (the paper’s: 64, 128, 256)`);
+    if ((c.lstmHidden ?? 64) !== 64) out.push(`its LSTM has ${c.lstmHidden} hidden units (the paper’s: 64)`);
   }
+  if ((c.crossingWeight ?? 0) > 0)
+    out.push(
+      `it was trained with a crossing term in its loss (weight ${c.crossingWeight}: a hinge at 0 and −60 mV, so the upstroke crosses 0 mV at its likeliest time; same parameters)`,
+    );
   return out;
 }
 

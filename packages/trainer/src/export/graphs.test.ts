@@ -164,6 +164,20 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     await onnx.release();
   });
 
+  it('cnn-lstm with a wider LSTM (the deviation --lstm-hidden 128): the ONNX LSTM reads its size from the weights', async () => {
+    const model = createModel('cnn-lstm', 11, { lstmHidden: 128 });
+    const weights = await model.params.read();
+    expect(weights.get('lstm.hiddenBias')!.length).toBe(4 * 128);
+    const onnx = await openGraphs('cnn-lstm', weights);
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const reference = await trainerPredict(model, x);
+    const out = await onnx.predict(x);
+    expect(out.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    model.dispose();
+    await onnx.release();
+  });
+
   it('cnn-lstm with a lookahead: the padded, sliced graph matches the trainer, and differs from lookahead 0', async () => {
     const L = 15;
     const model = createModel('cnn-lstm', 11, { lookahead: L });

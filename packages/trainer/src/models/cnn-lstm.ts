@@ -69,6 +69,7 @@ export function cnnLstmParams(
   io: { inChannels: number; outChannels: number },
   bidirectional = false,
   channels: readonly number[] = CNN_LSTM_CHANNELS,
+  hidden: number = LSTM_HIDDEN,
 ): CnnLstm {
   let cin = io.inChannels;
   const convs = channels.map((cout, i) => {
@@ -80,14 +81,14 @@ export function cnnLstmParams(
     return layer;
   });
   // Bidirectional: half the units each way, so the Linear reads as many features as the paper's.
-  const h = bidirectional ? LSTM_HIDDEN / 2 : LSTM_HIDDEN;
+  const h = bidirectional ? hidden / 2 : hidden;
   return {
     convs,
     lstm: lstmParams(params, 'lstm', cin, h),
     ...(bidirectional ? { lstmBack: lstmParams(params, 'lstmBack', cin, h) } : {}),
     out: {
-      weight: params.add('out.weight', [LSTM_HIDDEN, io.outChannels], torchDefault(LSTM_HIDDEN)),
-      bias: params.add('out.bias', [io.outChannels], torchDefault(LSTM_HIDDEN)),
+      weight: params.add('out.weight', [hidden, io.outChannels], torchDefault(hidden)),
+      bias: params.add('out.bias', [io.outChannels], torchDefault(hidden)),
     },
   };
 }

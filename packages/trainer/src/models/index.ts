@@ -78,6 +78,8 @@ export function createModel(
     bidirectional?: boolean;
     encoderInput?: EncoderInput;
     convChannels?: readonly number[];
+    /** CNN-LSTM only: the LSTM's hidden units (the paper's 64; both directions together when bidirectional). */
+    lstmHidden?: number;
   } = {},
 ): Model {
   const outputHead = options.outputHead ?? 'norm';
@@ -119,7 +121,7 @@ export function createModel(
       };
     }
     case 'cnn-lstm': {
-      const net = cnnLstmParams(params, io, bidirectional, options.convChannels);
+      const net = cnnLstmParams(params, io, bidirectional, options.convChannels, options.lstmHidden);
       return {
         ...base,
         inputSteps: 'all',

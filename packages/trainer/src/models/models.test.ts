@@ -89,6 +89,19 @@ describe('models', () => {
     model.dispose();
   });
 
+  it('cnn-lstm with a wider LSTM (a deviation): 333,835 parameters at 128 hidden units, the paper’s 213,835 at 64', () => {
+    const wide = createModel('cnn-lstm', 3, { lstmHidden: 128 });
+    // The LSTM 4·128·(256 + 128) + 2·4·128 and the Linear 128·75 + 75, in place of 64's.
+    expect(wide.params.countTrainable()).toBe(
+      213_835 - (4 * 64 * 320 + 8 * 64 + 64 * 75 + 75) + (4 * 128 * 384 + 8 * 128 + 128 * 75 + 75),
+    );
+    expect(wide.params.countTrainable()).toBe(333_835);
+    const paper = createModel('cnn-lstm', 3, { lstmHidden: 64 });
+    expect(paper.params.countTrainable()).toBe(213_835);
+    wide.dispose();
+    paper.dispose();
+  });
+
   it('transformer: cached autoregressive decoding equals decoding the growing prefix without a cache', async () => {
     const model = createModel('transformer', 3);
     const ecg = tf.randomNormal([1, SEGMENT, 12], 0, 1, 'float32', 9) as tf.Tensor3D;
