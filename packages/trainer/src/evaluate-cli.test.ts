@@ -7,7 +7,7 @@ import { DEFAULTS, preset, type TrainConfig } from './config.ts';
 import { readCacheIndex } from './data.ts';
 import { EVAL_DIR, type EvalResults, main, PAPER } from './evaluate-cli.ts';
 import { ROOT, syntheticCache } from './synthetic.ts';
-import { BEST_FILE, train } from './train.ts';
+import { BEST_FILE, CHECKPOINT_FILE, train } from './train.ts';
 
 /** Runs the CLI with stdout and stderr captured. */
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -123,6 +123,21 @@ describe('npm run evaluate', () => {
     expect(md).toMatch(/Spread \(how much[^\n]*\n\n- Exp I: \d+\.\d{4} \(predicted \d+\.\d{4}, true/);
   });
 
+  it('--weights last evaluates the latest checkpoint.bin instead of best.bin, and says so', async () => {
+    const copy = join(dir, 'latest-only');
+    await mkdir(copy, { recursive: true });
+    await copyFile(join(run, CHECKPOINT_FILE), join(copy, CHECKPOINT_FILE));
+    const refused = await cli([copy, '--limit', '2', '--exp', '1']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/has no best\.bin/);
+    const { code, stdout } = await cli([copy, '--weights', 'last', '--limit', '2', '--exp', '1']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/checkpoint\.bin at step 2/);
+    const r = await readResults(copy);
+    expect(r.run.weights).toBe(CHECKPOINT_FILE);
+    expect(r.run.step).toBe(2);
+  });
+
   it('--data evaluates the run on another cache and records which', async () => {
     const other = await syntheticCache({ count: 40, seed: 5, dataDir: join(ROOT, 'data') });
     // A copy of the run: evaluate writes into the run folder, and the next test reads the first one's results.
@@ -176,6 +191,10 @@ describe('npm run evaluate', () => {
     [['RUN', '--exp', '3'], /--exp must be 1 \(full time\) or 2 \(limited time\), got '3'/],
     [['RUN', '--split', 'training'], /--split must be test, val or train, got 'training'/],
     [['RUN', '--limit', '0'], /--limit must be an integer ≥ 1/],
+    [
+      ['RUN', '--weights', 'newest'],
+      /--weights must be best \(best\.bin\) or last \(checkpoint\.bin\), got 'newest'/,
+    ],
     [['RUN', '--backend', 'tpu'], /unknown --backend 'tpu'. Expected one of: webgpu, wasm, cpu/],
     [['RUN', '--data', 'EMPTY'], /--data .* is not a prepared cache \(no index\.json there\)/],
     [['RUN', 'RUN'], /one run folder at a time/],

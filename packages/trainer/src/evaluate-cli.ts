@@ -60,9 +60,9 @@ import {
 } from './evaluate.ts';
 import type { Model } from './models/index.ts';
 import { figureSvg, type Panel } from './plots.ts';
-import { BEST_FILE, loadRunModel, type RunState, runDataset } from './train.ts';
+import { BEST_FILE, CHECKPOINT_FILE, loadRunModel, type RunState, runDataset } from './train.ts';
 
-const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val|train] [--limit N] [--data <cache dir>] [--backend ${BACKENDS.join('|')}]
+const USAGE = `usage: npm run evaluate -- runs/<id> [--exp 1|2] [--split test|val|train] [--weights best|last] [--limit N] [--data <cache dir>] [--backend ${BACKENDS.join('|')}]
        npm run evaluate -- --compare runs/<a> runs/<b> ... [--out runs/compare.md] [flags above, for runs not evaluated yet]`;
 
 type MetricName = (typeof METRIC_NAMES)[number];
@@ -129,6 +129,13 @@ export interface EvaluateArgs {
    * fixed-AP set and the default one hold the same hearts in the same splits), or another set.
    */
   readonly data?: string | undefined;
+  /** Which weights: best.bin (the default, chosen on validation) or 'last', the run's latest checkpoint.bin. */
+  readonly weights?: 'best' | 'last';
+}
+
+/** The file --weights names. */
+function weightsFile(weights: 'best' | 'last' | undefined): typeof BEST_FILE | typeof CHECKPOINT_FILE {
+  return weights === 'last' ? CHECKPOINT_FILE : BEST_FILE;
 }
 
 /** Contents of runs/<id>/eval/results.json. Metrics that are undefined (NaN) are stored as null. */
@@ -136,9 +143,9 @@ export interface EvalResults {
   readonly model: Architecture;
   readonly run: {
     readonly dir: string;
-    readonly weights: typeof BEST_FILE;
+    readonly weights: typeof BEST_FILE | typeof CHECKPOINT_FILE;
     readonly step: number;
-    /** Epochs completed when best.bin was written, of `epochs` configured. */
+    /** Epochs completed when those weights were written, of `epochs` configured. */
     readonly epochsDone: number;
     readonly epochs: number;
     readonly bestEpoch: number | null;
@@ -192,9 +199,13 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
       data: { type: 'string' },
       compare: { type: 'boolean' },
       out: { type: 'string' },
+      weights: { type: 'string' },
     },
   });
   const compare = values.compare ?? false;
+  const weights = values.weights ?? 'best';
+  if (weights !== 'best' && weights !== 'last')
+    throw bad(`--weights must be best (best.bin) or last (checkpoint.bin), got '${weights}'`);
   if (positionals.length === 0) throw bad(compare ? '--compare needs run folders' : 'no run folder given');
   if (!compare && positionals.length > 1) {
     throw bad(`one run folder at a time (got ${positionals.length}); to put runs side by side use --compare`);
@@ -225,9 +236,10 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
   for (const [i, dir] of runs.entries()) {
     if (!(await exists(dir))) throw bad(`run folder ${positionals[i]} does not exist`);
     const evaluated = compare && (await exists(join(dir, EVAL_DIR, RESULTS_JSON)));
-    if (!evaluated && !(await exists(join(dir, BEST_FILE)))) {
+    const file = weightsFile(weights);
+    if (!evaluated && !(await exists(join(dir, file)))) {
       throw bad(
-        `${positionals[i]} has no ${BEST_FILE} (not a run folder, or its training has not reached the end of an epoch)`,
+        `${positionals[i]} has no ${file} (not a run folder${file === BEST_FILE ? ', or its training has not reached the end of an epoch' : ''})`,
       );
     }
   }
@@ -240,6 +252,7 @@ export async function parseEvaluateArgs(argv: readonly string[]): Promise<Evalua
     limit,
     backend: values.backend,
     data,
+    weights,
   };
 }
 
@@ -491,7 +504,7 @@ function resultsMarkdown(r: EvalResults): string {
  */
 export async function evaluateRun(
   runDir: string,
-  options: Pick<EvaluateArgs, 'experiments' | 'split'> & {
+  options: Pick<EvaluateArgs, 'experiments' | 'split' | 'weights'> & {
     limit?: number | undefined;
     backend?: BackendName | undefined;
     data?: string | undefined;
@@ -500,9 +513,10 @@ export async function evaluateRun(
 ): Promise<EvalResults> {
   const t0 = performance.now();
   // The run's own backend unless overridden; it must run before the model's variables are created.
-  const stored = await readCheckpoint<RunState>(join(runDir, BEST_FILE));
+  const file = weightsFile(options.weights);
+  const stored = await readCheckpoint<RunState>(join(runDir, file));
   const backend = await startBackend(options.backend ?? stored.state.config.backend);
-  const { model, state } = await loadRunModel(runDir);
+  const { model, state } = await loadRunModel(runDir, options.weights ?? 'best');
   try {
     const dataset = await runDataset(state);
     const evaluatedOn = options.data ?? dataset;
@@ -511,7 +525,7 @@ export async function evaluateRun(
     const count = Math.min(split.count, options.limit ?? split.count);
     if (count < 1) throw new InputError('bad_dataset', `${evaluatedOn}: the ${options.split} split is empty`);
     log(
-      `${runDir}: ${state.config.model} from ${BEST_FILE} (step ${state.step}); ${options.split} split, ` +
+      `${runDir}: ${state.config.model} from ${file} (step ${state.step}); ${options.split} split, ` +
         `${count} samples${options.data === undefined ? '' : ` of ${options.data}`}, on ${backend.name} (${backend.device})`,
     );
     // The Transformer's input is the same in both experiments, so it is decoded once.
@@ -540,7 +554,7 @@ export async function evaluateRun(
       model: state.config.model,
       run: {
         dir: runDir,
-        weights: BEST_FILE,
+        weights: file,
         step: state.step,
         epochsDone: state.epoch,
         epochs: state.config.epochs,
