@@ -148,34 +148,35 @@ describe('ONNX export matches the trainer (random weights, ORT wasm vs tfjs)', (
     for (const m of [...Object.values(onnx), asPaper]) await m.release();
   });
 
+  /** The exported fp32 CNN-LSTM graph of `weights` against the trainer's model on two test ECGs. */
+  async function expectCnnLstmParity(
+    model: ReturnType<typeof createModel>,
+    weights: Map<string, Float32Array>,
+  ) {
+    const onnx = await openGraphs('cnn-lstm', weights);
+    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
+    const out = await onnx.predict(x);
+    expect(out.shape).toEqual([2, 75, N_STEPS]);
+    expect(maxAbsDiff(out, await trainerPredict(model, x))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    await onnx.release();
+  }
+
   it('cnn-lstm bidirectional (the deviation): ONNX LSTM direction=bidirectional matches the trainer', async () => {
     const model = createModel('cnn-lstm', 11, { bidirectional: true });
     const weights = await model.params.read();
-    const onnx = await openGraphs('cnn-lstm', weights);
-    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
-    const reference = await trainerPredict(model, x);
-    const out = await onnx.predict(x);
-    expect(out.shape).toEqual([2, 75, N_STEPS]);
-    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    await expectCnnLstmParity(model, weights);
     // Both halves are in the graph: from the forward LSTM's weights alone (32 states, for a Linear of 64) it is refused.
     const forwardOnly = new Map([...weights].filter(([k]) => !k.startsWith('lstmBack.')));
     expect(() => buildGraphs('cnn-lstm', forwardOnly, 'fp32')).toThrow();
     model.dispose();
-    await onnx.release();
   });
 
   it('cnn-lstm with a wider LSTM (the deviation --lstm-hidden 128): the ONNX LSTM reads its size from the weights', async () => {
     const model = createModel('cnn-lstm', 11, { lstmHidden: 128 });
     const weights = await model.params.read();
     expect(weights.get('lstm.hiddenBias')!.length).toBe(4 * 128);
-    const onnx = await openGraphs('cnn-lstm', weights);
-    const x = normaliseEcg(batch(ecg, 0, 2), 'lead-range').signal;
-    const reference = await trainerPredict(model, x);
-    const out = await onnx.predict(x);
-    expect(out.shape).toEqual([2, 75, N_STEPS]);
-    expect(maxAbsDiff(out, reference)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    await expectCnnLstmParity(model, weights);
     model.dispose();
-    await onnx.release();
   });
 
   it('cnn-lstm with a lookahead: the padded, sliced graph matches the trainer, and differs from lookahead 0', async () => {
