@@ -7,7 +7,8 @@
  * from training and from every choice of weights), the error and the bias (predicted − true) of the
  * activation time read at −50, −30 and 0 mV and at the steepest rise, and how wide the predicted rise
  * from −75 to 0 mV is. A ramp centred on the true time is late at 0 mV and early at −50 mV; a late
- * model is late at every level.
+ * model is late at every level. `byTrueTime` splits the sites by their true activation time (20 ms bins):
+ * how wide the drawn rise is and how far off it is at −30 and 0 mV, early sites against late ones.
  *
  * The models run as a user runs them: the SDK on WASM from models/ (the stable versions), the raw ECG in
  * mV in, the TMP in mV out. The test split is the default set's (16,117 pairs, seed 1), made on a fresh
@@ -36,6 +37,10 @@ const { values } = parseArgs({
 const limit = Number(values.limit);
 if (!Number.isSafeInteger(limit) || limit < 1)
   throw new Error(`--limit must be a whole number ≥ 1, got ${values.limit}`);
+
+const BIN_MS = 20;
+/** Sites activating at or after this (ms) share the last bin. */
+const BIN_LAST = 120;
 
 /** How one level reads a site's trace: the step (ms) of its upstroke, or −1 when there is none. */
 type Reader = (trace: Float32Array) => number;
@@ -99,6 +104,8 @@ for (const model of (values.models ?? '').split(',')) {
     Object.keys(READERS).map((k) => [k, { n: 0, abs: 0, signed: 0, missed: 0 }]),
   );
   const widths: number[] = [];
+  /** Per 20 ms bin of the true activation time: the rise widths and the summed |errors| at −30 and 0 mV. */
+  const bins = new Map<number, { widths: number[]; mid: number; zero: number }>();
   for (let i = 0; i < pairs; i++) {
     const { tmp } = await r.reconstruct(test.ecg.slice(i * ecgSize, (i + 1) * ecgSize));
     for (let s = 0; s < N_SITES; s++) {
@@ -116,8 +123,18 @@ for (const model of (values.models ?? '').split(',')) {
       }
       const [from, to] = [crossing(-75)(predicted), crossing(0)(predicted)];
       if (from >= 0 && to >= from) widths.push(to - from);
+      const [at, mid] = [crossing(0)(truth), crossing(-30)(predicted)];
+      if (at >= 0 && mid >= 0 && from >= 0 && to >= from) {
+        const key = Math.min(BIN_LAST, Math.floor(at / BIN_MS) * BIN_MS);
+        const bin = bins.get(key) ?? { widths: [], mid: 0, zero: 0 };
+        bin.widths.push(to - from);
+        bin.mid += Math.abs(mid - at);
+        bin.zero += Math.abs(to - at);
+        bins.set(key, bin);
+      }
     }
   }
+  const median = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? null;
   widths.sort((a, b) => a - b);
   const quantile = (q: number) => widths[Math.min(widths.length - 1, Math.floor(q * widths.length))] ?? null;
   const result = {
@@ -143,6 +160,18 @@ for (const model of (values.models ?? '').split(',')) {
         },
       ]),
     ),
+    byTrueTime: {
+      description: `sites by true activation time (${BIN_MS} ms bins, the last open-ended): the predicted −75 → 0 mV rise and the activation MAE read at −30 and at 0 mV`,
+      bins: [...bins]
+        .sort((a, b) => a[0] - b[0])
+        .map(([fromMs, b]) => ({
+          fromMs,
+          sites: b.widths.length,
+          riseMedianMs: median(b.widths),
+          maeAtMinus30Ms: b.mid / b.widths.length,
+          maeAt0Ms: b.zero / b.widths.length,
+        })),
+    },
     time: new Date().toISOString(),
   };
   await r.dispose();
@@ -156,5 +185,9 @@ for (const model of (values.models ?? '').split(',')) {
       `  ${name.padEnd(38)} MAE ${l.maeMs?.toFixed(2)} ms, bias ${l.biasMs?.toFixed(2)} ms${l.missed > 0 ? `, ${l.missed} sites activated in only one` : ''}`,
     );
   }
+  for (const b of result.byTrueTime.bins)
+    console.log(
+      `  true activation ${String(b.fromMs).padStart(3)}${b.fromMs === BIN_LAST ? '+' : `–${b.fromMs + BIN_MS}`} ms: ${b.sites} sites, rise ${b.riseMedianMs} ms, MAE at −30 mV ${b.maeAtMinus30Ms.toFixed(2)}, at 0 mV ${b.maeAt0Ms.toFixed(2)} ms`,
+    );
   console.log(`  wrote ${file}`);
 }
