@@ -6,7 +6,13 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MODEL_NAMES, type Manifest, parseAliases, parseManifest } from '@ecg-tmp/core';
+import {
+  DEFAULT_MODEL_NAMES,
+  type Manifest,
+  parseAliases,
+  parseManifest,
+  readsFirstStepsOnly,
+} from '@ecg-tmp/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startBackend } from '../backend.ts';
 import { openCache } from '../data.ts';
@@ -27,6 +33,16 @@ import { renderReadme } from './models-readme.ts';
 import { openModel, verifyModel } from './verify.ts';
 
 const MODELS = join(ROOT, 'models');
+/**
+ * The fp16 bound in an experiment the model does not reconstruct in: a CNN given only the first 10 ms
+ * (Exp II, R² below 0 by design). There the LSTM runs 490 steps on a zero-padded input it never trained
+ * on, and cnn-lstm 0.3.0's 128-unit LSTM carries the half-precision rounding of any of its weights into
+ * differences of up to 0.07 (9 mV) late in the window — with the LSTM's own weights kept in float32 too
+ * (tried) — while in Exp I it stays within 0.004. The fp16 graph must still score the same there: its
+ * manifest's Exp II R² within FP16_COLLAPSED_R2 of the fp32 graph's.
+ */
+const FP16_COLLAPSED_TOLERANCE = 0.1;
+const FP16_COLLAPSED_R2 = 1e-3;
 let data: string;
 let dir: string;
 
@@ -72,6 +88,7 @@ describe('the shipped default models', () => {
       expect(manifest.architecture).toBe(architecture);
       expect(manifest.metrics.full?.samples).toBeGreaterThan(100);
       expect(Object.keys(manifest.metrics.fp16Delta ?? {})).toContain('full.r2');
+      expect(Math.abs(manifest.metrics.fp16Delta!['limited.r2']!)).toBeLessThanOrEqual(FP16_COLLAPSED_R2);
       const ckpt = await loadCheckpoint(join(ROOT, manifest.training.checkpoint!.path));
       expect(ckpt.sha256).toBe(manifest.training.checkpoint!.sha256);
       const model = trainerModel(ckpt);
@@ -85,7 +102,11 @@ describe('the shipped default models', () => {
         const { maxAbs } = await checkParity(model, { fp32, fp16 }, splitBatch(test, from, from + n).ecg);
         for (const exp of ['full', 'limited'] as const) {
           expect(maxAbs[exp].fp32).toBeLessThanOrEqual(PARITY_TOLERANCE);
-          expect(maxAbs[exp].fp16).toBeLessThanOrEqual(FP16_TOLERANCE);
+          // The Transformer reads the first 10 ms in both experiments: it reconstructs in both.
+          const reconstructs = exp === 'full' || readsFirstStepsOnly(manifest.architecture);
+          expect(maxAbs[exp].fp16, exp).toBeLessThanOrEqual(
+            reconstructs ? FP16_TOLERANCE : FP16_COLLAPSED_TOLERANCE,
+          );
         }
       }
       model.dispose();
