@@ -135,7 +135,9 @@ describe('npm start (the local edge with the default models)', () => {
     const edge = await start(port, state);
     expect(edge.published).toBe(0);
     expect(edge.unchanged).toBe((await defaultModels()).length);
-    expect(edge.line).toContain('cnn-lstm 0.1.0, 0.1.1, 0.1.2, 0.1.3, 0.2.0, 0.2.1, 0.2.2, 0.3.0 (latest, stable)');
+    expect(edge.line).toContain(
+      'cnn-lstm 0.1.0, 0.1.1, 0.1.2, 0.1.3, 0.2.0, 0.2.1, 0.2.2, 0.3.0 (latest, stable)',
+    );
     expect(await stop(edge.child, 'SIGTERM')).toBe(0);
     // The seeding tokens are revoked, not left live.
     const tokens = await listTokens({ kind: 'local', persistTo: state });
