@@ -182,23 +182,25 @@ describe('a run moved to another folder (a committed checkpoint in a fresh clone
   }, 300_000);
 });
 
-describe('a resume that changes the schedule', () => {
-  const base = (out: string) =>
-    validateConfig({
-      ...DEFAULTS,
-      ...preset('cnn-lstm'),
-      model: 'cnn-lstm',
-      data,
-      out: join(work, out),
-      backend: 'wasm',
-      epochs: 2,
-      batch: 2,
-      trainLimit: 4,
-      valLimit: 2,
-    } as TrainConfig);
+/** A tiny CNN-LSTM run in `work`: 4 training samples at batch 2 (2 steps an epoch), 2 epochs. */
+function cnnLstmRun(out: string): TrainConfig {
+  return validateConfig({
+    ...DEFAULTS,
+    ...preset('cnn-lstm'),
+    model: 'cnn-lstm',
+    data,
+    out: join(work, out),
+    backend: 'wasm',
+    epochs: 2,
+    batch: 2,
+    trainLimit: 4,
+    valLimit: 2,
+  } as TrainConfig);
+}
 
+describe('a resume that changes the schedule', () => {
   it('trains on at the new rate and logs what changed', async () => {
-    const config = base('second-phase');
+    const config = cnnLstmRun('second-phase');
     let steps = 0;
     await train(config, { shouldStop: () => steps++ >= 1 });
     const lrs: number[] = [];
@@ -228,7 +230,7 @@ describe('a resume that changes the schedule', () => {
 
   it('goes on after the end when the resume lifts what ended it, and not otherwise', async () => {
     // 4 training samples at batch 2: 2 steps an epoch.
-    const config = { ...base('ended'), epochs: 1 };
+    const config = { ...cnnLstmRun('ended'), epochs: 1 };
     const ended = await train(config);
     expect([ended.finished, ended.stopReason, ended.step]).toEqual([true, 'epochs', 2]);
     // A change that leaves the stop in place: still ended, not a step more.
@@ -238,7 +240,7 @@ describe('a resume that changes the schedule', () => {
     const more = await train(config, { resume: true, changes: { epochs: 2 } });
     expect([more.finished, more.stopReason, more.step, more.epoch]).toEqual([true, 'epochs', 4, 2]);
     // Ended by --max-steps inside an epoch, then given more steps: on to the new limit.
-    const capped = { ...base('ended-steps'), epochs: 3, maxSteps: 3 };
+    const capped = { ...cnnLstmRun('ended-steps'), epochs: 3, maxSteps: 3 };
     expect((await train(capped)).step).toBe(3);
     const raised = await train(capped, { resume: true, changes: { maxSteps: 5 } });
     expect([raised.finished, raised.stopReason, raised.step]).toEqual([true, 'max-steps', 5]);
@@ -247,7 +249,7 @@ describe('a resume that changes the schedule', () => {
   it('fine-tunes under another loss, starting the best validation loss again', async () => {
     // Huber with δ = 1 is ½d² at these errors, so the MSE that follows reads about twice as high: a best
     // carried over from the Huber phase would never be beaten.
-    const config = { ...base('loss-change'), loss: 'huber' as const, huberDelta: 1 };
+    const config = { ...cnnLstmRun('loss-change'), loss: 'huber' as const, huberDelta: 1 };
     let steps = 0;
     const first = await train(config, { shouldStop: () => steps++ >= 2 });
     // One epoch (2 steps) was validated under Huber before the stop.
@@ -272,7 +274,7 @@ describe('a resume that changes the schedule', () => {
   }, 300_000);
 
   it('refuses to change what defines the run, naming the flags', async () => {
-    const config = base('fixed-definition');
+    const config = cnnLstmRun('fixed-definition');
     let steps = 0;
     await train(config, { shouldStop: () => steps++ >= 1 });
     await expect(train(config, { resume: true, changes: { batch: 4, seed: 2, lr: 1e-4 } })).rejects.toThrow(
@@ -520,18 +522,7 @@ describe('the crossing term (--crossing-weight)', () => {
       /--crossing-weight must be a number ≥ 0/,
     );
     expect(validateConfig({ ...lstm, crossingWeight: 1 }).crossingWeight).toBe(1);
-    const config = validateConfig({
-      ...DEFAULTS,
-      ...preset('cnn-lstm'),
-      model: 'cnn-lstm',
-      data,
-      out: join(work, 'crossing-change'),
-      backend: 'wasm',
-      epochs: 2,
-      batch: 2,
-      trainLimit: 4,
-      valLimit: 2,
-    } as TrainConfig);
+    const config = cnnLstmRun('crossing-change');
     let steps = 0;
     const first = await train(config, { shouldStop: () => steps++ >= 2 });
     expect(first.bestVal).not.toBeNull();
