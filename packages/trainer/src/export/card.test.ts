@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviations, modelCard, spreadLimitation } from './card.ts';
+import { deviations, fp16Limitation, modelCard, spreadLimitation } from './card.ts';
 
 const TRAINING = { dataset: 'data/x', seed: 1, epochs: 1, backend: 'wasm' as const, commit: 'unknown' };
 
@@ -60,5 +60,21 @@ describe('the model card on deviations from the paper', () => {
         sites: 75,
       }).limitations.join(' '),
     ).not.toContain('Deviates');
+  });
+});
+
+describe('the model card on the fp16 file', () => {
+  it('gives the largest pooled R² change over both experiments, and nothing where it was not measured', () => {
+    const fp16Delta = { 'full.r2': -2.8e-7, 'limited.r2': 0.00034, 'limited.mae': -0.5 };
+    const text = fp16Limitation({ metrics: { ...metrics(1), fp16Delta } });
+    expect(text).toContain('within 0.00034 in pooled R²');
+    expect(fp16Limitation({ metrics: metrics(1) })).toBeUndefined();
+    const card = modelCard({
+      architecture: 'cnn-lstm',
+      metrics: { ...metrics(1), fp16Delta },
+      training: TRAINING,
+      sites: 75,
+    });
+    expect(card.limitations.at(-1)).toBe(text);
   });
 });

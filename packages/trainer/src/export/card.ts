@@ -58,6 +58,19 @@ export function spreadLimitation(m: Pick<Manifest, 'architecture' | 'metrics'>):
   return measured;
 }
 
+/**
+ * What the fp16 file costs in accuracy: the largest change in pooled R² from the fp32 file on the test
+ * split over both experiments (manifest metrics.fp16Delta); undefined when not measured.
+ */
+export function fp16Limitation(m: Pick<Manifest, 'metrics'>): string | undefined {
+  const deltas = Object.entries(m.metrics.fp16Delta ?? {})
+    .filter(([key]) => key.endsWith('.r2'))
+    .map(([, d]) => Math.abs(d));
+  if (deltas.length === 0) return undefined;
+  const worst = Math.max(...deltas);
+  return `Its fp16 file (half the download) scores within ${worst === 0 ? '0' : worst.toPrecision(2)} in pooled R² of the fp32 file on the test split; single values can differ by more, so use the fp32 file where exact values matter.`;
+}
+
 /** The parts of a training run's config that make a shipped model differ from the paper's. */
 export interface DeviationConfig {
   readonly encoderInput?: string;
@@ -103,6 +116,7 @@ export function modelCard(
 ): ModelCard {
   const r2 = (x: number | undefined) => (x === undefined ? 'not measured' : x.toFixed(3));
   const spread = spreadLimitation(m);
+  const fp16 = fp16Limitation(m);
   const samples = m.metrics.full?.samples ?? m.metrics.limited?.samples;
   return {
     intendedUse: `Research and teaching: reconstructing the transmembrane voltage (mV, 500 ms at 1 kHz) at ${m.sites} fixed sites in the ventricles from one 12-lead ECG beat, as in "Signal reconstructions for ECG-transmembrane voltage potentials using transformers" (LLNL). The model reads ${READS[m.architecture]}.`,
@@ -117,6 +131,7 @@ export function modelCard(
       OWN_LIMITS[m.architecture],
       ...(deviated.length === 0 ? [] : [`Deviates from the paper’s model: ${deviated.join('; ')}.`]),
       ...(spread === undefined ? [] : [spread]),
+      ...(fp16 === undefined ? [] : [fp16]),
     ],
   };
 }
