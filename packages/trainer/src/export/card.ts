@@ -33,7 +33,7 @@ const OWN_LIMITS: Readonly<Record<Architecture, string>> = {
   'cnn-lstm':
     'Its LSTM runs forward in time, so each instant is reconstructed from the ECG up to a few ms later: upstrokes are drawn as ramps and activation times come late on average. Given only the first 10 ms of ECG (Exp II) it does not reconstruct.',
   transformer:
-    'Ten milliseconds of ECG cannot tell a heart’s action-potential shape: on the default data the best any model can do from them is R² ≈ 0.85, and this model is below that. Timing errors of tens of ms are common.',
+    'Ten milliseconds of ECG tell neither a heart’s action-potential shape nor all of its activation: on the default data the best any model can do from them is R² ≈ 0.78 (measured by a near-neighbour noise estimate, docs/results.md §8h), and this model is below that. Timing errors of tens of ms are common.',
 };
 
 /** A spread as a person reads it: three decimals, or two significant digits below 0.01 (never "0.000"). */
