@@ -6,7 +6,11 @@
  * the mean squared distance of their inputs, δ(k); the line through the p points (δ(k), γ(k)) meets
  * δ = 0 at Γ, the variance no function of x can remove. As pooled R², the most any model reading x can
  * reach is 1 − Γ / Var(y) (Var pooled over every test value, as `npm run evaluate` pools R²), and
- * 1 − γ(1) / Var(y) is reached for certain (γ(1) ≥ Γ whenever the targets differ more at larger distance).
+ * 1 − γ(1) / Var(y) is a lower estimate of the same (γ(1) ≥ Γ whenever targets differ more at larger distance).
+ *
+ * `--target activation` asks the same of the activation times (ms; each site's 0 mV crossing, over the
+ * sites that activate in both pairs): √Γ is the least root-mean-square timing error any model reading x
+ * can have, and for a Gaussian spread the least mean absolute error is about 0.8 √Γ.
  *
  * --train-limit N uses the first N training pairs only: an estimate that moves little from a quarter of the
  * bank to all of it does not hinge on how close the nearest neighbours are.
@@ -51,12 +55,16 @@ const { values } = parseArgs({
     limit: { type: 'string', default: '1612' },
     p: { type: 'string', default: '10' },
     'train-limit': { type: 'string' },
+    target: { type: 'string', default: 'tmp' },
   },
 });
 const inputs = (values.inputs ?? '').split(',') as Input[];
 for (const i of inputs)
   if (!(INPUTS as readonly string[]).includes(i))
     throw new Error(`--inputs: ${INPUTS.join(', ')}; got '${i}'`);
+const target = values.target;
+if (target !== 'tmp' && target !== 'activation')
+  throw new Error(`--target: tmp, activation; got '${target}'`);
 const limit = Number(values.limit);
 const p = Number(values.p);
 const trainLimit =
@@ -125,6 +133,10 @@ const targets = (split: CacheSplit, s: number) =>
   normaliseVm({ data: split.vm.subarray(s * OUT, (s + 1) * OUT), shape: [1, N_SITES, N_STEPS] }, 'vm-affine')
     .data;
 
+/** Sample s's activation times (ms), NOT_ACTIVATED where a site never crosses 0 mV. */
+const times = (split: CacheSplit, s: number) =>
+  activationTimes({ data: split.vm.subarray(s * OUT, (s + 1) * OUT), shape: [1, N_SITES, N_STEPS] });
+
 // The test values' pooled variance (the denominator of pooled R²).
 let sum = 0;
 let square = 0;
@@ -147,8 +159,10 @@ interface Row {
   slope: number;
   /** 1 − Γ / Var: the most a model reading this input can reach (pooled R²). */
   r2Ceiling: number;
-  /** 1 − γ(1) / Var: what the input surely allows (γ(1) ≥ Γ). */
+  /** 1 − γ(1) / Var: a lower estimate of the same (γ(1) ≥ Γ). */
   r2Floor: number;
+  /** --target activation: √Γ and √γ(1), ms. */
+  timingRms?: { least: number; nearest: number };
   seconds: number;
 }
 
@@ -191,6 +205,22 @@ for (const input of inputs) {
     const nearest = Array.from(d.keys())
       .sort((a, b) => d[a]! - d[b]!)
       .slice(0, p);
+    if (target === 'activation') {
+      const t = times(test, q);
+      nearest.forEach((i, k) => {
+        const tk = times(train, bankPairs[i]!);
+        let e = 0;
+        let both = 0;
+        for (let c = 0; c < N_SITES; c++) {
+          if (t[c] === NOT_ACTIVATED || tk[c] === NOT_ACTIVATED) continue;
+          e += (t[c]! - tk[c]!) ** 2;
+          both++;
+        }
+        delta[k]! += d[i]! / w / queries;
+        gamma[k]! += both > 0 ? e / both / 2 / queries : 0;
+      });
+      continue;
+    }
     const y = targets(test, q);
     nearest.forEach((i, k) => {
       const yk = targets(train, bankPairs[i]!);
@@ -219,20 +249,32 @@ for (const input of inputs) {
     slope,
     r2Ceiling: 1 - intercept / variance,
     r2Floor: 1 - gamma[0]! / variance,
+    ...(target === 'activation'
+      ? { timingRms: { least: Math.sqrt(Math.max(intercept, 0)), nearest: Math.sqrt(gamma[0]!) } }
+      : {}),
     seconds: (performance.now() - started) / 1000,
   };
   rows.push(row);
+  if (row.timingRms !== undefined) {
+    const { least, nearest } = row.timingRms;
+    console.log(
+      `${input.padEnd(19)} ${String(w).padStart(5)} features: activation time Γ ${intercept.toFixed(2)} ms² (slope ${slope.toExponential(2)}) → RMS error at least ${least.toFixed(2)} ms (≈ MAE ${(0.8 * least).toFixed(2)} if Gaussian); from γ(1) ${nearest.toFixed(2)} ms (${row.seconds.toFixed(0)} s)`,
+    );
+    continue;
+  }
   console.log(
     `${input.padEnd(19)} ${String(w).padStart(5)} features: Γ ${intercept.toExponential(3)} (γ(1) ${gamma[0]!.toExponential(3)}, slope ${slope.toExponential(2)}) → R² at most ${row.r2Ceiling.toFixed(3)}, surely ${row.r2Floor.toFixed(3)} (${row.seconds.toFixed(0)} s)`,
   );
 }
 
 const set = basename(dir).replace(/-cache$/, '');
-const suffix = bankSize < train.count ? `-train${bankSize}` : p !== 10 ? `-p${p}` : '';
+const suffix =
+  (target === 'activation' ? '-activation' : '') +
+  (bankSize < train.count ? `-train${bankSize}` : p !== 10 ? `-p${p}` : '');
 const out = join(ROOT, 'benchmarks/results', `gamma-test-${set}${suffix}.json`);
 await mkdir(join(ROOT, 'benchmarks/results'), { recursive: true });
 await writeFile(
   out,
-  `${JSON.stringify({ bench: 'gamma-test', data: set, testPairs: queries, trainPairs: bankSize, p, variance, rows, date: new Date().toISOString() }, null, 2)}\n`,
+  `${JSON.stringify({ bench: 'gamma-test', data: set, target, testPairs: queries, trainPairs: bankSize, p, variance, rows, date: new Date().toISOString() }, null, 2)}\n`,
 );
 console.log(`wrote ${out}`);
