@@ -261,7 +261,9 @@ describe('npm run export / verify-model', () => {
     expect(await readFile(join(to, 'README.md'), 'utf8')).toContain('its convolutions have 64, 128, 128');
     const twice = await cli(['export', '--patch', to, '--version', '1.0.2']);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/a card with its deviations from the paper: nothing to patch/);
+    expect(twice.stderr).toMatch(
+      /the card this exporter writes \(its deviations from the paper among them\): nothing to patch/,
+    );
   });
 
   it('patches a version shipped without statistics: same files, statistics added, aliases moved', async () => {
@@ -323,7 +325,9 @@ describe('npm run export / verify-model', () => {
       data,
     ]);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/already carries inDistribution, siteList, the spread and a card/);
+    expect(twice.stderr).toMatch(
+      /already carries inDistribution, siteList, the spread and the card this exporter writes/,
+    );
     const existing = await cli(['export', '--patch', from, '--version', '7.7.7', '--data', data]);
     expect(existing.stderr).toMatch(/already exists: versions are immutable/);
     const noData = await cli([
