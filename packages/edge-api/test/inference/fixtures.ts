@@ -11,9 +11,9 @@ import cnnManifest from '../../../../models/cnn/0.2.2/manifest.json' with { type
 import cnnGraph from '../../../../models/cnn/0.2.2/model.onnx?url&inline';
 import cnnLstmManifest from '../../../../models/cnn-lstm/0.3.0/manifest.json' with { type: 'json' };
 import cnnLstmGraph from '../../../../models/cnn-lstm/0.3.0/model.onnx?url&inline';
-import decoderStepGraph from '../../../../models/transformer/0.2.2/decoder-step.onnx?url&inline';
-import encoderGraph from '../../../../models/transformer/0.2.2/encoder.onnx?url&inline';
-import transformerManifest from '../../../../models/transformer/0.2.2/manifest.json' with { type: 'json' };
+import decoderStepGraph from '../../../../models/transformer/0.2.3/decoder-step.onnx?url&inline';
+import encoderGraph from '../../../../models/transformer/0.2.3/encoder.onnx?url&inline';
+import transformerManifest from '../../../../models/transformer/0.2.3/manifest.json' with { type: 'json' };
 import cnnFull from '../fixtures/cnn.full.bin?url&inline';
 import cnnLimited from '../fixtures/cnn.limited.bin?url&inline';
 import cnnLstmFull from '../fixtures/cnn-lstm.full.bin?url&inline';
