@@ -49,7 +49,8 @@ const USAGE = `usage: npm run train -- --model squeezenet1d|cnn-lstm|transformer
     [--memory-variance λ (a regulariser keeping the encoder memory from being one constant)]
   npm run train -- --out runs/<id> --resume [schedule flags: --epochs --lr --lr-milestones --lr-gamma
     --warmup-steps --grad-clip --eval-every --patience --val-limit --max-steps --free-run-limit
-    --sampling --sampling-rate --sampling-ramp-steps --memory-variance --checkpoint-minutes, and --loss --huber-delta
+    --sampling --sampling-rate --sampling-ramp-steps --memory-variance --checkpoint-minutes, --backend to move
+    the run to another machine (weights, optimiser, RNG and data position carry over; not bit-for-bit), and --loss --huber-delta
     --crossing-weight for a fine-tune under another loss, --lookahead for a fine-tune to a lookahead; each change is logged]`;
 
 const NUMBER_FLAGS = {

@@ -189,6 +189,8 @@ export const RESUME_SETTINGS = [
   'samplingRate',
   'samplingRampSteps',
   'checkpointMinutes',
+  // Moving a run to another machine (the CPU run on to the lent GPU): not bit-for-bit across backends.
+  'backend',
 ] as const satisfies readonly (keyof TrainConfig)[];
 
 export const DEFAULTS: Omit<TrainConfig, 'model' | 'out'> = {

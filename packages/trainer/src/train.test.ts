@@ -29,6 +29,7 @@ import {
   freeRunScores,
   LOG_FILE,
   type RunState,
+  resumeChanges,
   scheduledInput,
   train,
   trainStep,
@@ -226,6 +227,24 @@ describe('a resume that changes the schedule', () => {
     expect(change.resumedAt).toBe(1);
     // The stored config now holds the second phase, so a later plain --resume keeps it.
     expect((await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE))).state.config.lr).toBe(1e-4);
+  }, 300_000);
+
+  it('moves to another backend only when asked', async () => {
+    const config = cnnLstmRun('other-backend');
+    let steps = 0;
+    await train(config, { shouldStop: () => steps++ >= 1 });
+    expect(resumeChanges(config, { backend: 'webgpu' })).toEqual({ backend: { from: 'wasm', to: 'webgpu' } });
+    // Asked with nothing: the run stays where it was trained.
+    await expect(train({ ...config, backend: 'cpu' }, { resume: true })).rejects.toThrow(
+      /trained on 'wasm'; resume it on the same backend .* or ask for another with --backend/,
+    );
+    // Asked for: it goes on to start that backend (which one process cannot do after wasm, hence the
+    // error here; a fresh process starts it), and the checkpoint is left as it was.
+    await expect(
+      train({ ...config, backend: 'cpu' }, { resume: true, changes: { backend: 'cpu' } }),
+    ).rejects.toThrow(/cannot switch to 'cpu'/);
+    const stored = await readCheckpoint<RunState>(join(config.out, CHECKPOINT_FILE));
+    expect([stored.state.config.backend, stored.state.step]).toEqual(['wasm', 1]);
   }, 300_000);
 
   it('goes on after the end when the resume lifts what ended it, and not otherwise', async () => {

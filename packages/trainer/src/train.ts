@@ -652,10 +652,12 @@ export async function train(configIn: TrainConfig, options: TrainOptions = {}): 
   let restored: { state: RunState; arrays: Map<string, Float32Array> } | undefined;
   if (options.resume) {
     restored = await readCheckpoint<RunState>(checkpointPath);
-    if (restored.state.config.backend !== configIn.backend) {
+    // Another backend only when asked for (--backend on the resume, a logged change): the weights,
+    // optimiser, RNG and data position carry over, but bit-for-bit continuation is per backend.
+    if (restored.state.config.backend !== configIn.backend && options.changes?.backend === undefined) {
       throw new InputError(
         'bad_value',
-        `--resume: the run was trained on '${restored.state.config.backend}'; resume it on the same backend (bit-for-bit continuation is per backend)`,
+        `--resume: the run was trained on '${restored.state.config.backend}'; resume it on the same backend (bit-for-bit continuation is per backend), or ask for another with --backend`,
       );
     }
   }
