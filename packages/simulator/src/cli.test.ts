@@ -1,9 +1,11 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseNpy } from '@ecg-tmp/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main, parseCli, UsageError } from './cli.ts';
+import { generate } from './generate.ts';
 import { createSimulator } from './simulator.ts';
 
 let dir: string;
@@ -50,6 +52,43 @@ describe('cli', () => {
       const ref = sim.simulate(9, index);
       expect(ecg.data).toEqual(ref.electrodes);
       expect(vm.data).toEqual(ref.vm);
+    }
+  });
+
+  it('a worker bundled away from the sources writes the same bytes, given the repository root', async () => {
+    // As ../shared/gpu/pack.sh bundles it for benchmarks/gpu-run.ts: one file, far from assets/heart/.
+    const { build } = await import('esbuild');
+    const bundle = join(dir, 'bundle', 'worker.mjs');
+    await build({
+      entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: bundle,
+      logLevel: 'warning',
+    });
+    const out = join(dir, 'bundled');
+    process.env.ECG_TMP_SIMULATOR_WORKER = bundle;
+    try {
+      // Without the root the bundle cannot find the mesh: so it is the bundle that runs.
+      await expect(generate({ out: join(dir, 'rootless'), count: 16, seed: 9, workers: 2 })).rejects.toThrow(
+        /mesh\.bin/,
+      );
+      process.env.ECG_TMP_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+      await generate({ out, count: 16, seed: 9, workers: 2 });
+    } finally {
+      delete process.env.ECG_TMP_SIMULATOR_WORKER;
+      delete process.env.ECG_TMP_ROOT;
+    }
+    const pairs = await listPairs(out);
+    expect(pairs.size).toBe(16);
+    for (const [key, { folder }] of pairs) {
+      for (const kind of ['pECGData', 'VmData']) {
+        const a = await readFile(join(out, folder, `${kind}_${key}`));
+        const b = await readFile(join(dir, 'threads', folder, `${kind}_${key}`));
+        expect(a.equals(b)).toBe(true);
+      }
     }
   });
 

@@ -5,6 +5,8 @@
  */
 
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { writeSample } from './output.ts';
 import { createSimulator, type SimulateOptions } from './simulator.ts';
@@ -38,11 +40,15 @@ const CHUNK = 8;
 
 /**
  * Starts worker.ts. Run from TypeScript sources (tsx, vitest) the worker is TypeScript too, so it starts
- * through worker-boot.mjs, which registers tsx's loader in the new thread first.
+ * through worker-boot.mjs, which registers tsx's loader in the new thread first. Code bundled away from
+ * the sources names the worker's own bundle in ECG_TMP_SIMULATOR_WORKER (benchmarks/gpu-run.ts).
  */
 function spawnWorker(config: WorkerConfig): Worker {
+  const bundled = process.env.ECG_TMP_SIMULATOR_WORKER;
   const fromSources = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSources ? './worker-boot.mjs' : './worker.js', import.meta.url);
+  const entry = bundled
+    ? pathToFileURL(resolve(bundled))
+    : new URL(fromSources ? './worker-boot.mjs' : './worker.js', import.meta.url);
   return new Worker(entry, { workerData: config });
 }
 

@@ -21,6 +21,8 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /**
  * The first 8 bytes of mesh.bin (written by scripts/convert-vtk.ts). Kept here, not in the script, so
@@ -86,12 +88,21 @@ export interface HeartMesh {
   };
 }
 
-const ASSETS = new URL('../assets/heart/', import.meta.url);
+/**
+ * The committed mesh's folder: beside this package's sources, or under ECG_TMP_ROOT (the repository root)
+ * when set — code bundled away from the sources (../shared/gpu/pack.sh's .gpu/) sets it.
+ */
+function assets(): URL {
+  const root = process.env.ECG_TMP_ROOT;
+  return root
+    ? pathToFileURL(`${resolve(root, 'packages/simulator/assets/heart')}/`)
+    : new URL('../assets/heart/', import.meta.url);
+}
 
 /** Reads the committed mesh and recording sites and derives the geometry (about 50 ms). */
 export function loadHeartMesh(): HeartMesh {
-  const { points, tets } = decodeMesh(readFileSync(new URL('mesh.bin', ASSETS)));
-  const sites = parseSitesCsv(readFileSync(new URL('points.csv', ASSETS), 'utf8'));
+  const { points, tets } = decodeMesh(readFileSync(new URL('mesh.bin', assets())));
+  const sites = parseSitesCsv(readFileSync(new URL('points.csv', assets()), 'utf8'));
   return buildHeartMesh(points, tets, sites);
 }
 

@@ -284,6 +284,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Not inside a bundle of another entry (benchmarks/gpu-run.ts sets ECG_TMP_ROOT), where every module's
+// URL is the bundle's.
+if (
+  process.env.ECG_TMP_ROOT === undefined &&
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(process.argv[1]).href
+) {
   process.exitCode = await main();
 }

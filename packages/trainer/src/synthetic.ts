@@ -10,11 +10,18 @@ import { spawnSync } from 'node:child_process';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ApMode, DATA_VERSION } from '@ecg-tmp/simulator';
+import { type ApMode, DATA_VERSION, generate } from '@ecg-tmp/simulator';
 import { CACHE_INDEX_FILE } from './data.ts';
 import { prepareData } from './prepare-data.ts';
 
-export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+/**
+ * The repository root: three folders above this file, or ECG_TMP_ROOT when set — by code bundled away
+ * from the sources (benchmarks/gpu-run.ts in ../shared/gpu/pack.sh's .gpu/), which has no npm to run
+ * the simulator with either, so it simulates in this process.
+ */
+export const ROOT = process.env.ECG_TMP_ROOT
+  ? resolve(process.env.ECG_TMP_ROOT)
+  : resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -87,6 +94,16 @@ async function simulate(
   options.log?.(
     `simulating ${options.count} pairs (seed ${options.seed}${fixed ? ', fixed action potentials' : ''}) into ${raw}`,
   );
+  if (process.env.ECG_TMP_ROOT) {
+    await generate({
+      out: raw,
+      count: options.count,
+      seed: options.seed,
+      simulate: fixed ? { ap: 'fixed' } : {},
+    });
+    await prepareData({ from: raw, out: cacheDir });
+    return;
+  }
   const sim = spawnSync(
     'npm',
     [
