@@ -18,7 +18,7 @@ import { startBackend } from '../backend.ts';
 import { openCache } from '../data.ts';
 import { splitBatch } from '../evaluate.ts';
 import { ROOT, syntheticCache } from '../synthetic.ts';
-import { spreadText } from './card.ts';
+import { fp16Limitation, spreadText } from './card.ts';
 import { main } from './cli.ts';
 import {
   checkParity,
@@ -173,9 +173,12 @@ describe('npm run export / verify-model', () => {
     expect(manifest.card?.evaluation).toContain(manifest.metrics.full!.r2.toFixed(3));
     // How much its output varies from ECG to ECG, measured on the same test pairs and said in the card.
     expect(manifest.metrics.full!.spread).toBeGreaterThan(0);
-    expect(manifest.card?.limitations.at(-1)).toContain(
+    expect(manifest.card?.limitations.at(-2)).toContain(
       `${spreadText(manifest.metrics.full!.spread!)} times as much as the true voltages`,
     );
+    // And what the fp16 file costs, from the same export's fp16Delta.
+    expect(manifest.metrics.fp16Delta?.['full.r2']).toBeDefined();
+    expect(manifest.card?.limitations.at(-1)).toBe(fp16Limitation(manifest));
     const readme = await readFile(join(out, 'cnn-lstm/9.9.9/README.md'), 'utf8');
     expect(readme).toContain('# cnn-lstm 9.9.9');
     expect(readme).toContain('Not a medical device');
