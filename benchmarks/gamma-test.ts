@@ -125,7 +125,7 @@ function features(split: CacheSplit, s: number, input: Input, out: Float64Array)
 function matrix(split: CacheSplit, pairs: readonly number[], input: Input): Float64Array {
   const w = width(input);
   const out = new Float64Array(pairs.length * w);
-  pairs.forEach((s, i) => features(split, s, input, out.subarray(i * w, (i + 1) * w)));
+  for (const [i, s] of pairs.entries()) features(split, s, input, out.subarray(i * w, (i + 1) * w));
   return out;
 }
 
