@@ -22,9 +22,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { N_LEADS, N_STEPS, parseManifest } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { freePort, startEdge } from '../packages/edge-api/scripts/start.ts';
 import { createToken } from '../packages/edge-api/scripts/token.ts';
 import { ROOT } from '../packages/edge-api/scripts/wrangler.ts';
@@ -409,6 +409,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return ok ? 0 : 1;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -26,8 +26,9 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFi
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { type BuildOptions, build } from 'esbuild';
 import { WORKER_FILE } from '../src/backends/worker-file.ts';
 
@@ -173,7 +174,7 @@ export async function packPackages(destination: string): Promise<{ core: string;
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   await buildPackages();
   const { size } = await stat(BUNDLE);
   process.stdout.write(

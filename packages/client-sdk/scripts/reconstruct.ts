@@ -42,7 +42,13 @@ import {
   QRS_ONSET_IN_WINDOW_MS,
   type Recording,
 } from '@ecg-tmp/core';
-import { RECORDING_EXTENSIONS, readNpyFile, readRecordingFile, writeNpyFile } from '@ecg-tmp/core/node';
+import {
+  isMainModule,
+  RECORDING_EXTENSIONS,
+  readNpyFile,
+  readRecordingFile,
+  writeNpyFile,
+} from '@ecg-tmp/core/node';
 import {
   activationTimes,
   type BeatReconstruction,
@@ -415,6 +421,6 @@ export async function main(argv: readonly string[], io: Io = consoleIo): Promise
   }
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -20,8 +20,9 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { leadsFromElectrodes, N_SITES, N_STEPS, timeMajorToChannelMajor } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { createSimulator, meshToBody, SURFACE, type Variant } from '@ecg-tmp/simulator';
 import { type BuildOptions, build } from 'esbuild';
 import {
@@ -168,7 +169,7 @@ export async function buildDemo(outDir = DIST): Promise<{ files: string[] }> {
   };
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const t0 = performance.now();
   const { files } = await buildDemo();
   process.stdout.write(

@@ -20,9 +20,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { buildDemo, DIST } from './build.ts';
 
 export const DEFAULT_DEMO_PORT = 8788;
@@ -216,6 +216,6 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

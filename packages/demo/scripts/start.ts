@@ -17,9 +17,10 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { buildDemo } from './build.ts';
 import { DEFAULT_DEMO_PORT, startDemoServer } from './serve.ts';
 
@@ -139,6 +140,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -11,8 +11,8 @@
  * Exit codes: 0 done, 2 bad arguments or a refused token, 1 the edge failed or could not be reached.
  */
 
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isMainModule } from '@ecg-tmp/core/node';
 
 const USAGE =
   'usage: ECG_TMP_TOKEN=… npm run gc -- [--url http://127.0.0.1:8787] [--min-age SECONDS] [--dry-run] [--token T]';
@@ -95,6 +95,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

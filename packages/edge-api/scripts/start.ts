@@ -23,9 +23,9 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, parseAliases } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { PublishError, type PublishReport, publishModel } from '../client/publish.ts';
 import { createToken, revokeToken } from './token.ts';
 import { applyMigrations, type LogLevel, ROOT, spawnDev, WranglerError } from './wrangler.ts';
@@ -340,6 +340,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -16,8 +16,8 @@
  */
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { type D1Target, d1Execute, sqlString, WranglerError } from './wrangler.ts';
 
 /** The scopes the edge knows (src/db/tokens.ts SCOPES). */
@@ -194,6 +194,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

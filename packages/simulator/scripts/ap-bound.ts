@@ -36,6 +36,7 @@ import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MetricsAccumulator, N_SITES, N_STEPS, normaliseVmValue } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import type { SplitName } from '../../trainer/src/data.ts';
 // The split rule has one home, the trainer's data preparation; its module loads only core.
 import { assignSplits } from '../../trainer/src/prepare-data.ts';
@@ -315,7 +316,7 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   try {
     process.exitCode = await main(process.argv.slice(2));
   } catch (err) {

@@ -11,6 +11,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { MESH_MAGIC } from '../src/mesh.ts';
 
 /** Parses the POINTS and CELLS sections of a legacy ASCII VTK file made only of tetrahedra. */
@@ -50,7 +51,7 @@ export function encodeMesh(points: Float32Array, tets: Uint16Array): Uint8Array 
   return out;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   const src = process.argv[2];
   if (!src) {
     console.error('usage: tsx scripts/convert-vtk.ts <heart_mesh.vtk>');

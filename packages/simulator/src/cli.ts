@@ -12,9 +12,9 @@
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { generate } from './generate.ts';
 import type { NoiseOptions } from './noise.ts';
 import { createProgress } from './progress.ts';
@@ -206,6 +206,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

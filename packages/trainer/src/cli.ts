@@ -14,9 +14,9 @@
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES, type Architecture, InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import type { ApMode } from '@ecg-tmp/simulator';
 import { BackendError, type BackendName } from './backend.ts';
 import { readCheckpointState } from './checkpoint.ts';
@@ -284,12 +284,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-// Not inside a bundle of another entry (benchmarks/gpu-run.ts sets ECG_TMP_ROOT), where every module's
-// URL is the bundle's.
-if (
-  process.env.ECG_TMP_ROOT === undefined &&
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href
-) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -24,7 +24,6 @@
 
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   type Architecture,
@@ -44,6 +43,7 @@ import {
   type Spread,
   SpreadAccumulator,
 } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, BackendError, type BackendName, isBackendName, startBackend } from './backend.ts';
 import { ecgInput, NORMALISATION, toChannelsFirst } from './batches.ts';
@@ -730,6 +730,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

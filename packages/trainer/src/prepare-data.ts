@@ -25,11 +25,11 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, LEAD_NAMES, N_LEADS, N_SITES, N_STEPS } from '@ecg-tmp/core';
 import {
   type DatasetPair,
+  isMainModule,
   listPairs,
   readPairs,
   type SkippedFile,
@@ -407,12 +407,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-// Not inside a bundle of another entry (benchmarks/gpu-run.ts sets ECG_TMP_ROOT), where every module's
-// URL is the bundle's.
-if (
-  process.env.ECG_TMP_ROOT === undefined &&
-  process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(process.argv[1]).href
-) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

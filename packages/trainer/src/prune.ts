@@ -18,9 +18,9 @@
  * fine-tune records its file and sha256 (state.initFrom).
  */
 
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { startBackend } from './backend.ts';
 import { gatherBatch } from './batches.ts';
@@ -213,6 +213,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -12,9 +12,9 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError, METRIC_NAMES, type Metrics } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { BASELINES, type BaselineName } from './baselines.ts';
 import { openCache } from './data.ts';
 import { EXPERIMENTS, evaluate } from './evaluate.ts';
@@ -99,7 +99,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   try {
     process.exitCode = await main();
   } catch (err) {

@@ -14,10 +14,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Aliases, InputError, NAME_PATTERN, parseAliases } from '@ecg-tmp/core';
-import { writeFileAtomic } from '@ecg-tmp/core/node';
+import { isMainModule, writeFileAtomic } from '@ecg-tmp/core/node';
 import { BACKENDS, BackendError, isBackendName, startBackend } from '../backend.ts';
 import { ROOT } from '../synthetic.ts';
 import { exportModel } from './export.ts';
@@ -173,6 +172,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

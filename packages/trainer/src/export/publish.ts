@@ -21,9 +21,9 @@
  * reached.
  */
 
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InputError } from '@ecg-tmp/core';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { PublishError, publishModel } from '../../../edge-api/client/publish.ts';
 
 const USAGE =
@@ -80,6 +80,6 @@ export async function main(
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main();
 }

@@ -7,7 +7,7 @@
  *   node --import tsx packages/trainer/src/gemm/build.ts
  */
 
-import { fileURLToPath } from 'node:url';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { assemble, writeBinaries } from '../kernels/assemble.ts';
 import { gemmWat } from './wat.ts';
 
@@ -18,7 +18,7 @@ export function assembleGemm(shared: boolean): Promise<Uint8Array> {
   return assemble('gemm.wat', gemmWat({ shared }), { threads: true });
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   await writeBinaries(new URL('.', import.meta.url), {
     [WASM_FILES.shared]: () => assembleGemm(true),
     [WASM_FILES.plain]: () => assembleGemm(false),

@@ -8,7 +8,7 @@
  *   node --import tsx packages/trainer/src/kernels/attention/build.ts
  */
 
-import { fileURLToPath } from 'node:url';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { assemble, writeBinaries } from '../assemble.ts';
 import { attentionWat } from './wat.ts';
 
@@ -19,7 +19,7 @@ export function assembleAttention(shared: boolean): Promise<Uint8Array> {
   return assemble('attention.wat', attentionWat({ shared }), { threads: true });
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   await writeBinaries(new URL('.', import.meta.url), {
     [WASM_FILES.shared]: () => assembleAttention(true),
     [WASM_FILES.plain]: () => assembleAttention(false),

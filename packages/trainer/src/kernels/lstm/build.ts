@@ -6,7 +6,7 @@
  *   node --import tsx packages/trainer/src/kernels/lstm/build.ts
  */
 
-import { fileURLToPath } from 'node:url';
+import { isMainModule } from '@ecg-tmp/core/node';
 import { assemble, writeBinaries } from '../assemble.ts';
 import { lstmWat } from './wat.ts';
 
@@ -16,6 +16,6 @@ export function assembleLstm(): Promise<Uint8Array> {
   return assemble('lstm.wat', lstmWat());
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   await writeBinaries(new URL('.', import.meta.url), { [LSTM_WASM]: assembleLstm });
 }
