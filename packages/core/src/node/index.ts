@@ -5,6 +5,6 @@
 
 export * from './dataset.ts';
 export { readJsonFile, readManifestFile, readModelFolderFiles } from './model-folder.ts';
-export { isMainModule } from './script.ts';
 export { readNpyFile, writeFileAtomic, writeNpyFile } from './npy-file.ts';
 export { RECORDING_EXTENSIONS, type ReadRecordingOptions, readRecordingFile } from './recording-file.ts';
+export { isMainModule } from './script.ts';
