@@ -39,6 +39,7 @@ import { type CacheSplit, loadCacheSplit, readCacheIndex } from '../packages/tra
 import { activationStats, splitBatch } from '../packages/trainer/src/evaluate.ts';
 import { ROOT } from '../packages/trainer/src/synthetic.ts';
 import { loadRunModel, resolveDataset } from '../packages/trainer/src/train.ts';
+import { nearestNeighbours, zScorer } from './neighbours.ts';
 
 const FIRST = 10;
 const OUT = N_SITES * N_STEPS;
@@ -88,53 +89,13 @@ async function featuresOf(s: CacheSplit, count: number): Promise<Record<Feature,
   return out;
 }
 
-/** z-scores `bank` ([n, width]) in place by the training bank's statistics; returns the scaler. */
-function zScorer(train: Float32Array, width: number): (bank: Float32Array) => Float32Array {
-  const n = train.length / width;
-  const mean = new Float64Array(width);
-  const sq = new Float64Array(width);
-  for (let i = 0; i < n; i++)
-    for (let f = 0; f < width; f++) {
-      const v = train[i * width + f]!;
-      mean[f]! += v / n;
-      sq[f]! += (v * v) / n;
-    }
-  const sd = mean.map((m, f) => Math.sqrt(Math.max(sq[f]! - m * m, 0)) || 1);
-  return (bank) => {
-    const z = new Float32Array(bank.length);
-    for (let i = 0; i < bank.length; i++) z[i] = (bank[i]! - mean[i % width]!) / sd[i % width]!;
-    return z;
-  };
-}
-
 const targets = (s: CacheSplit, i: number) =>
   normaliseVm({ data: s.vm.subarray(i * OUT, (i + 1) * OUT), shape: [1, N_SITES, N_STEPS] }, 'vm-affine')
     .data;
 
-/** For each query, the training indices sorted nearest first (the first 64 kept). */
-function neighbours(bank: Float32Array, queries: Float32Array, width: number): Int32Array[] {
-  const n = bank.length / width;
-  const out: Int32Array[] = [];
-  const d = new Float64Array(n);
-  for (let q = 0; q < queries.length / width; q++) {
-    for (let i = 0; i < n; i++) {
-      let sum = 0;
-      for (let f = 0; f < width; f++) {
-        const diff = queries[q * width + f]! - bank[i * width + f]!;
-        sum += diff * diff;
-      }
-      d[i] = sum;
-    }
-    out.push(
-      Int32Array.from(
-        Array.from(d.keys())
-          .sort((a, b) => d[a]! - d[b]!)
-          .slice(0, 64),
-      ),
-    );
-  }
-  return out;
-}
+/** For each query, the 64 nearest training indices, nearest first. */
+const neighbours = (bank: Float32Array, queries: Float32Array, width: number): Int32Array[] =>
+  nearestNeighbours(bank, queries, width, 64).map((n) => n.index);
 
 function score(train: CacheSplit, s: CacheSplit, near: Int32Array[], k: number, timing: boolean) {
   const acc = new MetricsAccumulator();

@@ -16,7 +16,8 @@
  * bank to all of it does not hinge on how close the nearest neighbours are.
  *
  * Inputs (z-scored per feature on the training split):
- *   first10-lead-range  the first 10 ms of the 12 leads, each lead ÷ its own range (what the Transformer reads)
+ *   first10-lead-range  what the Transformer reads: the trainer's ecgInput (the first 10 ms of the 12 leads,
+ *                       zero past 10 ms, each lead ÷ its own range over the 500 ms, so over the 10 ms and 0)
  *   first10-mV          the same 10 ms in mV
  *   activation          the true activation time of each of the 75 sites (0 mV crossing; never: 500 ms) —
  *                       the calibration: `npm run bound` measures by re-simulation what knowing the
@@ -39,8 +40,11 @@ import {
   normaliseVm,
   STEP_MS,
 } from '@ecg-tmp/core';
+import { ecgInput } from '../packages/trainer/src/batches.ts';
 import { type CacheSplit, loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
+import { splitBatch } from '../packages/trainer/src/evaluate.ts';
 import { ROOT, syntheticCache } from '../packages/trainer/src/synthetic.ts';
+import { nearestNeighbours, zScorer } from './neighbours.ts';
 
 const INPUTS = ['first10-lead-range', 'first10-mV', 'activation', 'ecg'] as const;
 type Input = (typeof INPUTS)[number];
@@ -94,12 +98,16 @@ function width(input: Input): number {
   return N_LEADS * FIRST;
 }
 
-/** Sample s's input as features. */
-function features(split: CacheSplit, s: number, input: Input, out: Float64Array): void {
+/** Sample s's input as features; the first 10 ms lead-range is the trainer's own encoding (ecgInput). */
+function features(split: CacheSplit, s: number, input: Input, out: Float32Array): void {
   if (input === 'activation') {
     const vm = split.vm.subarray(s * OUT, (s + 1) * OUT);
     const at = activationTimes({ data: vm, shape: [1, N_SITES, N_STEPS] });
     for (let c = 0; c < N_SITES; c++) out[c] = at[c] === NOT_ACTIVATED ? N_STEPS * STEP_MS : at[c]!;
+    return;
+  }
+  if (input === 'first10-lead-range') {
+    out.set(ecgInput(splitBatch(split, s, s + 1).ecg, 'limited', FIRST).data);
     return;
   }
   const base = s * N_LEADS * N_STEPS;
@@ -109,22 +117,13 @@ function features(split: CacheSplit, s: number, input: Input, out: Float64Array)
       for (let k = 0; k < per; k++) out[c * per + k] = split.ecg[base + c * N_STEPS + k * DOWNSAMPLE]!;
     return;
   }
-  for (let c = 0; c < N_LEADS; c++) {
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = Number.NEGATIVE_INFINITY;
-    for (let k = 0; k < FIRST; k++) {
-      const v = split.ecg[base + c * N_STEPS + k]!;
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
-    const scale = input === 'first10-lead-range' && hi > lo ? hi - lo : 1;
-    for (let k = 0; k < FIRST; k++) out[c * FIRST + k] = split.ecg[base + c * N_STEPS + k]! / scale;
-  }
+  for (let c = 0; c < N_LEADS; c++)
+    for (let k = 0; k < FIRST; k++) out[c * FIRST + k] = split.ecg[base + c * N_STEPS + k]!;
 }
 
-function matrix(split: CacheSplit, pairs: readonly number[], input: Input): Float64Array {
+function matrix(split: CacheSplit, pairs: readonly number[], input: Input): Float32Array {
   const w = width(input);
-  const out = new Float64Array(pairs.length * w);
+  const out = new Float32Array(pairs.length * w);
   for (const [i, s] of pairs.entries()) features(split, s, input, out.subarray(i * w, (i + 1) * w));
   return out;
 }
@@ -176,38 +175,16 @@ for (const input of inputs) {
     Array.from({ length: queries }, (_, q) => q),
     input,
   );
-  const mean = new Float64Array(w);
-  const sq = new Float64Array(w);
-  for (let i = 0; i < bankSize; i++)
-    for (let f = 0; f < w; f++) {
-      const v = bank[i * w + f]!;
-      mean[f]! += v / bankSize;
-      sq[f]! += (v * v) / bankSize;
-    }
-  const sd = mean.map((m, f) => Math.sqrt(Math.max(sq[f]! - m * m, 0)) || 1);
-  for (const a of [bank, asked])
-    for (let i = 0; i < a.length; i++) a[i] = (a[i]! - mean[i % w]!) / sd[i % w]!;
+  const z = zScorer(bank, w);
+  const near = nearestNeighbours(z(bank), z(asked), w, p);
 
   const delta = new Float64Array(p);
   const gamma = new Float64Array(p);
-  const d = new Float64Array(bankSize);
   for (let q = 0; q < queries; q++) {
-    const x = asked.subarray(q * w, (q + 1) * w);
-    for (let i = 0; i < bankSize; i++) {
-      let s = 0;
-      const row = i * w;
-      for (let f = 0; f < w; f++) {
-        const e = x[f]! - bank[row + f]!;
-        s += e * e;
-      }
-      d[i] = s;
-    }
-    const nearest = Array.from(d.keys())
-      .sort((a, b) => d[a]! - d[b]!)
-      .slice(0, p);
+    const { index, distance } = near[q]!;
     if (target === 'activation') {
       const t = times(test, q);
-      nearest.forEach((i, k) => {
+      index.forEach((i, k) => {
         const tk = times(train, bankPairs[i]!);
         let e = 0;
         let both = 0;
@@ -216,17 +193,17 @@ for (const input of inputs) {
           e += (t[c]! - tk[c]!) ** 2;
           both++;
         }
-        delta[k]! += d[i]! / w / queries;
+        delta[k]! += distance[k]! / w / queries;
         gamma[k]! += both > 0 ? e / both / 2 / queries : 0;
       });
       continue;
     }
     const y = targets(test, q);
-    nearest.forEach((i, k) => {
+    index.forEach((i, k) => {
       const yk = targets(train, bankPairs[i]!);
       let e = 0;
       for (let o = 0; o < OUT; o++) e += (y[o]! - yk[o]!) ** 2;
-      delta[k]! += d[i]! / w / queries;
+      delta[k]! += distance[k]! / w / queries;
       gamma[k]! += e / OUT / 2 / queries;
     });
   }

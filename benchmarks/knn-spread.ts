@@ -19,6 +19,7 @@ import { ecgInput } from '../packages/trainer/src/batches.ts';
 import { type CacheSplit, loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
 import { splitBatch } from '../packages/trainer/src/evaluate.ts';
 import { ROOT } from '../packages/trainer/src/synthetic.ts';
+import { nearestNeighbours, zScorer } from './neighbours.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,39 +45,13 @@ function features(s: CacheSplit, n: number): Float32Array {
 }
 const bank = features(train, train.count);
 const asked = features(val, queries);
-const mean = new Float64Array(WIDTH);
-const square = new Float64Array(WIDTH);
-for (let i = 0; i < train.count; i++)
-  for (let f = 0; f < WIDTH; f++) {
-    const v = bank[i * WIDTH + f]!;
-    mean[f]! += v / train.count;
-    square[f]! += (v * v) / train.count;
-  }
-const sd = mean.map((m, f) => Math.sqrt(Math.max(square[f]! - m * m, 0)) || 1);
-const z = (a: Float32Array) => a.map((v, i) => (v - mean[i % WIDTH]!) / sd[i % WIDTH]!);
-const [zBank, zAsked] = [z(bank), z(asked)];
+const z = zScorer(bank, WIDTH);
 const target = (s: CacheSplit, i: number) =>
   normaliseVm({ data: s.vm.subarray(i * OUT, (i + 1) * OUT), shape: [1, N_SITES, N_STEPS] }, 'vm-affine')
     .data;
 
-// Each query's training pairs, nearest first.
-const order: number[][] = [];
-const d = new Float64Array(train.count);
-for (let q = 0; q < queries; q++) {
-  for (let i = 0; i < train.count; i++) {
-    let sum = 0;
-    for (let f = 0; f < WIDTH; f++) {
-      const x = zAsked[q * WIDTH + f]! - zBank[i * WIDTH + f]!;
-      sum += x * x;
-    }
-    d[i] = sum;
-  }
-  order.push(
-    Array.from(d.keys())
-      .sort((a, b) => d[a]! - d[b]!)
-      .slice(0, 64),
-  );
-}
+// Each query's 64 nearest training pairs, nearest first.
+const order = nearestNeighbours(z(bank), z(asked), WIDTH, 64).map((n) => n.index);
 const rows = [];
 for (const k of [4, 16, 64]) {
   const acc = new MetricsAccumulator({ spearman: false });

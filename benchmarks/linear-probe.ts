@@ -10,8 +10,8 @@
  * cannot be blamed for missing; it uses the whole training split.
  *
  * Three encodings of the same 10 ms, so the cost of the input normalisation is visible:
- *   lead-range   each lead divided by its own range over the 10 ms (the paper's normalized_unit, what the
- *                Transformer reads: the leads' relative amplitudes are gone)
+ *   lead-range   what the Transformer reads (the trainer's ecgInput: zero past 10 ms, each lead divided by its
+ *                own range over the window, the paper's normalized_unit: the leads' relative amplitudes are gone)
  *   common-range all 12 leads divided by one range, the largest of the 12 (relative amplitudes kept)
  *   mV           the raw samples
  *
@@ -38,9 +38,11 @@ import {
   normaliseVm,
   repolarisationTimes,
 } from '@ecg-tmp/core';
+import { ecgInput } from '../packages/trainer/src/batches.ts';
 import { type CacheSplit, loadCacheSplit, readCacheIndex } from '../packages/trainer/src/data.ts';
-import { activationStats, repolarisationStats } from '../packages/trainer/src/evaluate.ts';
+import { activationStats, repolarisationStats, splitBatch } from '../packages/trainer/src/evaluate.ts';
 import { ROOT, syntheticCache } from '../packages/trainer/src/synthetic.ts';
+import { nearestNeighbours } from './neighbours.ts';
 
 const FIRST = 10;
 const FEATURES = N_LEADS * FIRST + 1;
@@ -75,8 +77,16 @@ const dir = values.data
 const index = await readCacheIndex(dir);
 const split = (name: 'train' | 'val' | 'test') => loadCacheSplit(dir, index, name);
 
-/** The first 10 ms of sample s as features (+1 for the constant), encoded. */
+/**
+ * The first 10 ms of sample s as features (+1 for the constant), encoded; lead-range is the trainer's own
+ * encoding (ecgInput), the others are kept beside it here.
+ */
 function features(split: CacheSplit, s: number, encoding: Encoding, out: Float64Array): void {
+  out[FEATURES - 1] = 1;
+  if (encoding === 'lead-range') {
+    out.set(ecgInput(splitBatch(split, s, s + 1).ecg, 'limited', FIRST).data);
+    return;
+  }
   const base = s * N_LEADS * N_STEPS;
   let common = 0;
   for (let c = 0; c < N_LEADS; c++) {
@@ -86,13 +96,11 @@ function features(split: CacheSplit, s: number, encoding: Encoding, out: Float64
       const v = split.ecg[base + c * N_STEPS + k]!;
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);
+      out[c * FIRST + k] = v;
     }
     common = Math.max(common, hi - lo);
-    const scale = encoding === 'lead-range' ? (hi > lo ? hi - lo : 1) : 1;
-    for (let k = 0; k < FIRST; k++) out[c * FIRST + k] = split.ecg[base + c * N_STEPS + k]! / scale;
   }
   if (encoding === 'common-range' && common > 0) for (let f = 0; f < FEATURES - 1; f++) out[f]! /= common;
-  out[FEATURES - 1] = 1;
 }
 
 function targets(split: CacheSplit, s: number): Float32Array {
@@ -243,28 +251,21 @@ for (const encoding of learners.includes('ridge') ? encodings : []) {
 for (const encoding of learners.includes('knn') ? encodings : []) {
   const t0 = performance.now();
   const n = fullTrain.count;
-  const bank = new Float64Array(n * FEATURES);
-  for (let s = 0; s < n; s++)
-    features(fullTrain, s, encoding, bank.subarray(s * FEATURES, (s + 1) * FEATURES));
+  const width = FEATURES - 1;
+  const bank = new Float32Array(n * width);
+  const x = new Float64Array(FEATURES);
+  for (let s = 0; s < n; s++) {
+    features(fullTrain, s, encoding, x);
+    bank.set(x.subarray(0, width), s * width);
+  }
   const ks = [1, 4, 16, 64];
-  /** The mean normalised TMP of the k nearest training pairs. */
+  /** The mean normalised TMP of the k nearest training pairs (distances on the encoded features as they are). */
   const knn =
     (k: number): Learned =>
     (x, out) => {
-      const d = new Float64Array(n);
-      for (let s = 0; s < n; s++) {
-        let sum = 0;
-        for (let f = 0; f < FEATURES - 1; f++) {
-          const diff = x[f]! - bank[s * FEATURES + f]!;
-          sum += diff * diff;
-        }
-        d[s] = sum;
-      }
-      const nearest = Array.from(d.keys())
-        .sort((p, q) => d[p]! - d[q]!)
-        .slice(0, k);
+      const { index } = nearestNeighbours(bank, Float32Array.from(x.subarray(0, width)), width, k)[0]!;
       out.fill(0);
-      for (const s of nearest) {
+      for (const s of index) {
         const y = targets(fullTrain, s);
         for (let o = 0; o < OUT; o++) out[o]! += y[o]! / k;
       }
