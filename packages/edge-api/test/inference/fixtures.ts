@@ -7,8 +7,8 @@
 
 import { expect } from 'vitest';
 import aliases from '../../../../models/aliases.json' with { type: 'json' };
-import cnnManifest from '../../../../models/cnn/0.2.2/manifest.json' with { type: 'json' };
-import cnnGraph from '../../../../models/cnn/0.2.2/model.onnx?url&inline';
+import cnnManifest from '../../../../models/cnn/0.2.3/manifest.json' with { type: 'json' };
+import cnnGraph from '../../../../models/cnn/0.2.3/model.onnx?url&inline';
 import cnnLstmManifest from '../../../../models/cnn-lstm/0.3.2/manifest.json' with { type: 'json' };
 import cnnLstmGraph from '../../../../models/cnn-lstm/0.3.2/model.onnx?url&inline';
 import decoderStepGraph from '../../../../models/transformer/0.2.3/decoder-step.onnx?url&inline';
