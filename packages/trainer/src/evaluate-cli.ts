@@ -32,21 +32,19 @@ import {
   InputError,
   METRIC_NAMES,
   type Metrics,
-  MetricsAccumulator,
+  N_LEADS,
   N_SITES,
   N_STEPS,
   NOT_ACTIVATED,
   NOT_REPOLARISED,
-  normaliseVm,
   repolarisationTimes,
   type Signal,
   type Spread,
-  SpreadAccumulator,
 } from '@ecg-tmp/core';
 import { isMainModule } from '@ecg-tmp/core/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, BackendError, type BackendName, isBackendName, startBackend } from './backend.ts';
-import { ecgInput, NORMALISATION, toChannelsFirst } from './batches.ts';
+import { NORMALISATION, toChannelsFirst, toChannelsLast } from './batches.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { type CacheSplit, loadCacheSplit, readCacheIndex } from './data.ts';
 import {
@@ -54,9 +52,10 @@ import {
   activationStats,
   EXPERIMENTS,
   type Experiment,
+  evaluate,
+  type Predictor,
   type RepolarisationStats,
   repolarisationStats,
-  splitBatch,
 } from './evaluate.ts';
 import type { Model } from './models/index.ts';
 import { figureSvg, type Panel } from './plots.ts';
@@ -274,56 +273,94 @@ function firstSamples(s: Signal, n: number): Signal {
   return { data: s.data.slice(0, n * c * t), shape: [n, c, t] };
 }
 
-/** Predicts `count` samples of a split from ECG prepared as `input` and pools metrics, activation and repolarisation times. */
-async function runExperiment(
-  model: Model,
-  split: CacheSplit,
-  count: number,
-  input: Experiment,
-  batchSize: number,
-  progress: (done: number) => void,
-): Promise<ExperimentOutcome> {
+/** The trainer's model as an evaluate() predictor: normalised ECG [B, 12, 500] → normalised TMP [B, 75, 500]. */
+function modelPredictor(model: Model): Predictor {
   const steps = model.inputSteps === 'all' ? N_STEPS : model.inputSteps;
-  const acc = new MetricsAccumulator();
-  const spread = new SpreadAccumulator(N_SITES * N_STEPS);
-  const atTrue = new Int32Array(count * N_SITES);
-  const atPred = new Int32Array(count * N_SITES);
-  const rtTrue = new Int32Array(count * N_SITES);
-  const rtPred = new Int32Array(count * N_SITES);
-  let examples: ExperimentOutcome['examples'] | undefined;
-  for (let from = 0; from < count; from += batchSize) {
-    const to = Math.min(count, from + batchSize);
-    const { ecg, vm } = splitBatch(split, from, to);
-    const x = ecgInput(ecg, input, steps);
-    const y = tf.tidy(() => model.predict(tf.tensor3d(x.data, x.shape)));
+  return async (ecg) => {
+    const n = ecg.shape[0];
+    const x = toChannelsLast(ecg, steps);
+    const y = tf.tidy(() => model.predict(tf.tensor3d(x, [n, steps, N_LEADS])));
     const out = (await y.data()) as Float32Array;
     y.dispose();
-    const prediction = toChannelsFirst(out, [to - from, N_STEPS, N_SITES]);
-    const target = normaliseVm(vm, NORMALISATION.tmp).data;
-    acc.add(target, prediction.data);
-    spread.add(target, prediction.data);
-    const predictionMv = denormaliseVm(prediction, NORMALISATION.tmp);
-    atTrue.set(activationTimes(vm), from * N_SITES);
-    atPred.set(activationTimes(predictionMv), from * N_SITES);
-    rtTrue.set(repolarisationTimes(vm), from * N_SITES);
-    rtPred.set(repolarisationTimes(predictionMv), from * N_SITES);
-    if (examples === undefined) {
-      const n = Math.min(PLOT_SAMPLES, to - from);
-      examples = { truth: firstSamples(vm, n), prediction: firstSamples(predictionMv, n) };
-    }
-    progress(to);
-  }
-  return {
-    metrics: acc.result(),
-    spread: spread.result(),
-    activation: activationStats(atTrue, atPred),
-    repolarisation: repolarisationStats(atTrue, atPred, rtTrue, rtPred),
-    atTrue,
-    atPred,
-    rtTrue,
-    rtPred,
-    examples: examples!,
+    return toChannelsFirst(out, [n, N_STEPS, N_SITES]);
   };
+}
+
+/**
+ * Evaluates `count` samples of a split under each experiment with the trainer's evaluate() (which also
+ * decodes a model that reads only the first 10 ms once for both), and adds what the run's report needs
+ * beside the pooled metrics: activation and repolarisation times, and the first samples to plot.
+ */
+async function runExperiments(
+  model: Model,
+  architecture: Architecture,
+  split: CacheSplit,
+  count: number,
+  experiments: readonly Experiment[],
+  batchSize: number,
+  progress: (done: number) => void,
+): Promise<[Experiment, ExperimentOutcome][]> {
+  const sites = () => new Int32Array(count * N_SITES);
+  const collected = new Map(
+    experiments.map((exp) => [
+      exp,
+      {
+        atTrue: sites(),
+        atPred: sites(),
+        rtTrue: sites(),
+        rtPred: sites(),
+        examples: undefined as ExperimentOutcome['examples'] | undefined,
+      },
+    ]),
+  );
+  // A batch's truth is the same in every experiment, and so is a prediction that serves both.
+  const timed = (mv: Signal) => ({ mv, at: activationTimes(mv), rt: repolarisationTimes(mv) });
+  let truth: (ReturnType<typeof timed> & { from: number }) | undefined;
+  let predicted: (ReturnType<typeof timed> & { prediction: Signal }) | undefined;
+  const result = await evaluate(modelPredictor(model), split, {
+    normalisation: NORMALISATION,
+    experiments,
+    architecture,
+    batchSize,
+    limit: count,
+    observe: (exp, from, vm, prediction) => {
+      const t = truth?.from === from ? truth : { from, ...timed(vm) };
+      const p =
+        predicted?.prediction === prediction
+          ? predicted
+          : { prediction, ...timed(denormaliseVm(prediction, NORMALISATION.tmp)) };
+      truth = t;
+      predicted = p;
+      const c = collected.get(exp)!;
+      c.atTrue.set(t.at, from * N_SITES);
+      c.atPred.set(p.at, from * N_SITES);
+      c.rtTrue.set(t.rt, from * N_SITES);
+      c.rtPred.set(p.rt, from * N_SITES);
+      if (c.examples === undefined) {
+        const n = Math.min(PLOT_SAMPLES, vm.shape[0]);
+        c.examples = { truth: firstSamples(vm, n), prediction: firstSamples(p.mv, n) };
+      }
+      progress(from + vm.shape[0]);
+    },
+  });
+  return experiments.map((exp) => {
+    const { spread, ...metrics } = result[exp]!;
+    const { atTrue, atPred, rtTrue, rtPred, examples } = collected.get(exp)!;
+    return [
+      exp,
+      {
+        metrics,
+        spread,
+        activation: activationStats(atTrue, atPred),
+        repolarisation: repolarisationStats(atTrue, atPred, rtTrue, rtPred),
+        atTrue,
+        atPred,
+        rtTrue,
+        rtPred,
+        examples: examples!,
+      },
+    ];
+  });
 }
 
 function tmpFigure(title: string, examples: ExperimentOutcome['examples'], ids: readonly string[]): string {
@@ -528,28 +565,28 @@ export async function evaluateRun(
       `${runDir}: ${state.config.model} from ${file} (step ${state.step}); ${options.split} split, ` +
         `${count} samples${options.data === undefined ? '' : ` of ${options.data}`}, on ${backend.name} (${backend.device})`,
     );
-    // The Transformer's input is the same in both experiments, so it is decoded once.
-    const byInput = new Map<Experiment, ExperimentOutcome>();
-    const outcomes: [Experiment, ExperimentOutcome][] = [];
-    for (const exp of options.experiments) {
-      const input: Experiment = model.inputSteps === 'all' ? exp : 'limited';
-      let outcome = byInput.get(input);
-      if (outcome === undefined) {
-        const started = performance.now();
-        let lastLine = started;
-        outcome = await runExperiment(model, split, count, input, state.config.batch, (done) => {
-          if (performance.now() - lastLine > 10_000) {
-            log(`${EXP_NAMES[exp]}: ${done}/${count} samples`);
-            lastLine = performance.now();
-          }
-        });
-        byInput.set(input, outcome);
-        log(`${EXP_NAMES[exp]} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-      } else {
-        log(`${EXP_NAMES[exp]}: the same input (first 10 ms) as before, results reused`);
-      }
-      outcomes.push([exp, outcome]);
-    }
+    const started = performance.now();
+    let lastLine = started;
+    const outcomes = await runExperiments(
+      model,
+      state.config.model,
+      split,
+      count,
+      options.experiments,
+      state.config.batch,
+      (done) => {
+        if (performance.now() - lastLine > 10_000) {
+          log(`${done}/${count} samples`);
+          lastLine = performance.now();
+        }
+      },
+    );
+    log(
+      `${options.experiments.map((e) => EXP_NAMES[e]).join(' and ')} done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+        (model.inputSteps === 'all' || options.experiments.length < 2
+          ? ''
+          : ' (one decode: the same input, the first 10 ms, in both)'),
+    );
     const results: EvalResults = {
       model: state.config.model,
       run: {

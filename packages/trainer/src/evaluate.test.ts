@@ -87,11 +87,23 @@ describe('evaluate with the baselines', () => {
       };
     };
     const transformer = calls('transformer');
+    const observed: [string, number, number, Signal][] = [];
     const t = await evaluate(transformer.predict, split, {
       normalisation: norm,
       batchSize: 5,
       architecture: 'transformer',
+      observe: (exp, from, truth, prediction) => observed.push([exp, from, truth.shape[0], prediction]),
     });
+    // Every batch of every experiment is shown to `observe`, the shared prediction as one object.
+    expect(observed.map(([exp, from, n]) => [exp, from, n])).toEqual([
+      ['full', 0, 5],
+      ['limited', 0, 5],
+      ['full', 5, 5],
+      ['limited', 5, 5],
+      ['full', 10, 2],
+      ['limited', 10, 2],
+    ]);
+    for (let i = 0; i < observed.length; i += 2) expect(observed[i]![3]).toBe(observed[i + 1]![3]);
     // 12 samples in batches of 5: three calls, each one Exp II's input.
     expect(transformer.inputs).toHaveLength(3);
     expect(transformer.inputs[0]!.data.subarray(10, N_STEPS).every((v) => v === 0)).toBe(true);

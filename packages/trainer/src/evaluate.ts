@@ -44,6 +44,12 @@ export interface EvaluateOptions {
   readonly limit?: number;
   /** The model's architecture: a Transformer reads Exp II's input in both experiments (core's readsFirstStepsOnly). */
   readonly architecture?: Architecture;
+  /**
+   * Called with every batch of every experiment, in order: samples [from, from + n) of the split, their
+   * true TMP in mV and the normalised prediction. Where one prediction serves both experiments it is
+   * the same object in both calls.
+   */
+  readonly observe?: (exp: Experiment, from: number, truth: Signal, prediction: Signal) => void;
 }
 
 /** Slices samples [from, to) of a split as raw-mV signals. */
@@ -116,6 +122,7 @@ export async function evaluate(
       }
       sums[i]!.acc.add(target.data, prediction.data);
       sums[i]!.spread.add(target.data, prediction.data);
+      options.observe?.(exp, from, vm, prediction);
     }
   }
   const result: Partial<Record<Experiment, EvaluatedMetrics>> = {};
