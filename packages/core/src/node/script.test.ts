@@ -36,6 +36,15 @@ describe('isMainModule', () => {
     expect(isMainModule(pathToFileURL(join(real, 'cli.mjs')).href, join(dir, 'link', 'cli.mjs'))).toBe(true);
   });
 
+  /** dir/<name>.ts bundled into one file as ../shared/gpu/pack.sh bundles (esbuild, ESM for node). */
+  async function bundle(name: string): Promise<string> {
+    const { build } = await import('esbuild');
+    const outfile = join(dir, `${name}.mjs`);
+    const options = { bundle: true, platform: 'node', format: 'esm', target: 'node20' } as const;
+    await build({ ...options, entryPoints: [join(dir, `${name}.ts`)], outfile, logLevel: 'warning' });
+    return outfile;
+  }
+
   it('keeps a bundled CLI module from starting, where the usual guard starts it', async () => {
     // Two command-line modules bundled into one entry, as ../shared/gpu/pack.sh bundles gpu-run.ts.
     const script = fileURLToPath(new URL('./script.ts', import.meta.url));
@@ -53,32 +62,11 @@ describe('isMainModule', () => {
       join(dir, 'entry.ts'),
       `import './guarded.ts';\nimport './usual.ts';\nconsole.log('entry');\n`,
     );
-    const { build } = await import('esbuild');
-    const bundle = join(dir, 'entry.mjs');
-    await build({
-      entryPoints: [join(dir, 'entry.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: bundle,
-      logLevel: 'warning',
-    });
-    const { stdout } = await run(process.execPath, [bundle]);
+    const { stdout } = await run(process.execPath, [await bundle('entry')]);
     expect(stdout.trim().split('\n')).toEqual(['usual main', 'entry']);
 
-    // The same module bundled on its own (its own entry) is the script.
-    const alone = join(dir, 'guarded.mjs');
-    await build({
-      entryPoints: [join(dir, 'guarded.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: alone,
-      logLevel: 'warning',
-    });
-    const own = await run(process.execPath, [alone]);
+    // Bundled as its own entry it does not start either: a bundle's entry calls main() itself.
+    const own = await run(process.execPath, [await bundle('guarded')]);
     expect(own.stdout.trim()).toBe('');
   });
 });
