@@ -294,6 +294,7 @@ describe.skipIf(!existsSync(CHROMIUM))(
         expect.arrayContaining([
           `stable (${stable})`,
           `latest (${latest})`,
+          '0.3.3',
           '0.3.2',
           '0.3.1',
           '0.3.0',

@@ -9,7 +9,7 @@ import { env } from 'cloudflare:test';
 import { N_LEADS, N_SITES, N_STEPS, VM_SPAN_MV } from '@ecg-tmp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import aliases from '../../../../models/aliases.json' with { type: 'json' };
-import cnnLstmManifest from '../../../../models/cnn-lstm/0.3.2/manifest.json' with { type: 'json' };
+import cnnLstmManifest from '../../../../models/cnn-lstm/0.3.3/manifest.json' with { type: 'json' };
 import { app } from '../../src/inference/index.ts';
 import { MAX_BODY_BYTES } from '../../src/inference/oip.ts';
 import { createModelCache } from '../../src/inference/sessions.ts';
@@ -186,19 +186,19 @@ describe('the protocol as off-the-shelf clients use it', () => {
   it('serves model metadata for the default version, a version and an alias', async () => {
     const expected = {
       name: 'cnn-lstm',
-      versions: ['0.3.2'],
+      versions: ['0.3.3'],
       platform: 'onnx',
       inputs: [{ name: 'ecg', datatype: 'FP32', shape: [-1, 12, -1] }],
       outputs: [{ name: 'tmp', datatype: 'FP32', shape: [-1, 75, 500] }],
       parameters: {
-        version: '0.3.2',
+        version: '0.3.3',
         max_batch_size: Number(env.INFER_MAX_BATCH),
         sites: cnnLstmManifest.siteList.map((s) => ({ name: s.name, position_mm: s.positionMm })),
         card: cnnLstmManifest.card,
       },
     };
     expect(expected.parameters.sites).toHaveLength(N_SITES);
-    for (const path of ['', '/versions/0.3.2', '/versions/stable', '/versions/latest']) {
+    for (const path of ['', '/versions/0.3.3', '/versions/stable', '/versions/latest']) {
       const res = await call(`/v2/models/cnn-lstm${path}`);
       expect(res.status, path).toBe(200);
       expect(await res.json()).toEqual(expected);
